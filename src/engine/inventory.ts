@@ -1,0 +1,12 @@
+/** What an owner has applied: enough to find each object again, prune it, and spot drift. */
+export interface InventoryEntry {
+  /** group/Kind/namespace/name */
+  key: string;
+  apiVersion: string;
+  /** driftFingerprint of the object as the server returned it after plumber's last write. */
+  fp: string;
+}
+
+export function inventoryKeys(entries: InventoryEntry[]): Set<string> {
+  return new Set(entries.map((e) => e.key));
+}

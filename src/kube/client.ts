@@ -1,0 +1,236 @@
+import http from "node:http";
+import https from "node:https";
+import { KubeConfig } from "@kubernetes/client-node";
+
+/**
+ * plumber's own HTTP layer to the apiserver. client-node loads kubeconfig, auth and TLS; the
+ * requests themselves go out here so apply bodies reach the server unchanged (client-node's
+ * typed patch() drops fields it does not model) and so every request can be counted.
+ */
+
+export type Verb = "get" | "list" | "create" | "update" | "patch" | "delete";
+
+export interface KubeRequest {
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+  path: string;
+  query?: Record<string, string | undefined>;
+  body?: string;
+  contentType?: string;
+  accept?: string;
+  /** Marks a GET of a collection, so it is counted as a list. */
+  list?: boolean;
+}
+
+export interface KubeResponse<T = unknown> {
+  status: number;
+  body: T;
+}
+
+export class RequestStats {
+  total = 0;
+  writes = 0;
+  dryRuns = 0;
+  readonly byVerb: Record<Verb, number> = { get: 0, list: 0, create: 0, update: 0, patch: 0, delete: 0 };
+
+  record(req: KubeRequest): void {
+    this.total++;
+    const verb = verbOf(req);
+    this.byVerb[verb]++;
+    if (req.method !== "GET") {
+      if (req.query?.dryRun === "All") this.dryRuns++;
+      else this.writes++;
+    }
+  }
+
+  snapshot(): { total: number; writes: number; dryRuns: number; byVerb: Record<Verb, number> } {
+    return { total: this.total, writes: this.writes, dryRuns: this.dryRuns, byVerb: { ...this.byVerb } };
+  }
+}
+
+function verbOf(req: KubeRequest): Verb {
+  switch (req.method) {
+    case "GET":
+      return req.list ? "list" : "get";
+    case "POST":
+      return "create";
+    case "PUT":
+      return "update";
+    case "PATCH":
+      return "patch";
+    case "DELETE":
+      return "delete";
+  }
+}
+
+/** A Kubernetes API error with the server's Status reason and message. */
+export class KubeApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+    readonly request: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = "KubeApiError";
+  }
+  get notFound(): boolean {
+    return this.status === 404;
+  }
+  get conflict(): boolean {
+    return this.status === 409;
+  }
+  /** Worth retrying later: the server or the network, not the request, is at fault. */
+  get transient(): boolean {
+    return this.status === 0 || this.status === 429 || this.status >= 500;
+  }
+}
+
+export interface ClusterTarget {
+  kubeconfig?: string;
+  context?: string;
+}
+
+/** Default: kubeconfig file, then KUBECONFIG, then in-cluster. Never a silent ~/.kube/config guess. */
+export function loadKubeConfig(target: ClusterTarget, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+  const kc = new KubeConfig();
+  if (target.kubeconfig) kc.loadFromFile(target.kubeconfig);
+  else if (env.KUBECONFIG) {
+    const first = env.KUBECONFIG.split(":").find((p) => p.length > 0);
+    if (!first) throw new Error("KUBECONFIG is set but empty");
+    kc.loadFromFile(first);
+  } else if (env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else throw new Error("no cluster credentials: set clusters[].kubeconfig, KUBECONFIG, or run in a pod");
+  if (target.context) {
+    if (!kc.getContextObject(target.context)) throw new Error(`kubeconfig has no context "${target.context}"`);
+    kc.setCurrentContext(target.context);
+  }
+  if (!kc.getCurrentCluster()) throw new Error("kubeconfig names no current cluster");
+  return kc;
+}
+
+export interface KubeClientOptions {
+  timeoutMs?: number;
+  maxSockets?: number;
+}
+
+const HEADER_TTL_MS = 30_000;
+
+export class KubeClient {
+  readonly stats = new RequestStats();
+  readonly server: URL;
+  private readonly agent: http.Agent;
+  private readonly timeoutMs: number;
+  private headers: Record<string, string> = {};
+  private headersAt = 0;
+
+  private constructor(
+    private readonly kc: KubeConfig,
+    tls: https.AgentOptions,
+    opts: KubeClientOptions,
+  ) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error("kubeconfig names no current cluster");
+    this.server = new URL(cluster.server);
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 32 };
+    this.agent = this.server.protocol === "https:" ? new https.Agent({ ...tls, ...agentOpts }) : new http.Agent(agentOpts);
+  }
+
+  static async create(kc: KubeConfig, opts: KubeClientOptions = {}): Promise<KubeClient> {
+    const o: https.RequestOptions = {};
+    await kc.applyToHTTPSOptions(o);
+    const tls: https.AgentOptions = { ca: o.ca, cert: o.cert, key: o.key, pfx: o.pfx, passphrase: o.passphrase };
+    if (o.rejectUnauthorized === false) tls.rejectUnauthorized = false;
+    const client = new KubeClient(kc, tls, opts);
+    client.setHeaders(o);
+    return client;
+  }
+
+  private setHeaders(o: https.RequestOptions): void {
+    const h: Record<string, string> = {};
+    for (const [k, v] of Object.entries(o.headers ?? {})) if (typeof v === "string") h[k] = v;
+    if (o.auth) h.Authorization = "Basic " + Buffer.from(o.auth).toString("base64");
+    this.headers = h;
+    this.headersAt = Date.now();
+  }
+
+  private async authHeaders(): Promise<Record<string, string>> {
+    // Tokens from files and exec plugins rotate; re-read them now and then, not per request.
+    if (Date.now() - this.headersAt > HEADER_TTL_MS) {
+      const o: https.RequestOptions = {};
+      await this.kc.applyToHTTPSOptions(o);
+      this.setHeaders(o);
+    }
+    return this.headers;
+  }
+
+  async request<T = unknown>(req: KubeRequest): Promise<KubeResponse<T>> {
+    const res = await this.raw(req);
+    if (res.status >= 400) throw toApiError(res.status, res.text, `${req.method} ${req.path}`);
+    return { status: res.status, body: (res.text ? JSON.parse(res.text) : undefined) as T };
+  }
+
+  /** Like request, but a 404 is undefined rather than an error. */
+  async getOptional<T = unknown>(path: string): Promise<T | undefined> {
+    const res = await this.raw({ method: "GET", path });
+    if (res.status === 404) return undefined;
+    if (res.status >= 400) throw toApiError(res.status, res.text, `GET ${path}`);
+    return JSON.parse(res.text) as T;
+  }
+
+  async raw(req: KubeRequest): Promise<{ status: number; text: string; contentType: string }> {
+    const url = new URL(this.server.href.replace(/\/$/, "") + req.path);
+    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+    const headers: Record<string, string> = {
+      ...(await this.authHeaders()),
+      Accept: req.accept ?? "application/json",
+      "User-Agent": "plumber",
+    };
+    if (req.body !== undefined) {
+      headers["Content-Type"] = req.contentType ?? "application/json";
+      headers["Content-Length"] = String(Buffer.byteLength(req.body));
+    }
+    this.stats.record(req);
+    const mod = url.protocol === "https:" ? https : http;
+    return new Promise((resolve, reject) => {
+      const r = mod.request(url, { method: req.method, headers, agent: this.agent, timeout: this.timeoutMs }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString("utf8"),
+            contentType: String(res.headers["content-type"] ?? ""),
+          }),
+        );
+        res.on("error", reject);
+      });
+      r.on("timeout", () => r.destroy(new KubeApiError(0, "Timeout", `${req.method} ${req.path}: no answer in ${this.timeoutMs} ms`, req.path)));
+      r.on("error", (e) =>
+        reject(e instanceof KubeApiError ? e : new KubeApiError(0, "ConnectionFailed", `${req.method} ${url.host}${req.path}: ${e.message}`, req.path)),
+      );
+      if (req.body !== undefined) r.write(req.body);
+      r.end();
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function toApiError(status: number, text: string, request: string): KubeApiError {
+  let reason = "Unknown";
+  let message = text.slice(0, 500);
+  let details: unknown;
+  try {
+    const s = JSON.parse(text) as { reason?: string; message?: string; details?: unknown };
+    reason = s.reason ?? reason;
+    message = s.message ?? message;
+    details = s.details;
+  } catch {
+    // not a Status object: keep the raw text
+  }
+  return new KubeApiError(status, reason, message, request, details);
+}

@@ -1,0 +1,111 @@
+import { gunzipSync, gzipSync } from "node:zlib";
+import type { KubeClient } from "../kube/client.js";
+import { KubeApiError } from "../kube/client.js";
+import type { InventoryEntry } from "../engine/inventory.js";
+
+/**
+ * Per-app state kept in the target cluster itself (a ConfigMap per app in the state namespace),
+ * so a restarted plumber — or another replica — neither re-applies unchanged objects nor forgets
+ * what it must prune. Status fields stay readable with kubectl; the inventory is gzipped JSON.
+ */
+
+export type LastResult = "Applied" | "DriftRepaired" | "Failed";
+
+export interface AppState {
+  app: string;
+  /** The revision last applied successfully: what the cluster follows. */
+  revision?: string;
+  /** The revision of the last attempt, good or bad. */
+  attemptedRevision?: string;
+  lastResult?: LastResult;
+  /** The failure of the last attempt; empty after success. */
+  message?: string;
+  /** A revision that failed in a way retrying cannot fix (bad YAML, rejected by the server). */
+  failedRevision?: string;
+  appliedAt?: string;
+  updatedAt?: string;
+  inventory: InventoryEntry[];
+}
+
+const FIELD_MANAGER = "plumber-state";
+const STATUS_KEYS = ["revision", "attemptedRevision", "lastResult", "message", "failedRevision", "appliedAt", "updatedAt"] as const;
+
+export function stateObjectName(app: string): string {
+  return `plumber-app-${app}`;
+}
+
+interface ConfigMap {
+  data?: Record<string, string>;
+  binaryData?: Record<string, string>;
+}
+
+export class StateStore {
+  private namespaceReady = false;
+
+  constructor(
+    private readonly client: KubeClient,
+    readonly namespace: string,
+  ) {}
+
+  private path(app: string): string {
+    return `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/configmaps/${stateObjectName(app)}`;
+  }
+
+  async load(app: string): Promise<AppState | undefined> {
+    const cm = await this.client.getOptional<ConfigMap>(this.path(app));
+    if (!cm) return undefined;
+    const data = cm.data ?? {};
+    const state: AppState = { app, inventory: [] };
+    for (const k of STATUS_KEYS) {
+      const v = data[k];
+      if (v) (state as unknown as Record<string, string>)[k] = v;
+    }
+    const inv = cm.binaryData?.["inventory.json.gz"];
+    if (inv) state.inventory = JSON.parse(gunzipSync(Buffer.from(inv, "base64")).toString("utf8")) as InventoryEntry[];
+    return state;
+  }
+
+  async save(state: AppState): Promise<void> {
+    const data: Record<string, string> = { app: state.app };
+    for (const k of STATUS_KEYS) {
+      const v = state[k];
+      if (v) data[k] = v;
+    }
+    const body = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: {
+        name: stateObjectName(state.app),
+        namespace: this.namespace,
+        labels: { "app.kubernetes.io/managed-by": "plumber", "plumber.dev/state": "app" },
+      },
+      data,
+      binaryData: { "inventory.json.gz": gzipSync(JSON.stringify(state.inventory)).toString("base64") },
+    };
+    await this.ensureNamespace();
+    await this.client.request({
+      method: "PATCH",
+      path: this.path(state.app),
+      query: { fieldManager: FIELD_MANAGER, force: "true" },
+      contentType: "application/apply-patch+yaml",
+      body: JSON.stringify(body),
+    });
+  }
+
+  private async ensureNamespace(): Promise<void> {
+    if (this.namespaceReady) return;
+    const ns = await this.client.getOptional(`/api/v1/namespaces/${encodeURIComponent(this.namespace)}`);
+    if (!ns) {
+      try {
+        await this.client.request({
+          method: "POST",
+          path: "/api/v1/namespaces",
+          body: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: this.namespace } }),
+        });
+      } catch (e) {
+        if (!(e instanceof KubeApiError && e.conflict)) throw e;
+      }
+    }
+    this.namespaceReady = true;
+  }
+}

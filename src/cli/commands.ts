@@ -1,0 +1,191 @@
+import { readManifests } from "../manifests/read.js";
+import { diffObject } from "../engine/diff.js";
+import { Engine, PlanError } from "../engine/engine.js";
+import { RepoPoller } from "../reconcile/poller.js";
+import type { Runtime } from "../reconcile/runtime.js";
+import { formatProblem, FileProblemError } from "../types.js";
+import { EXIT_CHANGES, EXIT_ERROR, EXIT_OK, type CommandContext } from "./context.js";
+
+type Out = (line: string) => void;
+
+export function describeError(e: unknown): string {
+  if (e instanceof FileProblemError) return e.problems.map(formatProblem).join("\n");
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Config plus every app's manifests at the current heads. Reads git; never touches a cluster. */
+export async function validateCommand(ctx: CommandContext, out: Out, cacheDir?: string): Promise<number> {
+  const { connectRepo, defaultCacheDir } = await import("../reconcile/runtime.js");
+  let ok = true;
+  for (const repoCfg of ctx.config.repos) {
+    const apps = ctx.config.apps.filter((a) => a.repo === repoCfg.name);
+    if (apps.length === 0) continue;
+    const conn = await connectRepo(repoCfg, cacheDir ?? defaultCacheDir());
+    try {
+      const heads = await conn.repo.listHeads();
+      for (const app of apps) {
+        const head = heads.get(app.branch);
+        if (!head) {
+          out(`✗ ${app.name}: branch "${app.branch}" not found in ${repoCfg.url}`);
+          ok = false;
+          continue;
+        }
+        try {
+          await conn.repo.ensureCommit(app.branch, head);
+          const manifests = await readManifests(conn.repo, head, app.path);
+          out(`✓ ${app.name}: ${manifests.length} objects at ${head.slice(0, 12)} (${app.branch}:${app.path})`);
+        } catch (e) {
+          out(`✗ ${app.name} at ${head.slice(0, 12)}:\n${indent(describeError(e))}`);
+          ok = false;
+        }
+      }
+    } catch (e) {
+      out(`✗ repo ${repoCfg.name}: ${describeError(e)}`);
+      ok = false;
+    } finally {
+      conn.http.close();
+    }
+  }
+  out(ok ? `config ${ctx.config.file} and all manifests are valid` : "validation failed");
+  return ok ? EXIT_OK : EXIT_ERROR;
+}
+
+/** A kubectl-diff-like view per app of what the next apply would do. No writes. */
+export async function planCommand(ctx: CommandContext, out: Out, apps: string[]): Promise<number> {
+  const rt = await ctx.runtime(apps);
+  try {
+    let changes = false;
+    let failed = false;
+    for (const [repoName, conn] of rt.repos) {
+      const heads = await conn.repo.listHeads();
+      for (const app of rt.apps.filter((a) => a.app.repo === repoName)) {
+        const head = heads.get(app.app.branch);
+        if (!head) {
+          out(`✗ ${app.app.name}: branch "${app.app.branch}" not found`);
+          failed = true;
+          continue;
+        }
+        const cluster = rt.clusters.get(app.app.cluster);
+        if (!cluster) continue;
+        try {
+          const state = await app.currentState();
+          const engine = new Engine({ client: cluster.client, discovery: cluster.discovery, concurrency: app.app.applyConcurrency });
+          const plan = await engine.plan({
+            owner: app.app.name,
+            manifests: await app.render(head),
+            defaultNamespace: app.app.namespace,
+            previous: state.inventory,
+            prune: app.app.prune,
+            allowEmpty: app.app.allowEmpty,
+          });
+          const counts = { created: 0, configured: 0, unchanged: 0 };
+          for (const p of plan.objects) {
+            counts[p.action]++;
+            if (p.action !== "unchanged") out(diffObject(p.resource.subject, p.live, p.merged ?? p.resource.object).trimEnd());
+          }
+          for (const p of plan.prune) out(diffObject(p.subject, p.live, undefined).trimEnd());
+          const pending = counts.created + counts.configured + plan.prune.length > 0;
+          changes ||= pending;
+          out(
+            `${pending ? "~" : "="} ${app.app.name} → ${head.slice(0, 12)} (live ${state.revision?.slice(0, 12) ?? "none"}): ` +
+              `${counts.created} to create, ${counts.configured} to configure, ${plan.prune.length} to prune, ${counts.unchanged} unchanged`,
+          );
+        } catch (e) {
+          failed = true;
+          out(`✗ ${app.app.name} at ${head.slice(0, 12)}:\n${indent(e instanceof PlanError ? e.message : describeError(e))}`);
+        }
+      }
+    }
+    return failed ? EXIT_ERROR : changes ? EXIT_CHANGES : EXIT_OK;
+  } finally {
+    rt.close();
+  }
+}
+
+/** One reconcile of every app (or the named ones); exit 1 if any failed. */
+export async function applyOnceCommand(ctx: CommandContext, apps: string[]): Promise<number> {
+  const rt = await ctx.runtime(apps);
+  try {
+    let failed = false;
+    for (const poller of pollers(rt, ctx)) {
+      const res = await poller.cycle();
+      if (res.error || res.apps.some((a) => a.result.kind === "failed")) failed = true;
+    }
+    return failed ? EXIT_ERROR : EXIT_OK;
+  } finally {
+    rt.close();
+  }
+}
+
+/** The daemon: every repo on its own interval, until SIGINT/SIGTERM. */
+export async function runCommand(ctx: CommandContext): Promise<number> {
+  const rt = await ctx.runtime();
+  const stop = new AbortController();
+  const onSignal = (sig: string): void => {
+    ctx.log.info({ signal: sig }, "stopping after the current cycle");
+    stop.abort();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  ctx.log.info({ apps: rt.apps.length, repos: rt.repos.size, clusters: rt.clusters.size }, "plumber running");
+  try {
+    await Promise.all(pollers(rt, ctx).map((p) => p.run(stop.signal)));
+  } finally {
+    rt.close();
+  }
+  return EXIT_OK;
+}
+
+/** Per app: revision, last result, drift — read from the cluster, no writes. */
+export async function statusCommand(ctx: CommandContext, out: Out, apps: string[], json: boolean): Promise<number> {
+  const rt = await ctx.runtime(apps);
+  try {
+    const rows: Record<string, string>[] = [];
+    for (const app of rt.apps) {
+      const cluster = rt.clusters.get(app.app.cluster);
+      if (!cluster) continue;
+      const state = await app.currentState();
+      let drift = "-";
+      if (state.inventory.length > 0) {
+        const engine = new Engine({ client: cluster.client, discovery: cluster.discovery });
+        const report = await engine.detectDrift(app.app.name, state.inventory);
+        drift = report.drifted.length + report.missing.length === 0 ? "none" : `${report.drifted.length} drifted, ${report.missing.length} missing`;
+      }
+      rows.push({
+        app: app.app.name,
+        cluster: app.app.cluster,
+        branch: app.app.branch,
+        revision: state.revision?.slice(0, 12) ?? "-",
+        result: state.lastResult ?? "-",
+        objects: String(state.inventory.length),
+        drift,
+        updated: state.updatedAt ?? "-",
+        message: state.message?.split("\n")[0] ?? "",
+      });
+    }
+    if (json) out(JSON.stringify(rows, null, 2));
+    else out(table(rows));
+    return EXIT_OK;
+  } finally {
+    rt.close();
+  }
+}
+
+export function pollers(rt: Runtime, ctx: CommandContext): RepoPoller[] {
+  return [...rt.repos].map(([name, conn]) => new RepoPoller(conn, rt.apps.filter((a) => a.app.repo === name), ctx.log));
+}
+
+function indent(s: string): string {
+  return s
+    .split("\n")
+    .map((l) => `  ${l}`)
+    .join("\n");
+}
+
+export function table(rows: Record<string, string>[]): string {
+  if (rows.length === 0) return "no apps";
+  const cols = Object.keys(rows[0] as Record<string, string>);
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? "").length)));
+  const line = (vals: string[]): string => vals.map((v, i) => v.padEnd(width[i] as number)).join("  ").trimEnd();
+  return [line(cols.map((c) => c.toUpperCase())), ...rows.map((r) => line(cols.map((c) => r[c] ?? "")))].join("\n");
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+import { Command, Option } from "commander";
+import { applyOnceCommand, describeError, planCommand, runCommand, statusCommand, validateCommand } from "./commands.js";
+import { commandContext, EXIT_ERROR, type GlobalOptions } from "./context.js";
+
+const program = new Command();
+
+program
+  .name("plumber")
+  .description("Pull-based GitOps for Kubernetes plumbing: polls git over HTTPS, applies with server-side apply, prunes, repairs drift.")
+  .option("-c, --config <path>", "config file", process.env.PLUMBER_CONFIG ?? "config/plumber.yaml")
+  .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]))
+  .option("--cache-dir <dir>", "where git objects are kept (default ~/.cache/plumber/repos)")
+  .showHelpAfterError();
+
+function globals(): GlobalOptions {
+  return program.opts<GlobalOptions>();
+}
+
+function print(line: string): void {
+  if (line) process.stdout.write(line + "\n");
+}
+
+async function run(fn: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await fn();
+  } catch (e) {
+    process.stderr.write(`error: ${describeError(e)}\n`);
+    process.exitCode = EXIT_ERROR;
+  }
+}
+
+program
+  .command("validate")
+  .description("validate the config and every app's manifests at the current branch heads (no cluster access)")
+  .action(() => run(async () => validateCommand(await commandContext(globals(), { level: "warn" }), print, globals().cacheDir)));
+
+program
+  .command("plan")
+  .description("show per app what the next apply would change, as a diff (exit 0: no changes, 2: changes, 1: error)")
+  .option("-a, --app <name...>", "only these apps")
+  .action((o: { app?: string[] }) => run(async () => planCommand(await commandContext(globals(), { level: "warn" }), print, o.app ?? [])));
+
+program
+  .command("apply")
+  .description("reconcile every app once: apply new revisions, prune, repair drift")
+  .option("--once", "run one cycle and exit (the default; `plumber run` is the daemon)", true)
+  .option("-a, --app <name...>", "only these apps")
+  .action((o: { app?: string[] }) => run(async () => applyOnceCommand(await commandContext(globals()), o.app ?? [])));
+
+program
+  .command("run")
+  .description("run the reconciler: poll every repo on its interval until SIGINT/SIGTERM")
+  .action(() => run(async () => runCommand(await commandContext(globals()))));
+
+program
+  .command("status")
+  .description("per app: revision, last result and live drift, read from the cluster")
+  .option("-a, --app <name...>", "only these apps")
+  .option("--json", "print JSON")
+  .action((o: { app?: string[]; json?: boolean }) =>
+    run(async () => statusCommand(await commandContext(globals(), { level: "warn" }), print, o.app ?? [], Boolean(o.json))),
+  );
+
+program
+  .command("demo")
+  .description("start a local control plane and git server, deploy examples/demo-repo, then commit a change and a deletion and show them applied and pruned")
+  .option("--keep", "keep the control plane running after the demo until Ctrl-C")
+  .action((o: { keep?: boolean }) =>
+    run(async () => {
+      const { demoCommand } = await import("./demo.js");
+      return demoCommand(print, { keep: Boolean(o.keep) });
+    }),
+  );
+
+await program.parseAsync(process.argv);

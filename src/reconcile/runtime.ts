@@ -1,0 +1,134 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { homedir } from "node:os";
+import type { AppConfig, ClusterConfig, PlumberConfig, RepoConfig } from "../config/types.js";
+import { readSecretFile } from "../config/secrets.js";
+import { Engine } from "../engine/engine.js";
+import { createGitHttp, type GitHttpAuth, type GitHttpClient } from "../git/http.js";
+import { GitRepo } from "../git/repo.js";
+import { KubeClient, loadKubeConfig } from "../kube/client.js";
+import { Discovery } from "../kube/discovery.js";
+import type { Logger } from "../log.js";
+import { StateStore } from "../state/store.js";
+import { AppReconciler } from "./app.js";
+
+/** A connection to one target cluster, shared by the apps deployed to it. */
+export interface ClusterConnection {
+  config: ClusterConfig;
+  client: KubeClient;
+  discovery: Discovery;
+  store: StateStore;
+}
+
+export interface RepoConnection {
+  config: RepoConfig;
+  repo: GitRepo;
+  http: GitHttpClient;
+  /** Git HTTP requests sent, for logs, status and the benchmark. */
+  requests: { total: number; failed: number };
+}
+
+export interface Runtime {
+  config: PlumberConfig;
+  clusters: Map<string, ClusterConnection>;
+  repos: Map<string, RepoConnection>;
+  apps: AppReconciler[];
+  close(): void;
+}
+
+export interface RuntimeOptions {
+  log: Logger;
+  cacheDir?: string;
+  /** Only these apps (by name); all when omitted. */
+  only?: string[];
+}
+
+export function defaultCacheDir(): string {
+  return process.env.PLUMBER_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "plumber", "repos");
+}
+
+/** Wires config to engine: one git connection per repo, one kube connection per cluster. */
+export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions): Promise<Runtime> {
+  const apps = opts.only ? config.apps.filter((a) => opts.only?.includes(a.name)) : config.apps;
+  if (opts.only) {
+    const unknown = opts.only.filter((n) => !config.apps.some((a) => a.name === n));
+    if (unknown.length) throw new Error(`no app named ${unknown.join(", ")} in ${config.file}`);
+  }
+  const repos = new Map<string, RepoConnection>();
+  const clusters = new Map<string, ClusterConnection>();
+  for (const app of apps) {
+    if (!repos.has(app.repo)) repos.set(app.repo, await connectRepo(repoOf(config, app), opts.cacheDir ?? defaultCacheDir()));
+    if (!clusters.has(app.cluster)) clusters.set(app.cluster, await connectCluster(clusterOf(config, app), config.state.namespace));
+  }
+  const reconcilers = apps.map((app) => {
+    const cluster = clusters.get(app.cluster) as ClusterConnection;
+    const engine = new Engine({
+      client: cluster.client,
+      discovery: cluster.discovery,
+      concurrency: app.applyConcurrency,
+      onEntry: (e) => {
+        const fields = { app: app.name, cluster: app.cluster, object: e.subject, action: e.action };
+        if (e.action === "failed") opts.log.warn({ ...fields, err: e.message }, `${e.subject} ${e.action}`);
+        else opts.log.info(fields, `${e.subject} ${e.action}`);
+      },
+    });
+    const log = opts.log.child({ app: app.name, cluster: app.cluster });
+    return new AppReconciler(app, (repos.get(app.repo) as RepoConnection).repo, engine, cluster.store, log);
+  });
+  return {
+    config,
+    clusters,
+    repos,
+    apps: reconcilers,
+    close() {
+      for (const r of repos.values()) r.http.close();
+      for (const c of clusters.values()) c.client.close();
+    },
+  };
+}
+
+function repoOf(config: PlumberConfig, app: AppConfig): RepoConfig {
+  const r = config.repos.find((x) => x.name === app.repo);
+  if (!r) throw new Error(`app ${app.name}: no repo named ${app.repo}`);
+  return r;
+}
+
+function clusterOf(config: PlumberConfig, app: AppConfig): ClusterConfig {
+  const c = config.clusters.find((x) => x.name === app.cluster);
+  if (!c) throw new Error(`app ${app.name}: no cluster named ${app.cluster}`);
+  return c;
+}
+
+export async function connectRepo(config: RepoConfig, cacheDir: string): Promise<RepoConnection> {
+  let auth: GitHttpAuth | undefined;
+  if (config.auth?.tokenFile) auth = { token: await readSecretFile(config.auth.tokenFile, `repos[${config.name}].auth.tokenFile`) };
+  else if (config.auth?.usernameFile && config.auth.passwordFile) {
+    auth = {
+      username: await readSecretFile(config.auth.usernameFile, `repos[${config.name}].auth.usernameFile`),
+      password: await readSecretFile(config.auth.passwordFile, `repos[${config.name}].auth.passwordFile`),
+    };
+  }
+  const caPem = config.caFile ? await readFile(config.caFile, "utf8") : undefined;
+  const requests = { total: 0, failed: 0 };
+  const http = createGitHttp({
+    auth,
+    caPem,
+    timeoutMs: config.timeoutMs,
+    onRequest: (info) => {
+      requests.total++;
+      if (info.status === 0 || info.status >= 400) requests.failed++;
+    },
+  });
+  const repo = new GitRepo({ url: config.url, http, cacheDir });
+  return { config, repo, http, requests };
+}
+
+export async function connectCluster(config: ClusterConfig, stateNamespace: string): Promise<ClusterConnection> {
+  let client: KubeClient;
+  try {
+    client = await KubeClient.create(loadKubeConfig(config));
+  } catch (e) {
+    throw new Error(`cluster ${config.name}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return { config, client, discovery: new Discovery(client), store: new StateStore(client, stateNamespace) };
+}

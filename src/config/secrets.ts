@@ -1,0 +1,70 @@
+// Secret files named by the config (auth.tokenFile, usernameFile, passwordFile). Errors name the
+// file and what it is for, never its content.
+
+import { open } from "node:fs/promises";
+
+/** Secret files larger than this are refused. */
+export const MAX_SECRET_BYTES = 64 * 1024;
+
+function reason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case "ENOENT":
+      return "no such file";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EISDIR":
+      return "is a directory";
+    case "ELOOP":
+      return "too many symbolic links";
+    case "ENOTDIR":
+      return "a parent of it is not a directory";
+    default:
+      return code ? `cannot read it (${code})` : "cannot read it";
+  }
+}
+
+/**
+ * Reads a secret file and returns its content with surrounding whitespace (and a BOM) trimmed.
+ * `what` says what the secret is for, e.g. `token for repo "infra"`; it and `path` are in every
+ * error message, the content never is. Refuses files over 64 KiB, empty files, and secrets with
+ * control characters inside (a second line, say), which would corrupt an HTTP header.
+ */
+export async function readSecretFile(path: string, what: string): Promise<string> {
+  const where = `${what}: file ${JSON.stringify(path)}`;
+  let handle;
+  try {
+    handle = await open(path, "r");
+  } catch (err) {
+    throw new Error(`${where}: ${reason(err)}`);
+  }
+  let text: string;
+  try {
+    const st = await handle.stat();
+    if (st.isDirectory()) throw new Error(`${where}: is a directory`);
+    // Read at most one byte over the limit: a size from stat is no promise (pipes, /dev/*, growing files).
+    const buf = Buffer.alloc(MAX_SECRET_BYTES + 1);
+    let length = 0;
+    while (length < buf.length) {
+      const { bytesRead } = await handle.read(buf, length, buf.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > MAX_SECRET_BYTES) throw new Error(`${where}: larger than ${MAX_SECRET_BYTES / 1024} KiB`);
+    text = buf.subarray(0, length).toString("utf8");
+    buf.fill(0);
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith(where)) throw err;
+    throw new Error(`${where}: ${reason(err)}`);
+  } finally {
+    await handle.close();
+  }
+  const secret = text.trim();
+  if (secret === "") throw new Error(`${where}: is empty`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(secret)) {
+    throw new Error(`${where}: contains line breaks or other control characters inside the value`);
+  }
+  return secret;
+}

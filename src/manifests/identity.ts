@@ -1,0 +1,96 @@
+// Object identity: which manifests name the same cluster object.
+
+import type { FileProblem, KubeObject, Manifest } from "../types.js";
+
+export interface ObjectId {
+  /** API group; "" for the core group (apiVersion "v1"). */
+  group: string;
+  version: string;
+  kind: string;
+  /** "" for cluster-scoped objects, or when the scope is not known yet. */
+  namespace: string;
+  name: string;
+}
+
+/** An ObjectId without the version: what idKey encodes and parseIdKey returns. */
+export type ObjectKey = Omit<ObjectId, "version">;
+
+/** "apps/v1" → "apps"; "v1" → "". */
+export function groupOf(apiVersion: string): string {
+  const i = apiVersion.lastIndexOf("/");
+  return i < 0 ? "" : apiVersion.slice(0, i);
+}
+
+/** "apps/v1" → "v1"; "v1" → "v1". */
+export function versionOf(apiVersion: string): string {
+  const i = apiVersion.lastIndexOf("/");
+  return i < 0 ? apiVersion : apiVersion.slice(i + 1);
+}
+
+/**
+ * The identity of an object. namespace = metadata.namespace, else defaultNamespace, else "".
+ * Pass defaultNamespace only for namespaced kinds: a cluster-scoped object keeps "".
+ */
+export function objectId(obj: KubeObject, defaultNamespace?: string): ObjectId {
+  return {
+    group: groupOf(obj.apiVersion),
+    version: versionOf(obj.apiVersion),
+    kind: obj.kind,
+    namespace: obj.metadata.namespace || defaultNamespace || "",
+    name: obj.metadata.name,
+  };
+}
+
+/**
+ * "group/Kind/namespace/name" (core group and cluster scope are empty segments, e.g.
+ * "/ConfigMap/default/cfg", "rbac.authorization.k8s.io/ClusterRole//view"). The version is left
+ * out on purpose: moving a manifest from apps/v1beta1 to apps/v1 is the same object. Accepts a
+ * full ObjectId (the version is ignored).
+ */
+export function idKey(id: ObjectKey & { version?: string }): string {
+  return `${id.group}/${id.kind}/${id.namespace}/${id.name}`;
+}
+
+/** Inverse of idKey. Throws on a string that is not four "/"-separated segments with kind and name. */
+export function parseIdKey(key: string): ObjectKey {
+  const parts = key.split("/");
+  if (parts.length !== 4 || !parts[1] || !parts[3]) {
+    throw new Error(`invalid object key ${JSON.stringify(key)}: expected group/Kind/namespace/name`);
+  }
+  const [group, kind, namespace, name] = parts as [string, string, string, string];
+  return { group, kind, namespace, name };
+}
+
+/** For messages: "apps/Deployment default/web", "ConfigMap default/cfg", "Namespace team-a". */
+export function describeId(id: ObjectKey): string {
+  const gk = id.group ? `${id.group}/${id.kind}` : id.kind;
+  return id.namespace ? `${gk} ${id.namespace}/${id.name}` : `${gk} ${id.name}`;
+}
+
+/**
+ * Two manifests for the same object (same group, kind, namespace, name; any version) are an error.
+ * One problem per extra occurrence, at the later manifest, naming both places.
+ * namespaceOf gives each manifest's effective namespace ("" for cluster-scoped).
+ */
+export function findDuplicates(manifests: Manifest[], namespaceOf: (m: Manifest) => string): FileProblem[] {
+  const seen = new Map<string, Manifest>();
+  const problems: FileProblem[] = [];
+  for (const m of manifests) {
+    const id = { ...objectId(m.object), namespace: namespaceOf(m) };
+    const key = idKey(id);
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, m);
+      continue;
+    }
+    problems.push({
+      file: m.source.file,
+      line: m.source.line,
+      field: "metadata.name",
+      message:
+        `duplicate object ${describeId(id)}: defined at ${first.source.file}:${first.source.line} ` +
+        `and at ${m.source.file}:${m.source.line}`,
+    });
+  }
+  return problems;
+}

@@ -220,15 +220,16 @@ export class Engine {
     return { drifted, missing, live };
   }
 
-  /** Re-applies the given objects of a known-good desired set (drift repair); no prune. */
-  async repair(owner: string, manifests: Manifest[], defaultNamespace: string, keys: string[], inventory: InventoryEntry[]): Promise<SyncOutcome> {
+  /** Re-applies the drifted and missing objects of a known-good desired set; no dry-run, no prune. */
+  async repair(owner: string, manifests: Manifest[], defaultNamespace: string, drift: Pick<DriftReport, "drifted" | "missing">, inventory: InventoryEntry[]): Promise<SyncOutcome> {
     const cs = new ChangeSet();
-    const wanted = new Set(keys);
+    const missing = new Set(drift.missing);
+    const wanted = new Set([...drift.drifted, ...drift.missing]);
     const resources = (await this.resolve(owner, manifests, defaultNamespace)).filter((r) => wanted.has(r.key));
     const owned = new Map(inventory.map((e) => [e.key, e]));
     const planned: PlannedObject[] = applyOrder(resources, idOf).map((r) => ({
       resource: r,
-      action: owned.has(r.key) ? "configured" : "created",
+      action: missing.has(r.key) ? "created" : "configured",
     }));
     try {
       await this.write(planned, cs, owned);

@@ -1,5 +1,6 @@
 import type { AppConfig } from "../config/types.js";
 import type { Engine } from "../engine/engine.js";
+import { canonicalJson, sha256Hex } from "../engine/hash.js";
 import { PlanError, SyncError } from "../engine/engine.js";
 import type { ChangeSet } from "../engine/changeset.js";
 import type { GitRepo } from "../git/repo.js";
@@ -24,6 +25,8 @@ export type CycleResult =
 export class AppReconciler {
   private state?: AppState;
   private readonly rendered = new Map<string, Manifest[]>();
+  /** What of the app's config shapes a sync: a change to it lets a failed revision be tried again. */
+  private readonly specHash: string;
 
   constructor(
     readonly app: AppConfig,
@@ -31,7 +34,10 @@ export class AppReconciler {
     private readonly engine: Engine,
     private readonly store: StateStore,
     private readonly log: Logger,
-  ) {}
+  ) {
+    const spec = { name: app.name, repo: app.repo, branch: app.branch, path: app.path, cluster: app.cluster, namespace: app.namespace, prune: app.prune, allowEmpty: app.allowEmpty };
+    this.specHash = sha256Hex(canonicalJson(spec)).slice(0, 16);
+  }
 
   async currentState(): Promise<AppState> {
     if (!this.state) this.state = (await this.store.load(this.app.name)) ?? { app: this.app.name, inventory: [] };
@@ -46,7 +52,10 @@ export class AppReconciler {
       await this.recordFailure(state, "", message, false);
       return { kind: "failed", revision: "", message, permanent: false };
     }
-    if (head !== state.revision && head !== state.failedRevision) {
+    // A revision that failed for good is not retried until the branch moves or the app's
+    // config changes (a new allowEmpty, say): no flapping, no write per interval.
+    const heldAtFailure = head === state.failedRevision && state.failedSpec === this.specHash;
+    if (head !== state.revision && !heldAtFailure) {
       return this.moveTo(state, head, started);
     }
     // Held at the last good revision (same head, or a new head known to be bad): repair drift.
@@ -81,6 +90,7 @@ export class AppReconciler {
         lastResult: "Applied",
         message: undefined,
         failedRevision: undefined,
+        failedSpec: undefined,
         appliedAt: now,
         updatedAt: now,
         inventory: out.inventory,
@@ -101,18 +111,17 @@ export class AppReconciler {
 
   private async repairDrift(state: AppState, started: number): Promise<CycleResult> {
     if (!state.revision || state.inventory.length === 0) {
-      return state.failedRevision ? { kind: "held", revision: state.failedRevision, message: state.message ?? "" } : { kind: "unchanged" };
+      return heldFor(state) ? { kind: "held", revision: state.failedRevision ?? "", message: state.message ?? "" } : { kind: "unchanged" };
     }
     const drift = await this.engine.detectDrift(this.app.name, state.inventory);
-    const keys = [...drift.drifted, ...drift.missing];
-    if (keys.length === 0) {
-      return state.failedRevision ? { kind: "held", revision: state.failedRevision, message: state.message ?? "" } : { kind: "unchanged" };
+    if (drift.drifted.length + drift.missing.length === 0) {
+      return heldFor(state) ? { kind: "held", revision: state.failedRevision ?? "", message: state.message ?? "" } : { kind: "unchanged" };
     }
     const log = this.log.child({ revision: state.revision.slice(0, 12) });
     log.info({ drifted: drift.drifted.length, missing: drift.missing.length }, "drift detected; restoring");
     try {
       const manifests = await this.render(state.revision);
-      const out = await this.engine.repair(this.app.name, manifests, this.app.namespace, keys, state.inventory);
+      const out = await this.engine.repair(this.app.name, manifests, this.app.namespace, drift, state.inventory);
       state.inventory = out.inventory;
       state.updatedAt = new Date().toISOString();
       if (!state.failedRevision) {
@@ -147,12 +156,21 @@ export class AppReconciler {
   /** Status is written only when it changes, so a failing revision costs no write per cycle. */
   private async recordFailure(state: AppState, revision: string, message: string, permanent: boolean): Promise<void> {
     const failedRevision = permanent ? revision : state.failedRevision;
-    if (state.lastResult === "Failed" && state.attemptedRevision === revision && state.message === message && state.failedRevision === failedRevision) return;
+    const failedSpec = permanent ? this.specHash : state.failedSpec;
+    if (
+      state.lastResult === "Failed" &&
+      state.attemptedRevision === revision &&
+      state.message === message &&
+      state.failedRevision === failedRevision &&
+      state.failedSpec === failedSpec
+    )
+      return;
     Object.assign(state, {
       lastResult: "Failed",
       attemptedRevision: revision,
       message,
       failedRevision,
+      failedSpec,
       updatedAt: new Date().toISOString(),
     } satisfies Partial<AppState>);
     try {
@@ -175,4 +193,8 @@ function isPermanent(e: unknown): boolean {
 
 function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+function heldFor(state: AppState): boolean {
+  return Boolean(state.failedRevision);
 }

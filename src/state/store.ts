@@ -22,13 +22,15 @@ export interface AppState {
   message?: string;
   /** A revision that failed in a way retrying cannot fix (bad YAML, rejected by the server). */
   failedRevision?: string;
+  /** Hash of the app config under which failedRevision failed. */
+  failedSpec?: string;
   appliedAt?: string;
   updatedAt?: string;
   inventory: InventoryEntry[];
 }
 
 const FIELD_MANAGER = "plumber-state";
-const STATUS_KEYS = ["revision", "attemptedRevision", "lastResult", "message", "failedRevision", "appliedAt", "updatedAt"] as const;
+const STATUS_KEYS = ["revision", "attemptedRevision", "lastResult", "message", "failedRevision", "failedSpec", "appliedAt", "updatedAt"] as const;
 
 export function stateObjectName(app: string): string {
   return `plumber-app-${app}`;

@@ -271,7 +271,7 @@ describe("core reconcile", () => {
       "crd and namespace",
     );
     const res = await h.cycle();
-    expect(res.kind === "applied" ? res.changeSet.summary() : res).toMatchObject({ created: 4, failed: 0 });
+    expect(res.kind === "applied" ? res.changeSet.summary() : res).toMatchObject({ created: 5, failed: 0 });
     expect((await getObject(h.kube, `/apis/${group}/v1/namespaces/${nsName}/gadgets/g1`))?.spec).toEqual({ size: 3 });
     expect(await getObject(h.kube, `/api/v1/namespaces/${nsName}/configmaps/inside`)).toBeDefined();
     h.counts();

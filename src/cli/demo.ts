@@ -60,12 +60,28 @@ export async function demoCommand(out: Out, opts: { keep: boolean }): Promise<nu
       ].join("\n"),
     );
     const config = await loadConfig(configFile);
-    const log = createLogger({ level: process.env.PLUMBER_LOG_LEVEL ?? "info" });
+    // The demo prints its own summary; plumber's per-object log lines are there with PLUMBER_LOG_LEVEL=info.
+    const log = createLogger({ level: process.env.PLUMBER_LOG_LEVEL ?? "warn" });
     const rt = await buildRuntime(config, { log, cacheDir: join(work, "cache") });
     const poller = new RepoPoller(rt.repos.get("plumbing") as NonNullable<ReturnType<typeof rt.repos.get>>, rt.apps, log);
+    const client = rt.clusters.get("local")?.client;
+    const gitConn = rt.repos.get("plumbing");
     const cycle = async (title: string): Promise<void> => {
       out(`▸ ${title}`);
+      const before = client?.stats.snapshot();
+      const gitBefore = gitConn?.requests.total ?? 0;
       const res = await poller.cycle();
+      const after = client?.stats.snapshot();
+      if (before && after) {
+        out(
+          `    (${(gitConn?.requests.total ?? 0) - gitBefore} git requests, ${after.total - before.total} API requests: ` +
+            `${after.writes - before.writes} writes, ${after.dryRuns - before.dryRuns} dry-runs)`,
+        );
+      }
+      if (res.error) {
+        out(`    failed: ${res.error}`);
+        code = EXIT_ERROR;
+      }
       for (const a of res.apps) {
         const r = a.result;
         if (r.kind === "applied" || r.kind === "repaired") {

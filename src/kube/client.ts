@@ -1,6 +1,7 @@
 import http from "node:http";
 import https from "node:https";
 import { KubeConfig } from "@kubernetes/client-node";
+import { sleep } from "../util/pool.js";
 
 /**
  * plumber's own HTTP layer to the apiserver. client-node loads kubeconfig, auth and TLS; the
@@ -115,6 +116,8 @@ export interface KubeClientOptions {
 }
 
 const HEADER_TTL_MS = 30_000;
+const RETRIES = 4;
+const RETRY_BASE_MS = 100;
 
 export class KubeClient {
   readonly stats = new RequestStats();
@@ -166,17 +169,29 @@ export class KubeClient {
   }
 
   async request<T = unknown>(req: KubeRequest): Promise<KubeResponse<T>> {
-    const res = await this.raw(req);
+    const res = await this.send(req);
     if (res.status >= 400) throw toApiError(res.status, res.text, `${req.method} ${req.path}`);
     return { status: res.status, body: (res.text ? JSON.parse(res.text) : undefined) as T };
   }
 
   /** Like request, but a 404 is undefined rather than an error. */
   async getOptional<T = unknown>(path: string): Promise<T | undefined> {
-    const res = await this.raw({ method: "GET", path });
+    const res = await this.send({ method: "GET", path });
     if (res.status === 404) return undefined;
     if (res.status >= 400) throw toApiError(res.status, res.text, `GET ${path}`);
     return JSON.parse(res.text) as T;
+  }
+
+  /**
+   * Retries what the server said it could not take right now (429, 503 — e.g. "storage is
+   * (re)initializing" just after start); such a request was not carried out, so a retry is safe.
+   */
+  private async send(req: KubeRequest): Promise<{ status: number; text: string; contentType: string }> {
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.raw(req);
+      if ((res.status !== 429 && res.status !== 503) || attempt >= RETRIES) return res;
+      await sleep(RETRY_BASE_MS * 2 ** attempt);
+    }
   }
 
   async raw(req: KubeRequest): Promise<{ status: number; text: string; contentType: string }> {

@@ -5,6 +5,8 @@ export interface InventoryEntry {
   apiVersion: string;
   /** driftFingerprint of the object as the server returned it after plumber's last write. */
   fp: string;
+  /** Hash of the manifest as last sent. Equal hash and unchanged fp: the object needs no dry-run. */
+  dh?: string;
 }
 
 export function inventoryKeys(entries: InventoryEntry[]): Set<string> {

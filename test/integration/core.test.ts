@@ -72,9 +72,27 @@ describe("core reconcile", () => {
     expect(res.changeSet.summary()).toMatchObject({ configured: 1, unchanged: 2, created: 0 });
     expect(res.changeSet.entries.find((e) => e.action === "configured")?.subject).toBe(`ConfigMap/${h.namespace}/a`);
     const c = h.counts();
-    // one PATCH for a, one for the state record; the unchanged objects are never written
+    // one PATCH for a, one for the state record; the unchanged objects are never written, and
+    // manifests identical to the last applied ones with no drift need no dry-run either
     expect(c.writes).toBe(2);
+    expect(c.dryRuns).toBe(1);
     expect((await getObject(h.kube, cmPath(h, "a")))?.data).toEqual({ v: "2" });
+  });
+
+  it("a new commit also restores drift on objects whose manifest did not change", async () => {
+    const h = await start({ "a.yaml": configMap("a", { v: "1" }), "b.yaml": configMap("b", { v: "1" }) });
+    await h.cycle();
+    await h.kube.request({
+      method: "PATCH",
+      path: cmPath(h, "b"),
+      query: { fieldManager: "kubectl-edit" },
+      contentType: "application/merge-patch+json",
+      body: JSON.stringify({ data: { v: "hacked" } }),
+    });
+    await h.repo.commit({ "a.yaml": configMap("a", { v: "2" }) }, "bump a");
+    const res = await h.cycle();
+    expect(res.kind === "applied" ? res.changeSet.summary() : res).toMatchObject({ configured: 2, unchanged: 0 });
+    expect((await getObject(h.kube, cmPath(h, "b")))?.data).toEqual({ v: "1" });
   });
 
   it("prunes what left the repo, in reverse order, and only objects carrying plumber's marks", async () => {

@@ -1,3 +1,4 @@
+import tls from "node:tls";
 // An isomorphic-git HTTP plugin of our own ({request} shape of isomorphic-git/http/node),
 // built on node:http / node:https with keep-alive agents.
 //
@@ -33,7 +34,7 @@ export interface GitRequestInfo {
 
 export interface GitHttpOptions {
   auth?: GitHttpAuth;
-  /** CA certificate(s), PEM, trusted for https instead of Node's default roots (like git's http.sslCAInfo). */
+  /** CA certificate(s), PEM, trusted for https in addition to Node's default roots (an internal CA beside public ones). */
   caPem?: string;
   /** Deadline per HTTP request, covering connect, response headers and the whole body. */
   timeoutMs: number;
@@ -158,7 +159,7 @@ export function createGitHttp(opts: GitHttpOptions): GitHttpClient {
     keepAlive: true,
     maxSockets: 8,
     // Like git's http.sslCAInfo: the given PEM replaces the default trust roots.
-    ...(opts.caPem !== undefined ? { ca: opts.caPem } : {}),
+    ...(opts.caPem !== undefined ? { ca: [...tls.rootCertificates, opts.caPem] } : {}),
   });
 
   function once(

@@ -7,7 +7,7 @@ import type { GitRepo } from "../git/repo.js";
 import { KubeApiError } from "../kube/client.js";
 import { readManifests } from "../manifests/read.js";
 import type { Logger } from "../log.js";
-import type { AppState, StateStore } from "../state/store.js";
+import { recordDeploy, type AppState, type StateStore } from "../state/store.js";
 import type { Manifest } from "../types.js";
 import { FileProblemError } from "../types.js";
 
@@ -40,7 +40,7 @@ export class AppReconciler {
   }
 
   async currentState(): Promise<AppState> {
-    if (!this.state) this.state = (await this.store.load(this.app.name)) ?? { app: this.app.name, inventory: [] };
+    if (!this.state) this.state = (await this.store.load(this.app.name)) ?? { app: this.app.name, inventory: [], history: [] };
     return this.state;
   }
 
@@ -95,6 +95,14 @@ export class AppReconciler {
         updatedAt: now,
         inventory: out.inventory,
       } satisfies Partial<AppState>);
+      const s = out.changeSet.summary();
+      recordDeploy(state, {
+        revision: head,
+        startedAt: new Date(started).toISOString(),
+        finishedAt: now,
+        result: "Applied",
+        changes: Object.fromEntries(Object.entries(s).filter(([, n]) => n > 0)),
+      });
       await this.store.save(state);
       this.forgetRenderedExcept(head);
       log.info({ changes: out.changeSet.summary(), durationMs: Date.now() - started }, `reconciled: ${out.changeSet.toString()}`);
@@ -173,6 +181,9 @@ export class AppReconciler {
       failedSpec,
       updatedAt: new Date().toISOString(),
     } satisfies Partial<AppState>);
+    if (revision) {
+      recordDeploy(state, { revision, startedAt: state.updatedAt ?? "", finishedAt: state.updatedAt ?? "", result: "Failed", message: message.slice(0, 500) });
+    }
     try {
       await this.store.save(state);
     } catch (e) {

@@ -11,6 +11,19 @@ import type { InventoryEntry } from "../engine/inventory.js";
 
 export type LastResult = "Applied" | "DriftRepaired" | "Failed";
 
+/** One deploy attempt of a revision, newest first in AppState.history. */
+export interface DeployRecord {
+  revision: string;
+  startedAt: string;
+  finishedAt: string;
+  result: "Applied" | "Failed";
+  /** Change-set counts, e.g. {created: 2, configured: 1}. */
+  changes?: Record<string, number>;
+  message?: string;
+}
+
+export const HISTORY_LIMIT = 20;
+
 export interface AppState {
   app: string;
   /** The revision last applied successfully: what the cluster follows. */
@@ -27,6 +40,12 @@ export interface AppState {
   appliedAt?: string;
   updatedAt?: string;
   inventory: InventoryEntry[];
+  /** The last HISTORY_LIMIT deploy attempts, newest first. */
+  history: DeployRecord[];
+}
+
+export function recordDeploy(state: AppState, rec: DeployRecord): void {
+  state.history = [rec, ...state.history].slice(0, HISTORY_LIMIT);
 }
 
 const FIELD_MANAGER = "plumber-state";
@@ -57,18 +76,19 @@ export class StateStore {
     const cm = await this.client.getOptional<ConfigMap>(this.path(app));
     if (!cm) return undefined;
     const data = cm.data ?? {};
-    const state: AppState = { app, inventory: [] };
+    const state: AppState = { app, inventory: [], history: [] };
     for (const k of STATUS_KEYS) {
       const v = data[k];
       if (v) (state as unknown as Record<string, string>)[k] = v;
     }
     const inv = cm.binaryData?.["inventory.json.gz"];
     if (inv) state.inventory = JSON.parse(gunzipSync(Buffer.from(inv, "base64")).toString("utf8")) as InventoryEntry[];
+    if (data.history) state.history = JSON.parse(data.history) as DeployRecord[];
     return state;
   }
 
   async save(state: AppState): Promise<void> {
-    const data: Record<string, string> = { app: state.app };
+    const data: Record<string, string> = { app: state.app, history: JSON.stringify(state.history) };
     for (const k of STATUS_KEYS) {
       const v = state[k];
       if (v) data[k] = v;

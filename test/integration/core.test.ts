@@ -194,6 +194,7 @@ describe("core reconcile", () => {
     expect((await getObject(h.kube, cmPath(h, "a")))?.data).toEqual({ v: "1" });
     const state = await new StateStore(h.kube, h.stateNamespace).load(h.app);
     expect(state).toMatchObject({ revision: good, failedRevision: bad, lastResult: "Failed" });
+    expect(state?.history.map((r) => `${r.revision}:${r.result}`)).toEqual([`${bad}:Failed`, `${good}:Applied`]);
 
     // Same bad head again: held, no new attempt, no writes.
     expect((await h.cycle()).kind).toBe("held");

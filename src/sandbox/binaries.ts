@@ -1,0 +1,127 @@
+// Locates (or builds) the control-plane binaries used by the test bed and the sandbox:
+// kube-apiserver, etcd, kubectl and kustomize, all in one directory.
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { accessSync, constants, existsSync, mkdirSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REQUIRED_BINARIES = ["kube-apiserver", "etcd", "kubectl", "kustomize"] as const;
+
+export interface EnsureBinariesOptions {
+  /** Receives the build script's stderr line by line. Default: written to process.stderr. */
+  log?: (line: string) => void;
+}
+
+/**
+ * The repository root: the nearest directory at or above this module's file that holds a
+ * package.json (works both from src/sandbox/ and from the compiled dist/src/sandbox/).
+ */
+export function findRepoRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
+  let dir = resolve(from);
+  for (;;) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no package.json found at or above ${from}`);
+    dir = parent;
+  }
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function hasAll(dir: string, names: readonly string[]): boolean {
+  return names.every((n) => isExecutable(join(dir, n)));
+}
+
+/**
+ * A directory holding kube-apiserver, etcd, kubectl and kustomize.
+ *
+ * If KUBEBUILDER_ASSETS names a folder with kube-apiserver and etcd, those are used; kubectl and
+ * kustomize come from the same folder when present there, otherwise from the source build (a
+ * directory of symlinks joining the two is returned then). Without KUBEBUILDER_ASSETS, runs
+ * scripts/build-binaries.sh (cached; waits on a concurrent build through its lock).
+ */
+export async function ensureBinaries(opts: EnsureBinariesOptions = {}): Promise<string> {
+  const assets = process.env.KUBEBUILDER_ASSETS;
+  if (assets && hasAll(assets, ["kube-apiserver", "etcd"])) {
+    const dir = resolve(assets);
+    if (hasAll(dir, REQUIRED_BINARIES)) return dir;
+    const built = await runBuildScript(opts);
+    return mergedDir(dir, built);
+  }
+  return runBuildScript(opts);
+}
+
+/** kube-apiserver and etcd from `assets`, everything else from `built`, as symlinks in one dir. */
+function mergedDir(assets: string, built: string): string {
+  const key = createHash("sha256").update(`${assets}\0${built}`).digest("hex").slice(0, 16);
+  const dir = join(tmpdir(), `plumber-bin-${key}`);
+  mkdirSync(dir, { recursive: true });
+  for (const name of REQUIRED_BINARIES) {
+    const target = hasAll(assets, [name]) ? join(assets, name) : join(built, name);
+    const link = join(dir, name);
+    let current: string | undefined;
+    try {
+      current = readlinkSync(link);
+    } catch {
+      current = undefined;
+    }
+    if (current === target) continue;
+    rmSync(link, { force: true });
+    symlinkSync(target, link);
+  }
+  return dir;
+}
+
+function runBuildScript(opts: EnsureBinariesOptions): Promise<string> {
+  const root = findRepoRoot();
+  const script = join(root, "scripts", "build-binaries.sh");
+  const log = opts.log ?? ((line: string) => process.stderr.write(line + "\n"));
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn("bash", [script], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let errBuf = "";
+    const errTail: string[] = [];
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      errBuf += d;
+      let nl: number;
+      while ((nl = errBuf.indexOf("\n")) >= 0) {
+        const line = errBuf.slice(0, nl);
+        errBuf = errBuf.slice(nl + 1);
+        errTail.push(line);
+        if (errTail.length > 30) errTail.shift();
+        log(line);
+      }
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (errBuf) {
+        errTail.push(errBuf);
+        log(errBuf);
+      }
+      const dir = stdout.trim().split("\n").pop()?.trim() ?? "";
+      if (code !== 0 || !dir) {
+        reject(
+          new Error(
+            `${script} failed (${signal ?? `exit ${code}`}); last output:\n${errTail.join("\n")}`,
+          ),
+        );
+        return;
+      }
+      if (!hasAll(dir, REQUIRED_BINARIES)) {
+        reject(new Error(`${script} printed ${dir}, which lacks one of ${REQUIRED_BINARIES.join(", ")}`));
+        return;
+      }
+      resolvePromise(dir);
+    });
+  });
+}

@@ -1,0 +1,30 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    // Global-setup teardown stops the control plane: allow it a little time.
+    teardownTimeout: 60_000,
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/setup/global.ts"],
+          // One shared control plane and git server: files run one at a time.
+          fileParallelism: false,
+          testTimeout: 120_000,
+          // The first run may wait for scripts/build-binaries.sh (many minutes).
+          hookTimeout: 600_000,
+        },
+      },
+    ],
+  },
+});

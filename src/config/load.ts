@@ -20,7 +20,7 @@ import { FileProblemError, type FileProblem } from "../types.js";
 import { parseDuration } from "./duration.js";
 import { findGatedFields, isApiFieldsGate } from "./gates.js";
 import { configSchema, configValidator, walkSchema, type PathSegment, type SchemaNode } from "./schema.js";
-import type { AppConfig, ClusterConfig, PlumberConfig, RepoAuthConfig, RepoConfig } from "./types.js";
+import type { AppConfig, CheckConfig, ClusterConfig, NotificationSinkConfig, PlumberConfig, RepoAuthConfig, RepoConfig } from "./types.js";
 
 export const DEFAULT_CONFIG_PATH = "config/plumber.yaml";
 /** Config files larger than this are refused. */
@@ -456,8 +456,23 @@ export function normalizeAppPath(p: string): { path: string } | { error: string 
 // ---------------------------------------------------------------------------------------------
 // Normalization (the data has passed every check; defaults are filled in)
 
+interface RawCheck {
+  name: string;
+  job?: { file?: string; manifest?: Record<string, unknown> };
+  pipelineRun?: { file?: string; manifest?: Record<string, unknown> };
+  timeout: string;
+}
+
+function normalizeCheck(c: RawCheck): CheckConfig {
+  const src = c.job ?? c.pipelineRun ?? {};
+  const out: CheckConfig = { name: c.name, kind: c.job ? "job" : "pipelineRun", timeoutMs: parseDuration(c.timeout) };
+  if (src.file !== undefined) out.file = nodePath.posix.normalize(src.file).replace(/^\.\//, "");
+  if (src.manifest !== undefined) out.manifest = src.manifest;
+  return out;
+}
+
 interface RawConfig {
-  clusters: { name: string; kubeconfig?: string; context?: string }[];
+  clusters: { name: string; kubeconfig?: string; context?: string; expect?: { kubeSystemUID: string } }[];
   repos: {
     name: string;
     url: string;
@@ -476,7 +491,12 @@ interface RawConfig {
     prune: boolean;
     allowEmpty: boolean;
     applyConcurrency: number;
+    checks?: { pre?: RawCheck[]; post?: RawCheck[]; keep?: number };
+    health?: { timeout?: string };
+    rollback: "auto" | "off";
+    approval: "none" | "manual";
   }[];
+  notifications: { name: string; type: "slack" | "webhook"; urlFile: string; secretFile?: string; on: string[] }[];
   state: { namespace: string };
   featureGates: { apiFields: PlumberConfig["featureGates"]["apiFields"] };
 }
@@ -490,6 +510,7 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
     const out: ClusterConfig = { name: c.name };
     if (c.kubeconfig !== undefined) out.kubeconfig = abs(c.kubeconfig);
     if (c.context !== undefined) out.context = c.context;
+    if (c.expect !== undefined) out.expect = { kubeSystemUID: c.expect.kubeSystemUID };
     return out;
   });
   const repos = raw.repos.map((r): RepoConfig => {
@@ -522,6 +543,10 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
       prune: a.prune,
       allowEmpty: a.allowEmpty,
       applyConcurrency: a.applyConcurrency,
+      checks: { pre: (a.checks?.pre ?? []).map(normalizeCheck), post: (a.checks?.post ?? []).map(normalizeCheck), keep: a.checks?.keep ?? 3 },
+      healthTimeoutMs: parseDuration(a.health?.timeout ?? "5m"),
+      rollback: a.rollback,
+      approval: a.approval,
     };
   });
   return {
@@ -530,6 +555,11 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
     repos,
     apps,
     state: { namespace: raw.state.namespace },
+    notifications: raw.notifications.map((n): NotificationSinkConfig => {
+      const out: NotificationSinkConfig = { name: n.name, type: n.type, urlFile: abs(n.urlFile), on: n.on };
+      if (n.secretFile !== undefined) out.secretFile = abs(n.secretFile);
+      return out;
+    }),
     featureGates: { apiFields: raw.featureGates.apiFields },
   };
 }

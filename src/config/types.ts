@@ -9,6 +9,8 @@ export interface ClusterConfig {
   /** Absolute path (resolved against the config file's directory). Unset: KUBECONFIG env, then in-cluster. */
   kubeconfig?: string;
   context?: string;
+  /** Wrong-cluster guard: the identity the cluster must have. */
+  expect?: { kubeSystemUID: string };
 }
 
 /** Exactly one of tokenFile, or usernameFile + passwordFile. Paths are absolute. */
@@ -40,6 +42,29 @@ export interface AppConfig {
   prune: boolean;
   allowEmpty: boolean;
   applyConcurrency: number;
+  checks: { pre: CheckConfig[]; post: CheckConfig[]; keep: number };
+  healthTimeoutMs: number;
+  rollback: "auto" | "off";
+  approval: "none" | "manual";
+}
+
+/** A pre- or post-deploy check: a Job or a Tekton PipelineRun/TaskRun, from the repo or inline. */
+export interface CheckConfig {
+  name: string;
+  kind: "job" | "pipelineRun";
+  /** Path in the repo (relative to its root), read at the revision being deployed. */
+  file?: string;
+  manifest?: Record<string, unknown>;
+  timeoutMs: number;
+}
+
+export interface NotificationSinkConfig {
+  name: string;
+  type: "slack" | "webhook";
+  /** Absolute path of the file holding the URL. */
+  urlFile: string;
+  secretFile?: string;
+  on: string[];
 }
 
 export interface PlumberConfig {
@@ -49,5 +74,6 @@ export interface PlumberConfig {
   repos: RepoConfig[];
   apps: AppConfig[];
   state: { namespace: string };
+  notifications: NotificationSinkConfig[];
   featureGates: { apiFields: ApiFieldsGate };
 }

@@ -87,6 +87,10 @@ describe("valid configs", () => {
           prune: true,
           allowEmpty: false,
           applyConcurrency: 8,
+          checks: { pre: [], post: [], keep: 3 },
+          healthTimeoutMs: 300_000,
+          rollback: "auto",
+          approval: "none",
         },
         {
           name: "tekton-pipelines",
@@ -98,9 +102,14 @@ describe("valid configs", () => {
           prune: false,
           allowEmpty: true,
           applyConcurrency: 8,
+          checks: { pre: [], post: [], keep: 3 },
+          healthTimeoutMs: 300_000,
+          rollback: "auto",
+          approval: "none",
         },
       ],
       state: { namespace: "plumber" },
+      notifications: [],
       featureGates: { apiFields: "stable" },
     });
     // No key is present that the types do not declare.

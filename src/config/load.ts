@@ -18,6 +18,7 @@ import {
 } from "yaml";
 import { FileProblemError, type FileProblem } from "../types.js";
 import { parseDuration } from "./duration.js";
+import { checkReleases, normalizeRelease, type RawRelease } from "./releases.js";
 import { findGatedFields, isApiFieldsGate } from "./gates.js";
 import { configSchema, configValidator, walkSchema, type PathSegment, type SchemaNode } from "./schema.js";
 import type { AppConfig, CheckConfig, ClusterConfig, NotificationSinkConfig, PlumberConfig, RepoAuthConfig, RepoConfig } from "./types.js";
@@ -359,6 +360,7 @@ function checkSemantics(data: Record<string, unknown>, problems: Problems): void
     ["clusters", "cluster"],
     ["repos", "repo"],
     ["apps", "app"],
+    ["releases", "release"],
   ] as const) {
     const items = data[list];
     if (!Array.isArray(items)) continue;
@@ -405,6 +407,8 @@ function checkSemantics(data: Record<string, unknown>, problems: Problems): void
       }
     }
   });
+
+  checkReleases(data, { add: (path, where, message) => problems.add(path, where, message), quiet, names });
 }
 
 function isLoopbackHost(hostname: string): boolean {
@@ -497,6 +501,7 @@ interface RawConfig {
     approval: "none" | "manual";
   }[];
   notifications: { name: string; type: "slack" | "webhook"; urlFile: string; secretFile?: string; on: string[] }[];
+  releases: RawRelease[];
   state: { namespace: string };
   featureGates: { apiFields: PlumberConfig["featureGates"]["apiFields"] };
 }
@@ -560,6 +565,7 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
       if (n.secretFile !== undefined) out.secretFile = abs(n.secretFile);
       return out;
     }),
+    releases: raw.releases.map(normalizeRelease),
     featureGates: { apiFields: raw.featureGates.apiFields },
   };
 }

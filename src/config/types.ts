@@ -67,6 +67,30 @@ export interface NotificationSinkConfig {
   on: string[];
 }
 
+/** A scheduled release (src/releases): a PipelineRun, TaskRun or Job created on a cron schedule. */
+export interface ReleaseConfig {
+  name: string;
+  /** 5-field cron expression (or @daily etc.), evaluated in `timezone`. */
+  schedule: string;
+  /** IANA time zone. Default UTC. */
+  timezone: string;
+  repo: string;
+  branch: string;
+  cluster: string;
+  /** Namespace the runs are created in. */
+  namespace: string;
+  suspend: boolean;
+  /** A file in the repo (normalized, relative to its root), read at the chosen revision; or an inline manifest. */
+  template: { path: string } | { inline: Record<string, unknown> };
+  /** Values for $(plumber.params.NAME) in the template. */
+  params: Record<string, string>;
+  revision: { kind: "head" } | { kind: "deployedTo"; app: string; olderThanMs: number };
+  concurrency: "forbid" | "replace" | "allow";
+  skipIfUnchanged: boolean;
+  /** How late a missed slot may still fire; undefined: no limit. */
+  catchUpMs?: number;
+}
+
 export interface PlumberConfig {
   /** Absolute path of the config file. */
   file: string;
@@ -75,5 +99,6 @@ export interface PlumberConfig {
   apps: AppConfig[];
   state: { namespace: string };
   notifications: NotificationSinkConfig[];
+  releases: ReleaseConfig[];
   featureGates: { apiFields: ApiFieldsGate };
 }

@@ -110,6 +110,7 @@ describe("valid configs", () => {
       ],
       state: { namespace: "plumber" },
       notifications: [],
+      releases: [],
       featureGates: { apiFields: "stable" },
     });
     // No key is present that the types do not declare.

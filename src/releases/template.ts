@@ -1,0 +1,211 @@
+// Release run templates: a PipelineRun, TaskRun or Job manifest (from the repo at the chosen
+// revision, or inline in the config) with plumber's placeholders substituted.
+//
+// Placeholder syntax — `$(plumber.NAME)`, chosen so it never collides with Tekton's own
+// `$(params.x)`, `$(context.x)`, `$(tasks.x)` or `$(workspaces.x)`, which pass through untouched:
+//
+//   $(plumber.revision)          full commit id of the chosen revision
+//   $(plumber.shortRevision)     its first 10 characters
+//   $(plumber.date)              the slot's date in the release's time zone, YYYYMMDD
+//   $(plumber.date:FORMAT)       the same in FORMAT: YYYY MM DD HH mm ss, anything else literal
+//   $(plumber.scheduledTime)     the slot, RFC 3339 in UTC (2026-11-21T02:00:00Z)
+//   $(plumber.versionTag)        v$(plumber.date)-$(plumber.shortRevision), e.g. v20261121-1a2b3c4d5e
+//   $(plumber.release)           the release name
+//   $(plumber.runName)           the name plumber gives the run
+//   $(plumber.trigger)           scheduled | manual
+//   $(plumber.params.NAME)       the value of params.NAME from the config (which may itself use
+//                                the placeholders above, but not other params)
+//
+// `$$(plumber.` stands for a literal `$(plumber.`. Substitution happens in string values only
+// (never in keys), after YAML parsing, so a value can never change the manifest's structure.
+
+import { parseAllDocuments, LineCounter } from "yaml";
+import { FileProblemError } from "../types.js";
+import type { KubeObject } from "../types.js";
+import { zonedFields } from "./slots.js";
+
+export interface TemplateContext {
+  release: string;
+  revision: string;
+  slot: Date;
+  timezone: string;
+  trigger: "scheduled" | "manual";
+  runName: string;
+  /** Raw params from the config; resolved against the other placeholders. */
+  params: Record<string, string>;
+}
+
+export class TemplateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TemplateError";
+  }
+}
+
+const PLACEHOLDER = /\$?\$\(plumber\.([^)]*)\)/g;
+const BUILTINS = new Set(["revision", "shortRevision", "date", "scheduledTime", "versionTag", "release", "runName", "trigger"]);
+const FORMAT_TOKENS = /YYYY|MM|DD|HH|mm|ss/g;
+
+export function formatDate(slot: Date, timezone: string, format: string): string {
+  const f = zonedFields(slot, timezone);
+  const map: Record<string, string> = { YYYY: f.year, MM: f.month, DD: f.day, HH: f.hour, mm: f.minute, ss: f.second };
+  return format.replace(FORMAT_TOKENS, (t) => map[t] ?? t);
+}
+
+/** Names used by `text` that are not placeholders plumber knows; empty when all are fine. */
+export function checkPlaceholders(text: string, params: readonly string[], inParam = false): string[] {
+  const bad: string[] = [];
+  for (const m of text.matchAll(PLACEHOLDER)) {
+    if (m[0].startsWith("$$")) continue;
+    const name = m[1] ?? "";
+    const problem = placeholderProblem(name, params, inParam);
+    if (problem) bad.push(problem);
+  }
+  return bad;
+}
+
+function placeholderProblem(name: string, params: readonly string[], inParam: boolean): string | undefined {
+  if (name.startsWith("params.")) {
+    if (inParam) return `$(plumber.${name}): params cannot refer to other params`;
+    const p = name.slice("params.".length);
+    return params.includes(p) ? undefined : `$(plumber.${name}): no param named "${p}"${params.length ? ` (known: ${params.join(", ")})` : ""}`;
+  }
+  if (name.startsWith("date:")) return name.length > 5 ? undefined : "$(plumber.date:): empty date format";
+  if (BUILTINS.has(name)) return undefined;
+  return `unknown placeholder $(plumber.${name}) (known: ${[...BUILTINS].map((b) => `$(plumber.${b})`).join(", ")}, $(plumber.date:FORMAT), $(plumber.params.NAME))`;
+}
+
+/** The values of the built-in placeholders and resolved params for one run. */
+export class Substitution {
+  private readonly values: Record<string, string>;
+  private readonly params: Record<string, string> = {};
+
+  constructor(private readonly ctx: TemplateContext) {
+    const shortRevision = ctx.revision.slice(0, 10);
+    const date = formatDate(ctx.slot, ctx.timezone, "YYYYMMDD");
+    this.values = {
+      revision: ctx.revision,
+      shortRevision,
+      date,
+      scheduledTime: ctx.slot.toISOString().replace(/\.\d{3}Z$/, "Z"),
+      versionTag: `v${date}-${shortRevision}`,
+      release: ctx.release,
+      runName: ctx.runName,
+      trigger: ctx.trigger,
+    };
+    const names = Object.keys(ctx.params);
+    for (const [k, v] of Object.entries(ctx.params)) {
+      const bad = checkPlaceholders(v, names, true);
+      if (bad.length) throw new TemplateError(`params.${k}: ${bad.join("; ")}`);
+      this.params[k] = this.text(v, true);
+    }
+  }
+
+  /** Substitutes every placeholder in one string. */
+  text(s: string, inParam = false): string {
+    return s.replace(PLACEHOLDER, (whole: string, name: string) => {
+      if (whole.startsWith("$$")) return whole.slice(1);
+      if (name.startsWith("params.") && !inParam) {
+        const v = this.params[name.slice("params.".length)];
+        if (v !== undefined) return v;
+      } else if (name.startsWith("date:") && name.length > 5) {
+        return formatDate(this.ctx.slot, this.ctx.timezone, name.slice(5));
+      } else {
+        const v = this.values[name];
+        if (v !== undefined) return v;
+      }
+      throw new TemplateError(placeholderProblem(name, Object.keys(this.ctx.params), inParam) ?? `cannot substitute $(plumber.${name})`);
+    });
+  }
+
+  /** A deep copy of `value` with every string substituted. */
+  deep<T>(value: T): T {
+    if (typeof value === "string") return this.text(value) as T;
+    if (Array.isArray(value)) return value.map((v) => this.deep(v)) as T;
+    if (value !== null && typeof value === "object") {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[k] = this.deep(v);
+      return out as T;
+    }
+    return value;
+  }
+}
+
+/** The kinds a release can create, with how to cancel each and read its outcome (runs.ts). */
+export const RUN_KINDS: readonly { apiVersions: readonly string[]; kind: "PipelineRun" | "TaskRun" | "Job" }[] = [
+  { apiVersions: ["tekton.dev/v1", "tekton.dev/v1beta1"], kind: "PipelineRun" },
+  { apiVersions: ["tekton.dev/v1", "tekton.dev/v1beta1"], kind: "TaskRun" },
+  { apiVersions: ["batch/v1"], kind: "Job" },
+];
+
+/** Why a template object is not a usable run, or undefined. */
+export function checkRunObject(obj: unknown): string | undefined {
+  if (obj === null || typeof obj !== "object" || Array.isArray(obj)) return "the template must be a single Kubernetes object (a mapping)";
+  const o = obj as Record<string, unknown>;
+  if (typeof o.apiVersion !== "string" || typeof o.kind !== "string") return "the template needs apiVersion and kind";
+  const k = RUN_KINDS.find((r) => r.kind === o.kind);
+  if (!k || !k.apiVersions.includes(o.apiVersion)) {
+    return `the template is ${o.apiVersion} ${o.kind}; a release creates a tekton.dev/v1 (or v1beta1) PipelineRun or TaskRun, or a batch/v1 Job`;
+  }
+  if (o.metadata !== undefined && (o.metadata === null || typeof o.metadata !== "object" || Array.isArray(o.metadata))) {
+    return "metadata must be a mapping";
+  }
+  return undefined;
+}
+
+/** Parses a template file (exactly one YAML or JSON document). Errors name file:line. */
+export function parseTemplateFile(file: string, content: string): Record<string, unknown> {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(content, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const list = Array.isArray(docs) ? docs : [docs];
+  const problems = [];
+  for (const d of list) {
+    for (const e of d.errors) {
+      const { line, col } = lineCounter.linePos(e.pos[0]);
+      problems.push({ file, line, column: col, message: e.message });
+    }
+  }
+  if (problems.length) throw new FileProblemError(problems);
+  const objects = list.map((d) => d.toJS({ maxAliasCount: 100 }) as unknown).filter((o) => o !== null && o !== undefined);
+  if (objects.length !== 1) {
+    throw new FileProblemError([{ file, line: 1, message: `a release template must hold exactly one object (found ${objects.length})` }]);
+  }
+  const obj = objects[0];
+  const bad = checkRunObject(obj);
+  if (bad) throw new FileProblemError([{ file, line: 1, message: bad }]);
+  return obj as Record<string, unknown>;
+}
+
+export const RELEASE_LABEL = "plumber.dev/release";
+export const SLOT_LABEL = "plumber.dev/release-slot";
+export const TRIGGER_LABEL = "plumber.dev/release-trigger";
+export const SCHEDULED_TIME_ANNOTATION = "plumber.dev/scheduled-time";
+export const REVISION_ANNOTATION = "plumber.dev/revision";
+
+/**
+ * The run plumber creates: the template with placeholders substituted, named `ctx.runName` in
+ * `namespace`, labelled with the release and slot. A template namespace other than the release's
+ * is refused; generateName, resourceVersion, uid and status are dropped.
+ */
+export function renderRun(template: Record<string, unknown>, ctx: TemplateContext, namespace: string, slotLabel: string): KubeObject {
+  const bad = checkRunObject(template);
+  if (bad) throw new TemplateError(bad);
+  const sub = new Substitution(ctx);
+  const obj = sub.deep(template) as Record<string, unknown>;
+  const meta = { ...((obj.metadata as Record<string, unknown> | undefined) ?? {}) };
+  if (meta.namespace !== undefined && meta.namespace !== namespace) {
+    throw new TemplateError(`the template's metadata.namespace is "${String(meta.namespace)}", but the release creates its runs in "${namespace}"`);
+  }
+  for (const k of ["generateName", "resourceVersion", "uid", "creationTimestamp", "managedFields", "selfLink"]) delete meta[k];
+  const labels = { ...((meta.labels as Record<string, string> | undefined) ?? {}) };
+  labels["app.kubernetes.io/managed-by"] = "plumber";
+  labels[RELEASE_LABEL] = ctx.release;
+  labels[SLOT_LABEL] = slotLabel;
+  labels[TRIGGER_LABEL] = ctx.trigger;
+  const annotations = { ...((meta.annotations as Record<string, string> | undefined) ?? {}) };
+  annotations[SCHEDULED_TIME_ANNOTATION] = ctx.slot.toISOString();
+  annotations[REVISION_ANNOTATION] = ctx.revision;
+  const out = { ...obj, metadata: { ...meta, name: ctx.runName, namespace, labels, annotations } } as KubeObject;
+  delete (out as Record<string, unknown>).status;
+  return out;
+}

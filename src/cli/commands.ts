@@ -129,7 +129,7 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
   process.once("SIGTERM", onSignal);
   ctx.log.info({ apps: rt.apps.length, repos: rt.repos.size, clusters: rt.clusters.size }, "plumber running");
   try {
-    await Promise.all(pollers(rt, ctx).map((p) => p.run(stop.signal)));
+    await Promise.all([...pollers(rt, ctx).map((p) => p.run(stop.signal)), ...rt.releases.map((r) => r.run(stop.signal))]);
   } finally {
     rt.close();
   }

@@ -63,6 +63,20 @@ program
   );
 
 program
+  .command("releases")
+  .description("scheduled releases: each schedule with its next fire times (its time zone and UTC) and last outcomes, read from the cluster")
+  .option("--json", "print JSON")
+  .action((o: { json?: boolean }) =>
+    run(async () => (await import("./releases.js")).releasesCommand(await commandContext(globals(), { level: "warn" }), print, Boolean(o.json))),
+  );
+
+program
+  .command("release <name>")
+  .description("fire a scheduled release at once (recorded as manual); its concurrency policy applies")
+  .requiredOption("--now", "fire now (required)")
+  .action((name: string) => run(async () => (await import("./releases.js")).releaseNowCommand(await commandContext(globals(), { level: "warn" }), print, name)));
+
+program
   .command("demo")
   .description("start a local control plane and git server, deploy examples/demo-repo, then commit a change and a deletion and show them applied and pruned")
   .option("--keep", "keep the control plane running after the demo until Ctrl-C")

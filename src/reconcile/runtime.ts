@@ -10,6 +10,8 @@ import { KubeClient, loadKubeConfig } from "../kube/client.js";
 import { Discovery } from "../kube/discovery.js";
 import type { Logger } from "../log.js";
 import { StateStore } from "../state/store.js";
+import type { ReleaseEvent, ReleaseScheduler } from "../releases/scheduler.js";
+import { buildReleaseSchedulers } from "../releases/wiring.js";
 import { AppReconciler } from "./app.js";
 
 /** A connection to one target cluster, shared by the apps deployed to it. */
@@ -33,6 +35,8 @@ export interface Runtime {
   clusters: Map<string, ClusterConnection>;
   repos: Map<string, RepoConnection>;
   apps: AppReconciler[];
+  /** Scheduled releases (src/releases); none when only some apps were asked for. */
+  releases: ReleaseScheduler[];
   close(): void;
 }
 
@@ -41,6 +45,8 @@ export interface RuntimeOptions {
   cacheDir?: string;
   /** Only these apps (by name); all when omitted. */
   only?: string[];
+  /** Releases fired, skipped, missed, finished: the hook for notifications. */
+  onReleaseEvent?: (e: ReleaseEvent) => void;
 }
 
 export function defaultCacheDir(): string {
@@ -75,11 +81,19 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
     const log = opts.log.child({ app: app.name, cluster: app.cluster });
     return new AppReconciler(app, (repos.get(app.repo) as RepoConnection).repo, engine, cluster.store, log);
   });
+  const releases = opts.only
+    ? []
+    : await buildReleaseSchedulers(
+        config,
+        { repos, clusters, connectRepo: (c) => connectRepo(c, opts.cacheDir ?? defaultCacheDir()), connectCluster: (c) => connectCluster(c, config.state.namespace) },
+        { log: opts.log, onEvent: opts.onReleaseEvent },
+      );
   return {
     config,
     clusters,
     repos,
     apps: reconcilers,
+    releases,
     close() {
       for (const r of repos.values()) r.http.close();
       for (const c of clusters.values()) c.client.close();

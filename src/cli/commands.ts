@@ -3,6 +3,8 @@ import { diffObject } from "../engine/diff.js";
 import { Engine, PlanError } from "../engine/engine.js";
 import { RepoPoller } from "../reconcile/poller.js";
 import type { Runtime } from "../reconcile/runtime.js";
+import type { LoopSource } from "../service/daemon.js";
+import { parseDuration } from "../config/duration.js";
 import { formatProblem, FileProblemError } from "../types.js";
 import { EXIT_CHANGES, EXIT_ERROR, EXIT_OK, type CommandContext } from "./context.js";
 
@@ -117,26 +119,65 @@ export async function applyOnceCommand(ctx: CommandContext, apps: string[]): Pro
   }
 }
 
-/** The daemon: every repo on its own interval, until SIGINT/SIGTERM. */
-export async function runCommand(ctx: CommandContext): Promise<number> {
-  const rt = await ctx.runtime();
-  const stop = new AbortController();
-  const onSignal = (sig: string): void => {
-    ctx.log.info({ signal: sig }, "stopping after the current cycle");
-    stop.abort();
+/** Options of `plumber run` (flags in src/cli/main.ts). */
+export interface RunOptions {
+  cacheDir?: string;
+  /** host:port of /metrics, /healthz, /readyz; empty: none. */
+  metricsAddr?: string;
+  /** Default: on in a pod (KUBERNETES_SERVICE_HOST set), off elsewhere. */
+  leaderElect?: boolean;
+  leaseNamespace?: string;
+  leaseName?: string;
+  leaseDuration?: string;
+  renewDeadline?: string;
+  retryPeriod?: string;
+  shutdownGrace?: string;
+}
+
+/**
+ * The daemon (src/service/daemon.ts): every repo on its own interval while this replica leads,
+ * metrics and probes, config reload on SIGHUP or file change, graceful stop on SIGTERM.
+ */
+export async function runCommand(ctx: CommandContext, opts: RunOptions = {}): Promise<number> {
+  const { runDaemon } = await import("../service/daemon.js");
+  // Loops run beside the repo pollers, only while this replica leads, each made from the leader
+  // term's runtime: one line per kind of loop.
+  const loops: LoopSource[] = [];
+  loops.push((rt) => rt.releases.map((r) => ({ name: `release/${r.release.name}`, run: (signal: AbortSignal) => r.run(signal) })));
+  const ms = (flag: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    try {
+      return parseDuration(v);
+    } catch (e) {
+      throw new Error(`--${flag}: ${e instanceof Error ? e.message : String(e)}`);
+    }
   };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  ctx.log.info({ apps: rt.apps.length, repos: rt.repos.size, clusters: rt.clusters.size }, "plumber running");
-  try {
-    await Promise.all([...pollers(rt, ctx).map((p) => p.run(stop.signal)), ...rt.releases.map((r) => r.run(stop.signal))]);
-  } finally {
-    rt.close();
-  }
-  return EXIT_OK;
+  const code = await runDaemon({
+    configPath: ctx.config.file,
+    config: ctx.config,
+    log: ctx.log,
+    cacheDir: opts.cacheDir,
+    metricsAddr: opts.metricsAddr ?? DEFAULT_METRICS_ADDR,
+    leaderElection: {
+      enabled: opts.leaderElect ?? Boolean(process.env.KUBERNETES_SERVICE_HOST),
+      namespace: opts.leaseNamespace,
+      name: opts.leaseName,
+      leaseDurationMs: ms("lease-duration", opts.leaseDuration),
+      renewDeadlineMs: ms("renew-deadline", opts.renewDeadline),
+      retryPeriodMs: ms("retry-period", opts.retryPeriod),
+    },
+    shutdownGraceMs: ms("shutdown-grace", opts.shutdownGrace),
+    loops,
+    handleSignals: true,
+  });
+  // Nothing left running (a request that never answers, say) may keep the process past the grace period.
+  setTimeout(() => process.exit(code), 2000).unref();
+  return code;
 }
 
 /** Per app: revision, last result, drift — read from the cluster, no writes. */
+export const DEFAULT_METRICS_ADDR = ":8080";
+
 export async function statusCommand(ctx: CommandContext, out: Out, apps: string[], json: boolean): Promise<number> {
   const rt = await ctx.runtime(apps);
   try {

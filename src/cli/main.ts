@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
-import { applyOnceCommand, describeError, planCommand, runCommand, statusCommand, validateCommand } from "./commands.js";
+import { applyOnceCommand, describeError, planCommand, runCommand, statusCommand, validateCommand, type RunOptions } from "./commands.js";
 import { commandContext, EXIT_ERROR, type GlobalOptions } from "./context.js";
 
 const program = new Command();
@@ -50,8 +50,17 @@ program
 
 program
   .command("run")
-  .description("run the reconciler: poll every repo on its interval until SIGINT/SIGTERM")
-  .action(() => run(async () => runCommand(await commandContext(globals()))));
+  .description("run the reconciler: poll every repo on its interval until SIGTERM (SIGHUP reloads the config)")
+  .option("--metrics-addr <addr>", "listen address of /metrics, /healthz and /readyz; \"\" for none", ":8080")
+  .option("--leader-elect", "elect a leader with a coordination.k8s.io Lease; only the leader writes (default: on in a pod, off elsewhere)")
+  .option("--no-leader-elect", "run without leader election")
+  .option("--lease-namespace <ns>", "namespace of the Lease (default: the pod's namespace, else state.namespace)")
+  .option("--lease-name <name>", "name of the Lease", "plumber")
+  .option("--lease-duration <duration>", "how long standbys wait for a silent leader before taking over", "15s")
+  .option("--renew-deadline <duration>", "how long a leader goes on without renewing before it stops writing", "10s")
+  .option("--retry-period <duration>", "how often the Lease is renewed or tried", "2s")
+  .option("--shutdown-grace <duration>", "after SIGTERM: how long the cycle in flight may run before its remaining writes are abandoned", "20s")
+  .action((o: Omit<RunOptions, "cacheDir">) => run(async () => runCommand(await commandContext(globals()), { ...o, cacheDir: globals().cacheDir })));
 
 program
   .command("status")

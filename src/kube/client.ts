@@ -121,6 +121,12 @@ const RETRY_BASE_MS = 100;
 
 export class KubeClient {
   readonly stats = new RequestStats();
+  /**
+   * Consulted before every write (a non-GET that is not a dry-run): a returned reason refuses the
+   * request before it is sent (KubeApiError, reason WriteRefused). Leader election and shutdown
+   * close it; unset, everything goes out.
+   */
+  writeGate?: (req: KubeRequest) => string | undefined;
   readonly server: URL;
   private readonly agent: http.Agent;
   private readonly timeoutMs: number;
@@ -205,6 +211,10 @@ export class KubeClient {
     if (req.body !== undefined) {
       headers["Content-Type"] = req.contentType ?? "application/json";
       headers["Content-Length"] = String(Buffer.byteLength(req.body));
+    }
+    if (this.writeGate && req.method !== "GET" && req.query?.dryRun !== "All") {
+      const refused = this.writeGate(req);
+      if (refused) throw new KubeApiError(0, "WriteRefused", `${req.method} ${req.path} not sent: ${refused}`, req.path);
     }
     this.stats.record(req);
     const mod = url.protocol === "https:" ? https : http;

@@ -4,6 +4,8 @@ import { homedir } from "node:os";
 import type { AppConfig, ClusterConfig, PlumberConfig, RepoConfig } from "../config/types.js";
 import { readSecretFile } from "../config/secrets.js";
 import { Engine } from "../engine/engine.js";
+import type { ChangeSetEntry } from "../engine/changeset.js";
+import { SelfConfigGuardedEngine } from "../service/selfconfig.js";
 import { createGitHttp, type GitHttpAuth, type GitHttpClient } from "../git/http.js";
 import { GitRepo } from "../git/repo.js";
 import { KubeClient, loadKubeConfig } from "../kube/client.js";
@@ -47,6 +49,8 @@ export interface RuntimeOptions {
   only?: string[];
   /** Releases fired, skipped, missed, finished: the hook for notifications. */
   onReleaseEvent?: (e: ReleaseEvent) => void;
+  /** Every object created, configured, pruned or failed, per app: for metrics. */
+  onEntry?: (app: string, e: ChangeSetEntry) => void;
 }
 
 export function defaultCacheDir(): string {
@@ -68,7 +72,8 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
   }
   const reconcilers = apps.map((app) => {
     const cluster = clusters.get(app.cluster) as ClusterConnection;
-    const engine = new Engine({
+    // Engine, with plumber's own config validated before it is applied (src/service/selfconfig.ts).
+    const engine: Engine = new SelfConfigGuardedEngine({
       client: cluster.client,
       discovery: cluster.discovery,
       concurrency: app.applyConcurrency,
@@ -83,6 +88,7 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
   });
   const releases = opts.only
     ? []
+        opts.onEntry?.(app.name, e);
     : await buildReleaseSchedulers(
         config,
         { repos, clusters, connectRepo: (c) => connectRepo(c, opts.cacheDir ?? defaultCacheDir()), connectCluster: (c) => connectCluster(c, config.state.namespace) },

@@ -1,0 +1,443 @@
+// `plumber run`: config → metrics/probes server → (leader election →) runtime → repo pollers and
+// extra loops, only while leading → reload on SIGHUP or file change → graceful shutdown.
+//
+// Writes are gated in KubeClient (writeGate): a replica writes only while it holds the Lease
+// (checked against the clock on every request, so a leader that cannot renew stops writing at
+// its renew deadline even if a renew request hangs), and after the shutdown grace period only
+// the state record of what was written may still go out. Each leader term builds a fresh
+// runtime, so a replica that takes over starts from the state persisted in the cluster.
+import { readFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import type { PlumberConfig } from "../config/types.js";
+import { KubeApiError, KubeClient, loadKubeConfig, type KubeRequest } from "../kube/client.js";
+import type { Logger } from "../log.js";
+import type { CycleResult } from "../reconcile/app.js";
+import { RepoPoller } from "../reconcile/poller.js";
+import { buildRuntime, connectCluster, type Runtime } from "../reconcile/runtime.js";
+import { stateObjectName } from "../state/store.js";
+import { sleep } from "../util/pool.js";
+import { EventRateLimiter, EventRecorder, type PlumberEvent } from "./events.js";
+import { startServiceHttp, type ProbeResult, type ServiceHttp } from "./http.js";
+import { DEFAULT_LEASE_TIMINGS, defaultIdentity, LeaderElector, type LeaseTimings } from "./leader.js";
+import { PlumberMetrics } from "./metrics.js";
+import { ConfigReloader, type ReloadResult } from "./reload.js";
+
+/** Something that runs until its signal aborts: a repo poller, a release scheduler. */
+export interface Loop {
+  name: string;
+  run(signal: AbortSignal): Promise<void>;
+}
+
+/** A loop, or a function making loops from the runtime of the current leader term. */
+export type LoopSource = Loop | ((rt: Runtime) => Loop | Loop[] | undefined);
+
+export interface LeaderElectionSettings extends LeaseTimings {
+  enabled: boolean;
+  /** Default: the pod's namespace in a cluster, else $POD_NAMESPACE, else state.namespace. */
+  namespace?: string;
+  name: string;
+  identity?: string;
+  /** Where the Lease lives. Default: $KUBECONFIG or in-cluster, else the config's first cluster. */
+  kubeconfig?: string;
+}
+
+export interface DaemonOptions {
+  configPath: string;
+  /** The config as loaded at start. */
+  config: PlumberConfig;
+  log: Logger;
+  cacheDir?: string;
+  /** host:port of /metrics, /healthz, /readyz; empty: no server. */
+  metricsAddr?: string;
+  leaderElection?: Partial<LeaderElectionSettings>;
+  /** Run beside the repo pollers while leading. */
+  loops?: LoopSource[];
+  /** After SIGTERM: how long the cycle in flight may take before writes are abandoned. Default 20s. */
+  shutdownGraceMs?: number;
+  /** SIGTERM/SIGINT stop, SIGHUP reloads. Off for in-process use (tests), which pass `stop`. */
+  handleSignals?: boolean;
+  stop?: AbortSignal;
+  /** Fallback poll of the config file; default 5s. */
+  reloadPollMs?: number;
+}
+
+/** After the grace period: how long the abandoned cycle may take to record its state before the daemon stops anyway. */
+const ABANDON_MS = 5_000;
+const SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+export class Daemon {
+  readonly metrics: PlumberMetrics;
+  readonly identity: string;
+  private config: PlumberConfig;
+  private readonly log: Logger;
+  private readonly stop = new AbortController();
+  private readonly forced = new AbortController();
+  private readonly limiter = new EventRateLimiter();
+  private elector?: LeaderElector;
+  private http?: ServiceHttp;
+  private reloader?: ConfigReloader;
+  private restartGeneration?: () => void;
+  private draining = false;
+  private closed = false;
+  private ready = false;
+  private notReady = "reading the state of every app";
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.config = opts.config;
+    this.log = opts.log;
+    this.metrics = new PlumberMetrics();
+    this.identity = opts.leaderElection?.identity ?? defaultIdentity();
+    opts.stop?.addEventListener("abort", () => this.shutdown("stop"), { once: true });
+  }
+
+  /** The address of the metrics/probes server, once listening. */
+  get address(): string | undefined {
+    return this.http?.address;
+  }
+
+  readiness(): ProbeResult {
+    return this.ready ? { ok: true } : { ok: false, reason: this.notReady };
+  }
+
+  /** SIGHUP: re-read and re-validate the config (and the secret files it names). */
+  reload(): Promise<ReloadResult> {
+    return this.reloader?.reload("signal") ?? Promise.resolve("unchanged");
+  }
+
+  /** Stops polling now; the cycle in flight gets the grace period, then its writes are abandoned. */
+  shutdown(why: string): void {
+    if (this.stop.signal.aborted) {
+      // A second signal: abandon the writes in flight now.
+      if (!this.draining) this.log.warn({ signal: why }, "second stop signal: abandoning the writes in flight");
+      this.draining = true;
+      return;
+    }
+    const grace = this.opts.shutdownGraceMs ?? 20_000;
+    this.log.info({ signal: why, graceMs: grace }, "stopping: no new cycles; the one in flight may finish");
+    this.stop.abort();
+    const t1 = setTimeout(() => {
+      if (!this.draining) this.log.warn({ graceMs: grace }, "grace period over: abandoning the objects not yet written (state records what was)");
+      this.draining = true;
+    }, grace);
+    const t2 = setTimeout(() => {
+      this.log.error("shutdown: the cycle in flight did not stop; exiting anyway (no further writes)");
+      this.closed = true;
+      this.forced.abort();
+    }, grace + ABANDON_MS);
+    t1.unref();
+    t2.unref();
+    this.forced.signal.addEventListener("abort", () => clearTimeout(t2), { once: true });
+  }
+
+  async run(): Promise<number> {
+    const { log } = this;
+    const onTerm = (): void => this.shutdown("SIGTERM");
+    const onInt = (): void => this.shutdown("SIGINT");
+    const onHup = (): void => void this.reload();
+    if (this.opts.handleSignals) {
+      process.on("SIGTERM", onTerm);
+      process.on("SIGINT", onInt);
+      process.on("SIGHUP", onHup);
+    }
+    try {
+      if (this.opts.metricsAddr) {
+        this.http = await startServiceHttp({
+          addr: this.opts.metricsAddr,
+          metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }),
+          ready: () => this.readiness(),
+        });
+        log.info({ addr: this.http.address }, "serving /metrics, /healthz and /readyz");
+      }
+      this.reloader = new ConfigReloader({
+        path: this.opts.configPath,
+        current: this.config,
+        log,
+        pollMs: this.opts.reloadPollMs,
+        apply: (c) => this.accept(c),
+        onResult: (r) => this.metrics.observeReload(r),
+      });
+      await this.reloader.start();
+      const synced = this.syncStateForReadiness();
+      const le = this.leaderSettings();
+      if (le.enabled) {
+        const client = await this.leaseClient(le);
+        this.elector = new LeaderElector({
+          ...le,
+          namespace: le.namespace ?? this.defaultLeaseNamespace(),
+          client,
+          identity: this.identity,
+          log,
+          onChange: (leading) => this.metrics.setLeader(leading),
+        });
+        this.metrics.setLeader(false);
+        log.info({ identity: this.identity, lease: `${le.namespace ?? this.defaultLeaseNamespace()}/${le.name}`, ...timings(le) }, "leader election on");
+        try {
+          await this.elector.run(this.stop.signal, (term) => this.lead(term));
+        } finally {
+          client.close();
+        }
+      } else {
+        this.metrics.setLeader(true);
+        await this.lead(this.stop.signal);
+        this.metrics.setLeader(false);
+      }
+      await Promise.race([synced, sleep(1000)]);
+      log.info("stopped");
+      return 0;
+    } finally {
+      this.closed = true;
+      this.reloader?.stop();
+      await this.http?.close();
+      if (this.opts.handleSignals) {
+        process.off("SIGTERM", onTerm);
+        process.off("SIGINT", onInt);
+        process.off("SIGHUP", onHup);
+      }
+    }
+  }
+
+  private leaderSettings(): LeaderElectionSettings {
+    const le = this.opts.leaderElection ?? {};
+    return {
+      enabled: le.enabled ?? false,
+      name: le.name ?? "plumber",
+      namespace: le.namespace,
+      kubeconfig: le.kubeconfig,
+      leaseDurationMs: le.leaseDurationMs ?? DEFAULT_LEASE_TIMINGS.leaseDurationMs,
+      renewDeadlineMs: le.renewDeadlineMs ?? DEFAULT_LEASE_TIMINGS.renewDeadlineMs,
+      retryPeriodMs: le.retryPeriodMs ?? DEFAULT_LEASE_TIMINGS.retryPeriodMs,
+    };
+  }
+
+  private defaultLeaseNamespace(): string {
+    try {
+      const ns = readFileSync(SA_NAMESPACE_FILE, "utf8").trim();
+      if (ns) return ns;
+    } catch {
+      // not in a pod
+    }
+    return process.env.POD_NAMESPACE || this.config.state.namespace;
+  }
+
+  /** The Lease's own client: never gated (it must renew while the runtime's writes are shut). */
+  private async leaseClient(le: LeaderElectionSettings): Promise<KubeClient> {
+    let kc;
+    if (le.kubeconfig) kc = loadKubeConfig({ kubeconfig: le.kubeconfig });
+    else {
+      try {
+        kc = loadKubeConfig({});
+      } catch {
+        const first = this.config.clusters[0];
+        if (!first) throw new Error("leader election: no cluster to keep the Lease in");
+        kc = loadKubeConfig(first);
+      }
+    }
+    // A renew must not hang past the renew deadline.
+    return KubeClient.create(kc, { timeoutMs: Math.max(1000, Math.min(le.renewDeadlineMs / 2, 10_000)) });
+  }
+
+  /** A candidate config from a reload: it must build a runtime (secret files, kubeconfigs) before it replaces the running one. */
+  private async accept(config: PlumberConfig): Promise<void> {
+    const probe = await buildRuntime(config, { log: this.log, cacheDir: this.opts.cacheDir });
+    probe.close();
+    this.config = config;
+    this.restartGeneration?.();
+  }
+
+  /**
+   * Readiness: the first read of every app's state (GETs only, so standbys do it too). Retried
+   * until it works; a missing permission is named in the log and in /readyz.
+   */
+  private async syncStateForReadiness(): Promise<void> {
+    let delay = 1000;
+    while (!this.stop.signal.aborted) {
+      const config = this.config;
+      const clients: KubeClient[] = [];
+      try {
+        for (const cluster of config.clusters) {
+          const apps = config.apps.filter((a) => a.cluster === cluster.name);
+          if (apps.length === 0) continue;
+          const conn = await connectCluster(cluster, config.state.namespace);
+          clients.push(conn.client);
+          for (const app of apps) await conn.store.load(app.name);
+        }
+        this.ready = true;
+        this.log.info({ apps: config.apps.length }, "ready: config loaded and the state of every app read");
+        return;
+      } catch (e) {
+        this.notReady = `cannot read app state: ${permissionHint(e)}`;
+        this.log.error({ err: this.notReady }, "not ready");
+      } finally {
+        for (const c of clients) c.close();
+      }
+      await sleep(delay, this.stop.signal);
+      delay = Math.min(delay * 2, 30_000);
+    }
+  }
+
+  /** While leading (or always, without leader election): one runtime per config generation. */
+  private async lead(term: AbortSignal): Promise<void> {
+    const { log } = this;
+    while (!term.aborted) {
+      const gen = new AbortController();
+      const abortGen = (): void => gen.abort();
+      term.addEventListener("abort", abortGen, { once: true });
+      this.restartGeneration = abortGen;
+      try {
+        let rt: Runtime;
+        try {
+          rt = await buildRuntime(this.config, { log, cacheDir: this.opts.cacheDir, onEntry: (app, e) => this.metrics.observeEntry(app, e.action) });
+        } catch (e) {
+          log.error({ err: e instanceof Error ? e.message : String(e) }, "cannot build the runtime; retrying");
+          await sleep(5000, gen.signal);
+          continue;
+        }
+        const done = this.instrument(rt);
+        const loops = this.loopsFor(rt);
+        log.info({ apps: rt.apps.length, repos: rt.repos.size, clusters: rt.clusters.size, loops: loops.map((l) => l.name) }, "plumber running");
+        try {
+          const all = Promise.all(loops.map((l) => this.runLoop(l, gen.signal)));
+          await Promise.race([all, new Promise<void>((r) => (this.forced.signal.aborted ? r() : this.forced.signal.addEventListener("abort", () => r(), { once: true })))]);
+        } finally {
+          await done();
+          rt.close();
+        }
+        if (this.forced.signal.aborted) return;
+      } finally {
+        term.removeEventListener("abort", abortGen);
+        this.restartGeneration = undefined;
+      }
+    }
+  }
+
+  private loopsFor(rt: Runtime): Loop[] {
+    const loops: Loop[] = [...rt.repos].map(([name, conn]) => {
+      const poller = new RepoPoller(
+        conn,
+        rt.apps.filter((a) => a.app.repo === name),
+        this.log,
+      );
+      return { name: `repo/${name}`, run: (signal: AbortSignal) => poller.run(signal) };
+    });
+    for (const src of this.opts.loops ?? []) {
+      const made = typeof src === "function" ? src(rt) : src;
+      if (made) loops.push(...(Array.isArray(made) ? made : [made]));
+    }
+    return loops;
+  }
+
+  /** A loop that throws is logged and restarted (after a pause) until the term ends. */
+  private async runLoop(loop: Loop, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await loop.run(signal);
+        return;
+      } catch (e) {
+        this.log.error({ loop: loop.name, err: e instanceof Error ? e.message : String(e) }, "loop failed; restarting it");
+        await sleep(5000, signal);
+      }
+    }
+  }
+
+  /** Write gate, metrics, events and reconcile timing on a fresh runtime; returns the undo. */
+  private instrument(rt: Runtime): () => Promise<void> {
+    const stateNs = rt.config.state.namespace;
+    const undo: Array<() => void> = [];
+    const recorders = new Map<string, EventRecorder>();
+    for (const [name, cluster] of rt.clusters) {
+      cluster.client.writeGate = (req) => this.writeRefusal(req, stateNs);
+      undo.push(this.metrics.trackKube(name, cluster.client.stats));
+      recorders.set(
+        name,
+        new EventRecorder({
+          client: cluster.client,
+          namespace: stateNs,
+          identity: this.identity,
+          limiter: this.limiter,
+          log: this.log,
+          onOutcome: (reason, outcome) => this.metrics.observeEvent(reason, outcome),
+        }),
+      );
+    }
+    for (const [name, repo] of rt.repos) undo.push(this.metrics.trackRepo(name, repo.requests));
+    for (const app of rt.apps) {
+      const name = app.app.name;
+      const recorder = recorders.get(app.app.cluster);
+      const inner = app.reconcile.bind(app);
+      app.reconcile = async (...args: Parameters<typeof inner>): Promise<CycleResult> => {
+        const t0 = performance.now();
+        let result: CycleResult;
+        try {
+          result = await inner(...args);
+        } catch (e) {
+          this.metrics.observeReconcile(name, "failed", (performance.now() - t0) / 1000);
+          this.onFailure(name, e instanceof Error ? e.message : String(e), recorder);
+          throw e;
+        }
+        this.metrics.observeReconcile(name, result.kind, (performance.now() - t0) / 1000);
+        const ev = eventFor(name, result);
+        if (ev?.type === "Warning" && ev.reason === "ReconcileFailed") this.onFailure(name, ev.note, recorder, ev);
+        else if (ev) recorder?.record(ev);
+        return result;
+      };
+    }
+    return async () => {
+      for (const u of undo) u();
+      await Promise.race([Promise.all([...recorders.values()].map((r) => r.flush())), sleep(2000)]);
+    };
+  }
+
+  private onFailure(app: string, message: string, recorder: EventRecorder | undefined, ev?: PlumberEvent): void {
+    // Refused writes (standby, shutting down) are plumber's own doing, not the app's failure.
+    if (/WriteRefused/.test(message)) return;
+    const hinted = permissionHint(message);
+    if (hinted !== message) this.log.error({ app, err: hinted }, "missing permission");
+    recorder?.record(ev ? { ...ev, note: hinted } : { app, type: "Warning", reason: "ReconcileFailed", note: hinted });
+  }
+
+  private writeRefusal(req: KubeRequest, stateNs: string): string | undefined {
+    if (this.closed) return "plumber has stopped";
+    if (this.elector && !this.elector.isLeader()) return "this replica is not the leader";
+    if (this.draining && !isStateWrite(req, stateNs)) return "plumber is shutting down (grace period over)";
+    return undefined;
+  }
+}
+
+function isStateWrite(req: KubeRequest, stateNs: string): boolean {
+  return req.method === "PATCH" && req.path.startsWith(`/api/v1/namespaces/${encodeURIComponent(stateNs)}/configmaps/${stateObjectName("")}`);
+}
+
+function timings(t: LeaseTimings): Record<string, string> {
+  return { leaseDuration: `${t.leaseDurationMs}ms`, renewDeadline: `${t.renewDeadlineMs}ms`, retryPeriod: `${t.retryPeriodMs}ms` };
+}
+
+const short = (rev: string | undefined): string => (rev ? rev.slice(0, 12) : "?");
+
+/** The Kubernetes Event for a reconcile's result, if it deserves one. */
+export function eventFor(app: string, result: CycleResult): PlumberEvent | undefined {
+  const r = result as { kind: string; revision?: string; message?: string; failedRevision?: string; changeSet?: { toString(): string } };
+  switch (r.kind) {
+    case "applied":
+      return { app, type: "Normal", reason: "Deployed", note: `revision ${short(r.revision)} applied: ${r.changeSet?.toString() ?? "done"}` };
+    case "repaired":
+      return { app, type: "Normal", reason: "DriftRepaired", note: `drift repaired at revision ${short(r.revision)}: ${r.changeSet?.toString() ?? "done"}` };
+    case "rolledBack":
+      return { app, type: "Warning", reason: "RolledBack", note: `revision ${short(r.failedRevision)} failed; rolled back to ${short(r.revision)}: ${r.message ?? ""}` };
+    case "failed":
+      return { app, type: "Warning", reason: "ReconcileFailed", note: r.revision ? `revision ${short(r.revision)}: ${r.message ?? ""}` : (r.message ?? "") };
+    default:
+      return undefined;
+  }
+}
+
+/** A 403 from the apiserver, with what to do about it. */
+export function permissionHint(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const forbidden = (e instanceof KubeApiError && e.status === 403) || /\bforbidden\b/i.test(msg);
+  if (!forbidden) return msg;
+  return `${msg} — plumber's ServiceAccount lacks this permission: grant it (manifests/rbac.yaml for plumber's own namespace, manifests/deploy-rbac.yaml for what it deploys)`;
+}
+
+export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  return new Daemon(opts).run();
+}

@@ -1,0 +1,279 @@
+// Leader election on a coordination.k8s.io/v1 Lease, with client-go's algorithm and defaults
+// (k8s.io/client-go/tools/leaderelection): one replica holds the Lease and renews it every
+// retryPeriod; the others poll it and take it over once it has not changed for leaseDuration
+// by their own clock (never the leader's clock: skew between hosts cannot cut a lease short).
+// A leader that cannot renew within renewDeadline stops leading; `isLeader()` answers by the
+// clock, so a write gate built on it closes on time even while a renew request hangs.
+import { hostname } from "node:os";
+import { randomUUID } from "node:crypto";
+import { KubeApiError, type KubeClient } from "../kube/client.js";
+import type { Logger } from "../log.js";
+import { sleep } from "../util/pool.js";
+
+export interface LeaseTimings {
+  /** How long a standby waits, after it last saw the Lease change, before taking it. client-go: 15s. */
+  leaseDurationMs: number;
+  /** How long the leader keeps leading without a successful renew. client-go: 10s. */
+  renewDeadlineMs: number;
+  /** How often the leader renews and standbys try to acquire. client-go: 2s. */
+  retryPeriodMs: number;
+}
+
+export const DEFAULT_LEASE_TIMINGS: LeaseTimings = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
+
+/** client-go's JitterFactor: standbys poll every retryPeriod × [1, 1.2). */
+const JITTER = 1.2;
+
+/** Refuses timings under which two replicas could lead at once, as client-go does. */
+export function checkTimings(t: LeaseTimings): void {
+  if (t.retryPeriodMs <= 0) throw new Error("leader election: retry period must be positive");
+  if (t.leaseDurationMs <= t.renewDeadlineMs) throw new Error("leader election: lease duration must be greater than the renew deadline");
+  if (t.renewDeadlineMs <= JITTER * t.retryPeriodMs) throw new Error(`leader election: renew deadline must be greater than ${JITTER} × retry period`);
+  if (t.leaseDurationMs < 1000) throw new Error("leader election: lease duration must be at least 1s");
+}
+
+export interface LeaderElectorOptions extends LeaseTimings {
+  /** A client of its own (no write gate): Lease traffic must go out while the runtime's is gated. */
+  client: KubeClient;
+  namespace: string;
+  name: string;
+  /** Unique per process; default hostname_uuid, as client-go's callers do. */
+  identity?: string;
+  log: Logger;
+  /** Injected for tests. */
+  now?: () => number;
+  random?: () => number;
+  /** Told whenever this replica starts or stops leading. */
+  onChange?: (leading: boolean) => void;
+}
+
+interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+
+interface Lease {
+  apiVersion: "coordination.k8s.io/v1";
+  kind: "Lease";
+  metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Record<string, string> };
+  spec: LeaseSpec;
+}
+
+export function defaultIdentity(): string {
+  return `${process.env.POD_NAME || hostname()}_${randomUUID()}`;
+}
+
+/** RFC 3339 with microseconds: the MicroTime format the apiserver parses. */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+}
+
+export class LeaderElector {
+  readonly identity: string;
+  private readonly opts: LeaderElectorOptions;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private leading = false;
+  /** Local time of the last successful acquire or renew. */
+  private renewedAt = 0;
+  /** The Lease as last seen, and when (local clock) it last changed. */
+  private observed?: Lease;
+  private observedKey = "";
+  private observedAt = 0;
+
+  constructor(opts: LeaderElectorOptions) {
+    checkTimings(opts);
+    this.opts = opts;
+    this.identity = opts.identity ?? defaultIdentity();
+    this.now = opts.now ?? Date.now;
+    this.random = opts.random ?? Math.random;
+  }
+
+  private get path(): string {
+    return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.opts.namespace)}/leases/${encodeURIComponent(this.opts.name)}`;
+  }
+
+  /** True while this replica holds the Lease and renewed it within the renew deadline. */
+  isLeader(): boolean {
+    return this.leading && this.now() - this.renewedAt < this.opts.renewDeadlineMs;
+  }
+
+  /** The holder as last observed (may be stale by up to a retry period). */
+  observedHolder(): string | undefined {
+    return this.observed?.spec.holderIdentity || undefined;
+  }
+
+  private setLeading(v: boolean): void {
+    if (this.leading === v) return;
+    this.leading = v;
+    this.opts.onChange?.(v);
+  }
+
+  /**
+   * One attempt to acquire or renew (client-go's tryAcquireOrRenew). True when this replica holds
+   * the Lease afterwards. Errors other than a lost race are logged and count as "not now".
+   */
+  async tryAcquireOrRenew(): Promise<boolean> {
+    const { client, log } = this.opts;
+    const now = this.now();
+    const durationS = Math.max(1, Math.ceil(this.opts.leaseDurationMs / 1000));
+    let current: Lease | undefined;
+    try {
+      current = await client.getOptional<Lease>(this.path);
+    } catch (e) {
+      log.warn({ err: errText(e), lease: this.where() }, "leader election: cannot read the lease");
+      return false;
+    }
+    if (!current) {
+      const lease: Lease = {
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: { name: this.opts.name, namespace: this.opts.namespace, labels: { "app.kubernetes.io/managed-by": "plumber" } },
+        spec: { holderIdentity: this.identity, leaseDurationSeconds: durationS, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
+      };
+      try {
+        const created = await client.request<Lease>({ method: "POST", path: this.path.replace(/\/[^/]+$/, ""), body: JSON.stringify(lease) });
+        this.observe(created.body, now);
+        this.renewedAt = now;
+        return true;
+      } catch (e) {
+        if (!(e instanceof KubeApiError && e.conflict)) log.warn({ err: errText(e), lease: this.where() }, "leader election: cannot create the lease");
+        return false;
+      }
+    }
+    this.observe(current, now);
+    const spec = current.spec ?? {};
+    const holder = spec.holderIdentity ?? "";
+    const heldByMe = holder === this.identity;
+    const validFor = (spec.leaseDurationSeconds ?? durationS) * 1000;
+    if (holder && !heldByMe && this.observedAt + validFor > now) return false;
+    // Ours to renew, released, or expired: take it, guarded by resourceVersion against a racing standby.
+    const next: Lease = {
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: { ...current.metadata, name: this.opts.name, namespace: this.opts.namespace },
+      spec: {
+        holderIdentity: this.identity,
+        leaseDurationSeconds: durationS,
+        acquireTime: heldByMe && spec.acquireTime ? spec.acquireTime : microTime(now),
+        renewTime: microTime(now),
+        leaseTransitions: heldByMe ? (spec.leaseTransitions ?? 0) : (spec.leaseTransitions ?? 0) + 1,
+      },
+    };
+    try {
+      const updated = await client.request<Lease>({ method: "PUT", path: this.path, body: JSON.stringify(next) });
+      this.observe(updated.body, now);
+      this.renewedAt = now;
+      if (!heldByMe) log.info({ lease: this.where(), previous: holder || undefined }, "leader election: acquired the lease");
+      return true;
+    } catch (e) {
+      if (!(e instanceof KubeApiError && e.conflict)) log.warn({ err: errText(e), lease: this.where() }, "leader election: cannot update the lease");
+      return false;
+    }
+  }
+
+  private observe(lease: Lease, now: number): void {
+    const s = lease.spec ?? {};
+    const key = `${s.holderIdentity ?? ""}|${s.renewTime ?? ""}|${s.acquireTime ?? ""}|${s.leaseTransitions ?? 0}|${s.leaseDurationSeconds ?? 0}`;
+    if (key !== this.observedKey) {
+      this.observedKey = key;
+      this.observedAt = now;
+    }
+    this.observed = lease;
+  }
+
+  private where(): string {
+    return `${this.opts.namespace}/${this.opts.name}`;
+  }
+
+  /**
+   * Campaigns until `signal` aborts. Each time this replica becomes leader, `lead(term)` runs; the
+   * term aborts when leadership is lost or on shutdown, and the Lease keeps being renewed until
+   * `lead` has returned (so work in flight at shutdown finishes as leader). On shutdown the Lease
+   * is released so a standby takes over at its next retry instead of after a lease duration.
+   */
+  async run(signal: AbortSignal, lead: (term: AbortSignal) => Promise<void>): Promise<void> {
+    const { log } = this.opts;
+    while (!signal.aborted) {
+      if (!(await this.acquire(signal))) break;
+      this.setLeading(true);
+      log.info({ identity: this.identity, lease: this.where() }, "leading");
+      const term = new AbortController();
+      const onShutdown = (): void => term.abort();
+      signal.addEventListener("abort", onShutdown, { once: true });
+      const workDone = new AbortController();
+      const work = (async () => {
+        try {
+          await lead(term.signal);
+        } catch (e) {
+          log.error({ err: errText(e) }, "leader work failed");
+        } finally {
+          workDone.abort();
+        }
+      })();
+      let lost = false;
+      while (!workDone.signal.aborted) {
+        await sleep(this.opts.retryPeriodMs, workDone.signal);
+        if (workDone.signal.aborted) break;
+        if (await this.tryAcquireOrRenew()) continue;
+        const other = this.observedHolder();
+        if ((other && other !== this.identity) || !this.isLeader()) {
+          // Someone else holds it, or the renew deadline passed: stop at once (the gate is shut
+          // by isLeader() already when the deadline passed).
+          lost = true;
+          this.setLeading(false);
+          log.warn({ lease: this.where(), holder: other }, "leader election: lost the lease; stopping work");
+          term.abort();
+          break;
+        }
+      }
+      await work;
+      signal.removeEventListener("abort", onShutdown);
+      if (!lost) {
+        this.setLeading(false);
+        await this.release();
+      }
+    }
+  }
+
+  /** Polls until this replica holds the Lease (true) or `signal` aborts (false). */
+  private async acquire(signal: AbortSignal): Promise<boolean> {
+    let logged = false;
+    while (!signal.aborted) {
+      if (await this.tryAcquireOrRenew()) return true;
+      if (!logged) {
+        this.opts.log.info({ lease: this.where(), holder: this.observedHolder() }, "leader election: standing by");
+        logged = true;
+      }
+      await sleep(Math.round(this.opts.retryPeriodMs * (1 + (JITTER - 1) * this.random())), signal);
+    }
+    return false;
+  }
+
+  /** Gives the Lease up (holder emptied) if this replica still holds it: as client-go's ReleaseOnCancel. */
+  async release(): Promise<void> {
+    this.setLeading(false);
+    const lease = this.observed;
+    if (!lease || lease.spec?.holderIdentity !== this.identity) return;
+    const now = this.now();
+    const released: Lease = {
+      ...lease,
+      spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: microTime(now), acquireTime: microTime(now) },
+    };
+    try {
+      const res = await this.opts.client.request<Lease>({ method: "PUT", path: this.path, body: JSON.stringify(released) });
+      this.observe(res.body, now);
+      this.opts.log.info({ lease: this.where() }, "leader election: released the lease");
+    } catch (e) {
+      // A conflict means someone else has it already; anything else: it expires on its own.
+      if (!(e instanceof KubeApiError && e.conflict)) this.opts.log.warn({ err: errText(e), lease: this.where() }, "leader election: cannot release the lease");
+    }
+  }
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

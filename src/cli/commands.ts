@@ -175,9 +175,9 @@ export async function runCommand(ctx: CommandContext, opts: RunOptions = {}): Pr
   return code;
 }
 
-/** Per app: revision, last result, drift — read from the cluster, no writes. */
 export const DEFAULT_METRICS_ADDR = ":8080";
 
+/** Per app: revision, last result, drift — read from the cluster, no writes. */
 export async function statusCommand(ctx: CommandContext, out: Out, apps: string[], json: boolean): Promise<number> {
   const rt = await ctx.runtime(apps);
   try {

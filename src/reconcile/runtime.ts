@@ -44,13 +44,13 @@ export interface Runtime {
 
 export interface RuntimeOptions {
   log: Logger;
+  /** Every object created, configured, pruned or failed, per app: for metrics. */
+  onEntry?: (app: string, e: ChangeSetEntry) => void;
   cacheDir?: string;
   /** Only these apps (by name); all when omitted. */
   only?: string[];
   /** Releases fired, skipped, missed, finished: the hook for notifications. */
   onReleaseEvent?: (e: ReleaseEvent) => void;
-  /** Every object created, configured, pruned or failed, per app: for metrics. */
-  onEntry?: (app: string, e: ChangeSetEntry) => void;
 }
 
 export function defaultCacheDir(): string {
@@ -81,6 +81,7 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
         const fields = { app: app.name, cluster: app.cluster, object: e.subject, action: e.action };
         if (e.action === "failed") opts.log.warn({ ...fields, err: e.message }, `${e.subject} ${e.action}`);
         else opts.log.info(fields, `${e.subject} ${e.action}`);
+        opts.onEntry?.(app.name, e);
       },
     });
     const log = opts.log.child({ app: app.name, cluster: app.cluster });
@@ -88,7 +89,6 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
   });
   const releases = opts.only
     ? []
-        opts.onEntry?.(app.name, e);
     : await buildReleaseSchedulers(
         config,
         { repos, clusters, connectRepo: (c) => connectRepo(c, opts.cacheDir ?? defaultCacheDir()), connectCluster: (c) => connectCluster(c, config.state.namespace) },

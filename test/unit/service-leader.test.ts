@@ -1,0 +1,194 @@
+// Lease-based leader election against an in-memory Lease with the apiserver's optimistic
+// concurrency (resourceVersion), and an injected clock.
+import { describe, expect, it } from "vitest";
+import { KubeApiError, type KubeClient, type KubeRequest } from "../../src/kube/client.js";
+import { silentLogger } from "../../src/log.js";
+import { checkTimings, LeaderElector, microTime } from "../../src/service/leader.js";
+
+interface Lease {
+  metadata: { name: string; namespace: string; resourceVersion?: string };
+  spec: { holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: string; renewTime?: string; leaseTransitions?: number };
+}
+
+/** One Lease, as the apiserver keeps it; `down` makes every request fail like a partition. */
+class FakeLeaseServer {
+  lease?: Lease;
+  rv = 0;
+  writes = 0;
+  client(): KubeClient & { down: boolean } {
+    const server = this;
+    const c = {
+      down: false,
+      async getOptional<T>(_path: string): Promise<T | undefined> {
+        if (c.down) throw new KubeApiError(0, "ConnectionFailed", "down", "GET");
+        return server.lease ? (structuredClone(server.lease) as T) : undefined;
+      },
+      async request<T>(req: KubeRequest): Promise<{ status: number; body: T }> {
+        if (c.down) throw new KubeApiError(0, "ConnectionFailed", "down", req.method);
+        const body = JSON.parse(req.body ?? "{}") as Lease;
+        if (req.method === "POST") {
+          if (server.lease) throw new KubeApiError(409, "AlreadyExists", "exists", "POST");
+        } else if (req.method === "PUT") {
+          if (!server.lease || body.metadata.resourceVersion !== server.lease.metadata.resourceVersion) throw new KubeApiError(409, "Conflict", "conflict", "PUT");
+        }
+        server.writes++;
+        server.lease = { ...body, metadata: { ...body.metadata, resourceVersion: String(++server.rv) } };
+        return { status: 200, body: structuredClone(server.lease) as T };
+      },
+    };
+    return c as unknown as KubeClient & { down: boolean };
+  }
+}
+
+const timings = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
+
+function elector(server: FakeLeaseServer, identity: string, clock: { t: number }, client = server.client()): LeaderElector {
+  return new LeaderElector({ ...timings, client, namespace: "plumber", name: "plumber", identity, log: silentLogger(), now: () => clock.t });
+}
+
+describe("leader election", () => {
+  it("creates the Lease when there is none and leads", async () => {
+    const s = new FakeLeaseServer();
+    const clock = { t: 1_000_000 };
+    const a = elector(s, "a", clock);
+    expect(await a.tryAcquireOrRenew()).toBe(true);
+    expect(s.lease?.spec).toMatchObject({ holderIdentity: "a", leaseDurationSeconds: 15, leaseTransitions: 0, renewTime: microTime(clock.t) });
+    expect(s.lease?.spec.renewTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+  });
+
+  it("a standby waits a full lease duration after it last saw the Lease change, by its own clock", async () => {
+    const s = new FakeLeaseServer();
+    const clock = { t: 1_000_000 };
+    const a = elector(s, "a", clock);
+    const b = elector(s, "b", clock);
+    expect(await a.tryAcquireOrRenew()).toBe(true);
+    // The leader renews every retry period: the standby never gets it.
+    for (let i = 0; i < 20; i++) {
+      clock.t += 2_000;
+      expect(await a.tryAcquireOrRenew()).toBe(true);
+      expect(await b.tryAcquireOrRenew()).toBe(false);
+    }
+    // The leader dies: nothing changes for 15 s of the standby's clock.
+    clock.t += 14_999;
+    expect(await b.tryAcquireOrRenew()).toBe(false);
+    clock.t += 1;
+    expect(await b.tryAcquireOrRenew()).toBe(true);
+    expect(s.lease?.spec).toMatchObject({ holderIdentity: "b", leaseTransitions: 1 });
+  });
+
+  it("a Lease written with a renewTime far in the future (skewed clock) still expires by the standby's clock", async () => {
+    const s = new FakeLeaseServer();
+    const clock = { t: 1_000_000 };
+    const skewed = { t: clock.t + 3_600_000 };
+    const a = elector(s, "a", skewed);
+    const b = elector(s, "b", clock);
+    await a.tryAcquireOrRenew();
+    expect(await b.tryAcquireOrRenew()).toBe(false);
+    clock.t += 15_000;
+    expect(await b.tryAcquireOrRenew()).toBe(true);
+  });
+
+  it("isLeader turns false at the renew deadline without any request (the write gate closes on time)", async () => {
+    const s = new FakeLeaseServer();
+    const clock = { t: 1_000_000 };
+    const client = s.client();
+    const a = elector(s, "a", clock, client);
+    const ac = new AbortController();
+    // Drive run() only far enough to become leader.
+    const leading = new Promise<void>((resolve) => {
+      void a.run(ac.signal, async (term) => {
+        resolve();
+        await new Promise<void>((r) => term.addEventListener("abort", () => r()));
+      });
+    });
+    await leading;
+    expect(a.isLeader()).toBe(true);
+    client.down = true;
+    clock.t += 9_999;
+    expect(a.isLeader()).toBe(true);
+    clock.t += 1;
+    expect(a.isLeader()).toBe(false);
+    ac.abort();
+  });
+
+  it("a conflicting update (another replica won the race) is not leadership", async () => {
+    const s = new FakeLeaseServer();
+    const clock = { t: 1_000_000 };
+    await elector(s, "a", clock).tryAcquireOrRenew();
+    const b = elector(s, "b", clock);
+    const cClient = s.client();
+    const c = elector(s, "c", clock, cClient);
+    expect(await b.tryAcquireOrRenew()).toBe(false);
+    expect(await c.tryAcquireOrRenew()).toBe(false);
+    clock.t += 15_000;
+    // Both read the expired Lease; b writes first, so c's write carries a stale resourceVersion.
+    const stale = structuredClone(s.lease);
+    expect(await b.tryAcquireOrRenew()).toBe(true);
+    cClient.getOptional = (async () => structuredClone(stale)) as typeof cClient.getOptional;
+    const writes = s.writes;
+    expect(await c.tryAcquireOrRenew()).toBe(false);
+    expect(s.writes).toBe(writes);
+    expect(s.lease?.spec.holderIdentity).toBe("b");
+    expect(c.isLeader()).toBe(false);
+  });
+
+  it("release empties the holder so a standby takes over at its next try", async () => {
+    const s = new FakeLeaseServer();
+    const clock = { t: 1_000_000 };
+    const a = elector(s, "a", clock);
+    const b = elector(s, "b", clock);
+    await a.tryAcquireOrRenew();
+    expect(await b.tryAcquireOrRenew()).toBe(false);
+    await a.release();
+    expect(a.isLeader()).toBe(false);
+    expect(s.lease?.spec.holderIdentity).toBe("");
+    clock.t += 2_000;
+    expect(await b.tryAcquireOrRenew()).toBe(true);
+    expect(s.lease?.spec).toMatchObject({ holderIdentity: "b", leaseTransitions: 1 });
+  });
+
+  it("run(): a partitioned leader stops its work by the renew deadline; the standby leads after the lease duration", async () => {
+    const s = new FakeLeaseServer();
+    const fast = { leaseDurationMs: 1_000, renewDeadlineMs: 600, retryPeriodMs: 100 };
+    const ca = s.client();
+    const mk = (id: string, client: KubeClient) => new LeaderElector({ ...fast, client, namespace: "p", name: "p", identity: id, log: silentLogger() });
+    const a = mk("a", ca);
+    const b = mk("b", s.client());
+    const stop = new AbortController();
+    const events: string[] = [];
+    let aStopped = 0;
+    let bStarted = 0;
+    const aRun = a.run(stop.signal, async (term) => {
+      events.push("a leads");
+      await new Promise<void>((r) => term.addEventListener("abort", () => r()));
+      aStopped = Date.now();
+      events.push("a stops");
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    const bRun = b.run(stop.signal, async (term) => {
+      bStarted = Date.now();
+      events.push("b leads");
+      await new Promise<void>((r) => term.addEventListener("abort", () => r()));
+      events.push("b stops");
+    });
+    await new Promise((r) => setTimeout(r, 400));
+    expect(events).toEqual(["a leads"]);
+    const cut = Date.now();
+    ca.down = true;
+    while (!bStarted && Date.now() - cut < 5_000) await new Promise((r) => setTimeout(r, 20));
+    expect(events.slice(0, 3)).toEqual(["a leads", "a stops", "b leads"]);
+    // a stopped by its renew deadline (plus a retry period to notice), before b started.
+    expect(aStopped - cut).toBeLessThanOrEqual(600 + 150);
+    expect(bStarted).toBeGreaterThanOrEqual(aStopped);
+    expect(bStarted - cut).toBeLessThanOrEqual(1_000 + 2 * 120 + 100);
+    stop.abort();
+    await Promise.all([aRun, bRun]);
+    expect(s.lease?.spec.holderIdentity).toBe("");
+  });
+
+  it("refuses timings under which two replicas could lead at once", () => {
+    expect(() => checkTimings({ leaseDurationMs: 10_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 })).toThrow(/greater than the renew deadline/);
+    expect(() => checkTimings({ leaseDurationMs: 15_000, renewDeadlineMs: 2_000, retryPeriodMs: 2_000 })).toThrow(/renew deadline/);
+    expect(() => checkTimings(timings)).not.toThrow();
+  });
+});

@@ -1,5 +1,6 @@
 // `plumber releases` and `plumber release NAME --now`.
 
+import { formatDuration } from "../config/duration.js";
 import type { ReleaseScheduler } from "../releases/scheduler.js";
 import { formatInZone } from "../releases/slots.js";
 import type { ReleaseRecord } from "../releases/state.js";
@@ -12,8 +13,8 @@ const SHOWN_HISTORY = 5;
 
 function describe(s: ReleaseScheduler): string {
   const r = s.release;
-  const rev = r.revision.kind === "head" ? `head of ${r.repo}/${r.branch}` : `revision deployed to ${r.revision.app} at least ${Math.round(r.revision.olderThanMs / 60_000)}m before the slot`;
-  const flags = [`concurrency ${r.concurrency}`, r.skipIfUnchanged ? "skipIfUnchanged" : "", r.catchUpMs !== undefined ? `catchUp ${Math.round(r.catchUpMs / 1000)}s` : "", r.suspend ? "SUSPENDED" : ""]
+  const rev = r.revision.kind === "head" ? `head of ${r.repo}/${r.branch}` : `revision deployed to ${r.revision.app} at least ${formatDuration(r.revision.olderThanMs)} before the slot`;
+  const flags = [`concurrency ${r.concurrency}`, r.skipIfUnchanged ? "skipIfUnchanged" : "", r.catchUpMs !== undefined ? `catchUp ${formatDuration(r.catchUpMs)}` : "", r.suspend ? "SUSPENDED" : ""]
     .filter(Boolean)
     .join(", ");
   return `${r.name}: "${r.schedule}" ${r.timezone}, ${rev} → cluster ${r.cluster}, namespace ${r.namespace} (${flags})`;

@@ -108,6 +108,7 @@ export class TemplateReader {
           await fsp.access(nodePath.join(gitdir, "HEAD"));
         } catch {
           await git.init({ fs, gitdir, bare: true });
+          await git.addRemote({ fs, gitdir, remote: "origin", url: this.repo.url, force: true });
         }
         for (const depth of HISTORY_DEPTHS) {
           try {

@@ -122,7 +122,8 @@ export class RunClient {
       query: { labelSelector: `${RELEASE_LABEL}=${release}` },
       list: true,
     });
-    return (res.body.items ?? []).map((o) => ({ name: o.metadata.name, object: o, outcome: runOutcome({ kind, status: o.status }) }));
+    // Items of a list carry no apiVersion and kind of their own.
+    return (res.body.items ?? []).map((o) => ({ name: o.metadata.name, object: { ...o, apiVersion, kind }, outcome: runOutcome({ kind, status: o.status }) }));
   }
 
   /** Cancels a run the way its kind supports; a run that is already gone is fine. */

@@ -1,5 +1,7 @@
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../src/config/load.js";
+import { loadConfig, parseConfig } from "../../src/config/load.js";
 import { FileProblemError, formatProblem } from "../../src/types.js";
 
 const yaml = (...lines: string[]): string => lines.join("\n") + "\n";
@@ -69,6 +71,12 @@ describe("releases[] in the config", () => {
         skipIfUnchanged: false,
       },
     ]);
+  });
+
+  it("the example config/plumber.yaml has a valid nightly release", async () => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+    const c = await loadConfig(path.join(root, "config/plumber.yaml"));
+    expect(c.releases).toMatchObject([{ name: "pipeline-nightly", schedule: "0 2 * * *", template: { path: "tekton/release-nightly-run.yaml" }, concurrency: "forbid" }]);
   });
 
   it("defaults to no releases", () => {

@@ -83,6 +83,8 @@ function message(e: unknown): string {
 interface Prepared {
   revision: string;
   object: KubeObject;
+  /** Where the revision came from, for a lagged promotion. */
+  note?: string;
 }
 
 export class ReleaseScheduler {
@@ -167,7 +169,15 @@ export class ReleaseScheduler {
             fireRecord = { ...base, revision: p.revision, message: `${active.map((r) => r.name).join(", ")} still running (concurrency: forbid)` };
           } else {
             prepared = p;
-            fireRecord = { ...base, result: "Claimed", revision: p.revision, run: p.object.metadata.name, apiVersion: p.object.apiVersion, kind: p.object.kind };
+            fireRecord = {
+              ...base,
+              result: "Claimed",
+              revision: p.revision,
+              run: p.object.metadata.name,
+              apiVersion: p.object.apiVersion,
+              kind: p.object.kind,
+              ...(p.note ? { message: p.note } : {}),
+            };
           }
         }
       } catch (e) {
@@ -262,7 +272,8 @@ export class ReleaseScheduler {
   private async prepare(slot: Date, trigger: "scheduled" | "manual", name: string): Promise<Prepared | { skip: string }> {
     const choice = await chooseRevision(this.release, { repo: this.opts.repo, appState: this.appState() }, slot);
     if ("skip" in choice) return choice;
-    return { revision: choice.revision, object: await this.render(choice.revision, slot, trigger, name) };
+    const object = await this.render(choice.revision, slot, trigger, name);
+    return { revision: choice.revision, object, ...(choice.note ? { note: choice.note } : {}) };
   }
 
   private appState(): (app: string) => Promise<AppState | undefined> {
@@ -389,7 +400,7 @@ export class ReleaseScheduler {
       try {
         live = await this.runs.get(rec.apiVersion ?? "tekton.dev/v1", rec.kind ?? "PipelineRun", this.release.namespace, name);
       } catch (e) {
-        if (isTransient(e)) throw e;
+        // Not fatal for the tick: a due slot still fires; the run is looked at again next tick.
         this.emit(events, { type: "error", record: rec, message: `reading ${name}: ${message(e)}` });
         continue;
       }

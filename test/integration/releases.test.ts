@@ -359,6 +359,7 @@ describe("scheduled releases", () => {
     expect(pr.metadata.annotations["plumber.dev/revision"]).toBe(shaB);
     expect(pr.spec.params).toContainEqual({ name: "gitRevision", value: shaB });
     expect(pr.spec.params).toContainEqual({ name: "generation", value: "b" });
+    expect((await b.state())?.history[0]?.message).toBe(`deployed to ${app} at 2026-11-20T01:00:00Z`);
     expect(shaA).not.toBe(shaB);
 
     // Nothing old enough: recorded as skipped, with why.

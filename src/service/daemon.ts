@@ -435,7 +435,7 @@ export function permissionHint(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   const forbidden = (e instanceof KubeApiError && e.status === 403) || /\bforbidden\b/i.test(msg);
   if (!forbidden) return msg;
-  return `${msg} — plumber's ServiceAccount lacks this permission: grant it (manifests/rbac.yaml for plumber's own namespace, manifests/deploy-rbac.yaml for what it deploys)`;
+  return `${msg} — plumber's ServiceAccount lacks this permission: grant it (manifests/20-rbac.yaml for plumber's own namespace, manifests/30-deploy-rbac.yaml for what it deploys)`;
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {

@@ -63,7 +63,10 @@ export class ConfigReloader {
     }
     const pollMs = this.opts.pollMs ?? 5000;
     if (pollMs > 0) {
-      this.poller = setInterval(() => this.schedule(), pollMs);
+      // Straight to reload (not through the debounce, which a poll shorter than it would keep resetting).
+      this.poller = setInterval(() => {
+        if (!this.stopped) void this.reload("file");
+      }, pollMs);
       this.poller.unref();
     }
   }

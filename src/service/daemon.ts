@@ -181,7 +181,7 @@ export class Daemon {
         await this.lead(this.stop.signal);
         this.metrics.setLeader(false);
       }
-      await Promise.race([synced, sleep(1000)]);
+      await within(synced, 1000);
       log.info("stopped");
       return 0;
     } finally {
@@ -383,7 +383,7 @@ export class Daemon {
     }
     return async () => {
       for (const u of undo) u();
-      await Promise.race([Promise.all([...recorders.values()].map((r) => r.flush())), sleep(2000)]);
+      await within(Promise.all([...recorders.values()].map((r) => r.flush())), 2000);
     };
   }
 
@@ -401,6 +401,13 @@ export class Daemon {
     if (this.draining && !isStateWrite(req, stateNs)) return "plumber is shutting down (grace period over)";
     return undefined;
   }
+}
+
+/** Waits for `p`, at most `ms` (without a timer that keeps the process alive afterwards). */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((r) => (t = setTimeout(r, ms)))]);
+  clearTimeout(t);
 }
 
 function isStateWrite(req: KubeRequest, stateNs: string): boolean {

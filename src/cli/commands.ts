@@ -70,6 +70,7 @@ export async function planCommand(ctx: CommandContext, out: Out, apps: string[])
         const cluster = rt.clusters.get(app.app.cluster);
         if (!cluster) continue;
         try {
+          await cluster.verify();
           const state = await app.currentState();
           const engine = new Engine({ client: cluster.client, discovery: cluster.discovery, concurrency: app.app.applyConcurrency });
           const plan = await engine.plan({
@@ -185,6 +186,7 @@ export async function statusCommand(ctx: CommandContext, out: Out, apps: string[
     for (const app of rt.apps) {
       const cluster = rt.clusters.get(app.app.cluster);
       if (!cluster) continue;
+      await cluster.verify();
       const state = await app.currentState();
       let drift = "-";
       if (state.inventory.length > 0) {
@@ -197,7 +199,9 @@ export async function statusCommand(ctx: CommandContext, out: Out, apps: string[
         cluster: app.app.cluster,
         branch: app.app.branch,
         revision: state.revision?.slice(0, 12) ?? "-",
+        phase: state.phase ?? "-",
         result: state.lastResult ?? "-",
+        pending: state.pendingRevision?.slice(0, 12) ?? "",
         objects: String(state.inventory.length),
         drift,
         updated: state.updatedAt ?? "-",

@@ -72,6 +72,38 @@ program
   );
 
 program
+  .command("approve <app> <revision>")
+  .description("approve a revision of an app with approval: manual (recorded in the cluster)")
+  .action((app: string, rev: string) =>
+    run(async () => (await import("./control.js")).approveCommand(await commandContext(globals(), { level: "warn" }), print, app, rev)),
+  );
+
+program
+  .command("rollback <app> [revision]")
+  .description("re-apply a recorded revision (default: the last good one before the current) and hold the app there until `plumber resume`")
+  .action((app: string, rev: string | undefined) =>
+    run(async () => (await import("./control.js")).rollbackCommand(await commandContext(globals(), { level: "warn" }), print, app, rev)),
+  );
+
+program
+  .command("resume <app>")
+  .description("release a rollback pin: the app follows its branch again")
+  .action((app: string) => run(async () => (await import("./control.js")).resumeCommand(await commandContext(globals(), { level: "warn" }), print, app)));
+
+program
+  .command("retry <app>")
+  .description("try a failed revision again (plumber does not retry a failed revision on its own until the branch moves)")
+  .action((app: string) => run(async () => (await import("./control.js")).retryCommand(await commandContext(globals(), { level: "warn" }), print, app)));
+
+program
+  .command("history <app>")
+  .description("the app's last deploys: revision, times, result, changes, checks, rollback cause")
+  .option("--json", "print JSON")
+  .action((app: string, o: { json?: boolean }) =>
+    run(async () => (await import("./control.js")).historyCommand(await commandContext(globals(), { level: "warn" }), print, app, Boolean(o.json))),
+  );
+
+program
   .command("releases")
   .description("scheduled releases: each schedule with its next fire times (its time zone and UTC) and last outcomes, read from the cluster")
   .option("--json", "print JSON")

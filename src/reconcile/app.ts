@@ -1,13 +1,18 @@
-import type { AppConfig } from "../config/types.js";
+import type { AppConfig, CheckConfig } from "../config/types.js";
+import { checkObject, pruneCheckObjects, runCheck, type CheckOutcome, type CheckPhase } from "../checks/run.js";
+import { ChangeSet } from "../engine/changeset.js";
 import type { Engine } from "../engine/engine.js";
-import { canonicalJson, sha256Hex } from "../engine/hash.js";
 import { PlanError, SyncError } from "../engine/engine.js";
-import type { ChangeSet } from "../engine/changeset.js";
+import { canonicalJson, sha256Hex } from "../engine/hash.js";
+import { AbortedError, describeHealth, waitHealthy } from "../engine/health.js";
 import type { GitRepo } from "../git/repo.js";
-import { KubeApiError } from "../kube/client.js";
+import { KubeApiError, type KubeClient } from "../kube/client.js";
+import type { Discovery } from "../kube/discovery.js";
+import { parseManifests } from "../manifests/parse.js";
 import { readManifests } from "../manifests/read.js";
 import type { Logger } from "../log.js";
-import { recordDeploy, type AppState, type StateStore } from "../state/store.js";
+import type { AppControl, ControlStore } from "../state/control.js";
+import { recordDeploy, type AppState, type DeployRecord, type StateStore } from "../state/store.js";
 import type { Manifest } from "../types.js";
 import { FileProblemError } from "../types.js";
 
@@ -15,55 +20,130 @@ export type CycleResult =
   | { kind: "unchanged" }
   | { kind: "applied"; revision: string; changeSet: ChangeSet }
   | { kind: "repaired"; revision: string; changeSet: ChangeSet }
+  | { kind: "rolledBack"; revision: string; failedRevision: string; message: string }
   | { kind: "failed"; revision: string; message: string; permanent: boolean }
   | { kind: "held"; revision: string; message: string };
 
+/** What the reconciler tells the outside world; notifications, events and metrics hang off it. */
+export interface AppEvent {
+  event: "deployed" | "failed" | "rolledBack" | "approvalNeeded" | "held" | "driftRepaired";
+  app: string;
+  cluster: string;
+  revision: string;
+  result: string;
+  reason?: string;
+  message?: string;
+}
+
+export interface AppReconcilerDeps {
+  app: AppConfig;
+  repo: GitRepo;
+  engine: Engine;
+  client: KubeClient;
+  discovery: Discovery;
+  store: StateStore;
+  control: ControlStore;
+  log: Logger;
+  /** Refuses to go on when the cluster is not the one the config names (wrong-cluster guard). */
+  guard?: () => Promise<void>;
+  onEvent?: (e: AppEvent) => void;
+}
+
+/** A deploy that went wrong after it was written: the cause, for history and rollback. */
+class VerifyFailure extends Error {
+  constructor(
+    message: string,
+    readonly checks: CheckOutcome[],
+  ) {
+    super(message);
+  }
+}
+
 /**
- * One app's reconcile: given the branch head from the repo's ref listing, either keep the cluster
- * where it is (checking drift) or move it to the new revision. State lives in the cluster.
+ * One app's reconcile: given the branch head from the repo's ref listing, keep the cluster where
+ * it is (repairing drift) or move it to the new revision — pre-checks, plan, apply, health
+ * gating, post-checks — and roll back to the last known good revision when the new one fails.
+ * Every step's outcome is persisted in the target cluster, so a restart resumes, never repeats.
  */
 export class AppReconciler {
+  readonly app: AppConfig;
   private state?: AppState;
   private readonly rendered = new Map<string, Manifest[]>();
   /** What of the app's config shapes a sync: a change to it lets a failed revision be tried again. */
   private readonly specHash: string;
 
-  constructor(
-    readonly app: AppConfig,
-    private readonly repo: GitRepo,
-    private readonly engine: Engine,
-    private readonly store: StateStore,
-    private readonly log: Logger,
-  ) {
-    const spec = { name: app.name, repo: app.repo, branch: app.branch, path: app.path, cluster: app.cluster, namespace: app.namespace, prune: app.prune, allowEmpty: app.allowEmpty };
+  constructor(private readonly d: AppReconcilerDeps) {
+    this.app = d.app;
+    const a = d.app;
+    const spec = { name: a.name, repo: a.repo, branch: a.branch, path: a.path, cluster: a.cluster, namespace: a.namespace, prune: a.prune, allowEmpty: a.allowEmpty, checks: a.checks, approval: a.approval };
     this.specHash = sha256Hex(canonicalJson(spec)).slice(0, 16);
   }
 
   async currentState(): Promise<AppState> {
-    if (!this.state) this.state = (await this.store.load(this.app.name)) ?? { app: this.app.name, inventory: [], history: [] };
+    if (!this.state) this.state = (await this.d.store.load(this.app.name)) ?? { app: this.app.name, inventory: [], history: [] };
     return this.state;
   }
 
-  async reconcile(head: string | undefined): Promise<CycleResult> {
+  async reconcile(head: string | undefined, signal?: AbortSignal): Promise<CycleResult> {
     const started = Date.now();
+    await this.d.guard?.();
     const state = await this.currentState();
-    if (!head) {
+    const control = await this.d.control.load(this.app.name);
+    const pinned = Boolean(control.pinRevision);
+    const target = control.pinRevision ?? head;
+    if (!target) {
       const message = `branch "${this.app.branch}" not found in repo ${this.app.repo}`;
       await this.recordFailure(state, "", message, false);
       return { kind: "failed", revision: "", message, permanent: false };
     }
-    // A revision that failed for good is not retried until the branch moves or the app's
-    // config changes (a new allowEmpty, say): no flapping, no write per interval.
-    const heldAtFailure = head === state.failedRevision && state.failedSpec === this.specHash;
-    if (head !== state.revision && !heldAtFailure) {
-      return this.moveTo(state, head, started);
+    const retry = control.retryAt !== undefined && control.retryAt !== state.retryConsumed;
+    if (retry) {
+      state.retryConsumed = control.retryAt;
+      state.failedRevision = undefined;
+      state.failedSpec = undefined;
+      if (state.phase === "Halted") state.phase = undefined;
     }
-    // Held at the last good revision (same head, or a new head known to be bad): repair drift.
+
+    // A plumber stopped in the middle of health gating or post-checks picks up the wait.
+    if (state.phase === "Verifying" && state.revision === target) return this.verify(state, target, started, pinned, signal);
+    if (state.phase === "Halted" && target === state.failedRevision) {
+      return { kind: "held", revision: target, message: state.message ?? "halted" };
+    }
+    // A revision that failed for good is not retried until the branch moves, the app's config
+    // changes (a new allowEmpty, say), or someone asks with `plumber retry`: no flapping.
+    const heldAtFailure = target === state.failedRevision && state.failedSpec === this.specHash;
+    if (target !== state.revision && !heldAtFailure) {
+      if (this.app.approval === "manual" && !pinned && control.approvedRevision !== target) {
+        return this.awaitApproval(state, target, started);
+      }
+      return this.moveTo(state, target, started, pinned, signal);
+    }
     return this.repairDrift(state, started);
   }
 
-  private async moveTo(state: AppState, head: string, started: number): Promise<CycleResult> {
-    const log = this.log.child({ revision: head.slice(0, 12) });
+  /** Plans the revision (nothing written but status), records it as pending, and says so once. */
+  private async awaitApproval(state: AppState, target: string, started: number): Promise<CycleResult> {
+    if (state.pendingRevision !== target || state.phase !== "WaitingApproval") {
+      let message = `revision ${target.slice(0, 12)} waits for approval: plumber approve ${this.app.name} ${target.slice(0, 12)}`;
+      try {
+        const plan = await this.d.engine.plan(this.syncRequest(await this.render(target), state));
+        const counts = { created: 0, configured: 0, unchanged: 0 };
+        for (const p of plan.objects) counts[p.action]++;
+        message += ` (${counts.created} to create, ${counts.configured} to configure, ${plan.prune.length} to prune)`;
+      } catch (e) {
+        message += ` (its plan fails: ${errorMessage(e).split("\n")[0]})`;
+      }
+      Object.assign(state, { phase: "WaitingApproval", pendingRevision: target, message, updatedAt: new Date().toISOString() } satisfies Partial<AppState>);
+      await this.d.store.save(state);
+      this.emit("approvalNeeded", target, "WaitingApproval", undefined, message);
+      this.d.log.info({ revision: target.slice(0, 12) }, message);
+    }
+    const repaired = await this.repairDrift(state, started);
+    return repaired.kind === "unchanged" ? { kind: "held", revision: target, message: state.message ?? "" } : repaired;
+  }
+
+  private async moveTo(state: AppState, head: string, started: number, pinned: boolean, signal?: AbortSignal): Promise<CycleResult> {
+    const log = this.d.log.child({ revision: head.slice(0, 12) });
     let manifests: Manifest[];
     try {
       manifests = await this.render(head);
@@ -72,72 +152,215 @@ export class AppReconciler {
       const message = errorMessage(e);
       log.error({ err: message }, "revision failed to render; keeping the last good revision");
       await this.recordFailure(state, head, message, permanent);
+      this.emit("failed", head, "RenderFailed", "RenderFailed", message);
       return { kind: "failed", revision: head, message, permanent };
     }
+
+    const pre = await this.runChecks("pre", this.app.checks.pre, head, signal);
+    const preFailed = pre.find((c) => !c.passed);
+    if (preFailed) {
+      const message = `pre-check ${preFailed.name} failed (${preFailed.object}): ${preFailed.reason}${preFailed.message ? `: ${preFailed.message}` : ""}; nothing applied`;
+      log.error({ checks: pre }, message);
+      await this.recordFailure(state, head, message, true, pre);
+      this.emit("failed", head, "PreCheckFailed", preFailed.reason, message);
+      return { kind: "failed", revision: head, message, permanent: true };
+    }
+
+    let changeSet: ChangeSet;
     try {
-      const out = await this.engine.sync({
-        owner: this.app.name,
-        manifests,
-        defaultNamespace: this.app.namespace,
-        previous: state.inventory,
-        prune: this.app.prune,
-        allowEmpty: this.app.allowEmpty,
-      });
+      const out = await this.d.engine.sync(this.syncRequest(manifests, state));
+      changeSet = out.changeSet;
       const now = new Date().toISOString();
       Object.assign(state, {
         revision: head,
         attemptedRevision: head,
+        phase: "Verifying",
+        pendingRevision: undefined,
         lastResult: "Applied",
         message: undefined,
-        failedRevision: undefined,
-        failedSpec: undefined,
         appliedAt: now,
         updatedAt: now,
         inventory: out.inventory,
+        verifyStartedAt: now,
+        lastChanges: JSON.stringify(nonZero(out.changeSet.summary())),
       } satisfies Partial<AppState>);
-      const s = out.changeSet.summary();
-      recordDeploy(state, {
-        revision: head,
-        startedAt: new Date(started).toISOString(),
-        finishedAt: now,
-        result: "Applied",
-        changes: Object.fromEntries(Object.entries(s).filter(([, n]) => n > 0)),
-      });
-      await this.store.save(state);
-      this.forgetRenderedExcept(head);
-      log.info({ changes: out.changeSet.summary(), durationMs: Date.now() - started }, `reconciled: ${out.changeSet.toString()}`);
-      return { kind: "applied", revision: head, changeSet: out.changeSet };
+      // Recorded before the wait, so a restart resumes the wait instead of applying again.
+      await this.d.store.save(state);
+      log.info({ changes: out.changeSet.summary(), durationMs: Date.now() - started }, `applied: ${out.changeSet.toString()}`);
     } catch (e) {
       if (e instanceof SyncError) state.inventory = e.inventory;
       const permanent = isPermanent(e);
       const message = errorMessage(e);
       log.error({ err: message, permanent, durationMs: Date.now() - started }, "reconcile failed");
-      await this.recordFailure(state, head, message, permanent);
+      await this.recordFailure(state, head, message, permanent, pre);
+      this.emit("failed", head, "ApplyFailed", e instanceof PlanError ? "PlanFailed" : "ApplyFailed", message);
       return { kind: "failed", revision: head, message, permanent };
+    }
+    const verified = await this.verify(state, head, started, pinned, signal, pre);
+    return verified.kind === "applied" ? { ...verified, changeSet } : verified;
+  }
+
+  /** Health gating and post-checks of the applied revision; rollback when they fail. */
+  private async verify(state: AppState, rev: string, started: number, pinned: boolean, signal?: AbortSignal, pre: CheckOutcome[] = []): Promise<CycleResult> {
+    const log = this.d.log.child({ revision: rev.slice(0, 12) });
+    let checks: CheckOutcome[] = pre;
+    try {
+      const health = await waitHealthy(this.d.client, this.d.discovery, this.app.name, state.inventory, { timeoutMs: this.app.healthTimeoutMs, signal });
+      if (!health.healthy) throw new VerifyFailure(`health: ${describeHealth(health, this.app.healthTimeoutMs)}`, checks);
+      const post = await this.runChecks("post", this.app.checks.post, rev, signal);
+      checks = [...pre, ...post];
+      const failed = post.find((c) => !c.passed);
+      if (failed) throw new VerifyFailure(`post-check ${failed.name} failed (${failed.object}): ${failed.reason}${failed.message ? `: ${failed.message}` : ""}`, checks);
+    } catch (e) {
+      if (e instanceof AbortedError) throw e;
+      const cause = e instanceof VerifyFailure ? e : new VerifyFailure(errorMessage(e), checks);
+      return this.onVerifyFailure(state, rev, cause, started, pinned, signal);
+    }
+    const now = new Date().toISOString();
+    recordDeploy(state, {
+      revision: rev,
+      startedAt: state.verifyStartedAt ?? new Date(started).toISOString(),
+      finishedAt: now,
+      result: "Applied",
+      changes: parseChanges(state.lastChanges),
+      checks: checks.length ? checks : undefined,
+    });
+    Object.assign(state, {
+      phase: "Ready",
+      goodRevision: rev,
+      lastResult: "Applied",
+      message: undefined,
+      failedRevision: undefined,
+      failedSpec: undefined,
+      verifyStartedAt: undefined,
+      updatedAt: now,
+    } satisfies Partial<AppState>);
+    await this.d.store.save(state);
+    this.forgetRenderedExcept(rev);
+    log.info({ durationMs: Date.now() - started }, "deployed: healthy" + (checks.length ? " and checks passed" : ""));
+    this.emit("deployed", rev, "Applied");
+    return { kind: "applied", revision: rev, changeSet: emptyChangeSet() };
+  }
+
+  private async onVerifyFailure(state: AppState, rev: string, cause: VerifyFailure, started: number, pinned: boolean, signal?: AbortSignal): Promise<CycleResult> {
+    const log = this.d.log.child({ revision: rev.slice(0, 12) });
+    const now = () => new Date().toISOString();
+    const failedRecord: DeployRecord = {
+      revision: rev,
+      startedAt: state.verifyStartedAt ?? new Date(started).toISOString(),
+      finishedAt: now(),
+      result: "Failed",
+      changes: parseChanges(state.lastChanges),
+      message: cause.message.slice(0, 1000),
+      checks: cause.checks.length ? cause.checks : undefined,
+    };
+    recordDeploy(state, failedRecord);
+    const good = state.goodRevision;
+    if (this.app.rollback === "off" || !good || good === rev || pinned) {
+      const why = this.app.rollback === "off" ? "rollback is off" : pinned ? "the app is pinned" : "there is no earlier good revision";
+      const message = `${cause.message}; ${why}: revision ${rev.slice(0, 12)} stays applied and the app is held`;
+      Object.assign(state, { phase: "Halted", lastResult: "Failed", message, failedRevision: rev, failedSpec: this.specHash, verifyStartedAt: undefined, updatedAt: now() } satisfies Partial<AppState>);
+      await this.d.store.save(state);
+      log.error(message);
+      this.emit("failed", rev, "Failed", "VerifyFailed", message);
+      return { kind: "failed", revision: rev, message, permanent: true };
+    }
+
+    log.warn({ cause: cause.message, to: good.slice(0, 12) }, "deploy failed; rolling back to the last known good revision");
+    const rollbackStarted = now();
+    try {
+      const manifests = await this.render(good);
+      // Previous inventory = what the failed revision applied: syncing the good set prunes what it added.
+      const out = await this.d.engine.sync(this.syncRequest(manifests, state));
+      state.inventory = out.inventory;
+      const health = await waitHealthy(this.d.client, this.d.discovery, this.app.name, state.inventory, { timeoutMs: this.app.healthTimeoutMs, signal });
+      if (!health.healthy) throw new Error(`health: ${describeHealth(health, this.app.healthTimeoutMs)}`);
+      const message = `revision ${rev.slice(0, 12)} failed (${cause.message}); rolled back to ${good.slice(0, 12)}`;
+      recordDeploy(state, {
+        revision: good,
+        startedAt: rollbackStarted,
+        finishedAt: now(),
+        result: "RolledBack",
+        changes: nonZero(out.changeSet.summary()),
+        cause: `${rev}: ${cause.message}`.slice(0, 1000),
+      });
+      Object.assign(state, {
+        revision: good,
+        phase: "Ready",
+        lastResult: "RolledBack",
+        message,
+        failedRevision: rev,
+        failedSpec: this.specHash,
+        verifyStartedAt: undefined,
+        updatedAt: now(),
+      } satisfies Partial<AppState>);
+      await this.d.store.save(state);
+      log.warn({ changes: out.changeSet.summary() }, message);
+      this.emit("rolledBack", good, "RolledBack", "VerifyFailed", message);
+      return { kind: "rolledBack", revision: good, failedRevision: rev, message };
+    } catch (e) {
+      if (e instanceof AbortedError) throw e;
+      if (e instanceof SyncError) state.inventory = e.inventory;
+      const message = `revision ${rev.slice(0, 12)} failed (${cause.message}); rollback to ${good.slice(0, 12)} failed too: ${errorMessage(e)}; the app is halted until the branch moves or plumber retry ${this.app.name}`;
+      recordDeploy(state, { revision: good, startedAt: rollbackStarted, finishedAt: now(), result: "Failed", cause: `rollback after ${rev}`, message: errorMessage(e).slice(0, 1000) });
+      Object.assign(state, { phase: "Halted", lastResult: "Failed", message, failedRevision: rev, failedSpec: this.specHash, verifyStartedAt: undefined, updatedAt: now() } satisfies Partial<AppState>);
+      await this.d.store.save(state);
+      log.error(message);
+      this.emit("failed", rev, "Halted", "RollbackFailed", message);
+      return { kind: "failed", revision: rev, message, permanent: true };
     }
   }
 
+  private async runChecks(phase: CheckPhase, checks: CheckConfig[], rev: string, signal?: AbortSignal): Promise<CheckOutcome[]> {
+    const out: CheckOutcome[] = [];
+    for (const check of checks) {
+      const manifest = check.manifest ?? (await this.readCheckFile(check, rev));
+      const obj = checkObject(check, manifest, { namespace: this.app.namespace, phase, ctx: { revision: rev, app: this.app.name, cluster: this.app.cluster } });
+      const outcome = await runCheck(check, obj, { client: this.d.client, discovery: this.d.discovery, namespace: this.app.namespace, phase, ctx: { revision: rev, app: this.app.name, cluster: this.app.cluster }, signal });
+      out.push(outcome);
+      if (!outcome.passed) break;
+    }
+    if (checks.length) {
+      try {
+        await pruneCheckObjects(this.d.client, this.d.discovery, this.app.name, this.app.namespace, this.app.checks.keep);
+      } catch (e) {
+        this.d.log.warn({ err: errorMessage(e) }, "could not clean up old check objects");
+      }
+    }
+    return out;
+  }
+
+  private async readCheckFile(check: CheckConfig, rev: string): Promise<Record<string, unknown>> {
+    const file = check.file as string;
+    const slash = file.lastIndexOf("/");
+    const dir = slash < 0 ? "." : file.slice(0, slash);
+    const files = await this.d.repo.readFiles(rev, dir, (p) => p === file, { maxFileBytes: 1 << 20, maxTotalBytes: 1 << 20, maxFiles: 1 });
+    if (files.length === 0) throw new FileProblemError([{ file, line: 1, message: `check ${check.name}: no such file at ${rev.slice(0, 12)}` }]);
+    const docs = parseManifests(files);
+    if (docs.length !== 1) throw new FileProblemError([{ file, line: 1, message: `check ${check.name}: the file must hold exactly one manifest, found ${docs.length}` }]);
+    return (docs[0] as Manifest).object;
+  }
+
   private async repairDrift(state: AppState, started: number): Promise<CycleResult> {
-    if (!state.revision || state.inventory.length === 0) {
-      return heldFor(state) ? { kind: "held", revision: state.failedRevision ?? "", message: state.message ?? "" } : { kind: "unchanged" };
-    }
-    const drift = await this.engine.detectDrift(this.app.name, state.inventory);
-    if (drift.drifted.length + drift.missing.length === 0) {
-      return heldFor(state) ? { kind: "held", revision: state.failedRevision ?? "", message: state.message ?? "" } : { kind: "unchanged" };
-    }
-    const log = this.log.child({ revision: state.revision.slice(0, 12) });
+    const held = (): CycleResult =>
+      state.failedRevision ? { kind: "held", revision: state.failedRevision, message: state.message ?? "" } : { kind: "unchanged" };
+    if (!state.revision || state.inventory.length === 0) return held();
+    const drift = await this.d.engine.detectDrift(this.app.name, state.inventory);
+    if (drift.drifted.length + drift.missing.length === 0) return held();
+    const log = this.d.log.child({ revision: state.revision.slice(0, 12) });
     log.info({ drifted: drift.drifted.length, missing: drift.missing.length }, "drift detected; restoring");
     try {
       const manifests = await this.render(state.revision);
-      const out = await this.engine.repair(this.app.name, manifests, this.app.namespace, drift, state.inventory);
+      const out = await this.d.engine.repair(this.app.name, manifests, this.app.namespace, drift, state.inventory);
       state.inventory = out.inventory;
       state.updatedAt = new Date().toISOString();
-      if (!state.failedRevision) {
+      if (!state.failedRevision && state.phase !== "WaitingApproval") {
         state.lastResult = "DriftRepaired";
         state.message = undefined;
       }
-      await this.store.save(state);
+      await this.d.store.save(state);
       log.info({ changes: out.changeSet.summary(), durationMs: Date.now() - started }, `drift repaired: ${out.changeSet.toString()}`);
+      this.emit("driftRepaired", state.revision, "DriftRepaired", undefined, out.changeSet.toString());
       return { kind: "repaired", revision: state.revision, changeSet: out.changeSet };
     } catch (e) {
       if (e instanceof SyncError) state.inventory = e.inventory;
@@ -147,22 +370,38 @@ export class AppReconciler {
     }
   }
 
+  private syncRequest(manifests: Manifest[], state: AppState) {
+    return {
+      owner: this.app.name,
+      manifests,
+      defaultNamespace: this.app.namespace,
+      previous: state.inventory,
+      prune: this.app.prune,
+      allowEmpty: this.app.allowEmpty,
+    };
+  }
+
   /** Reads the manifests at a commit; cached, since a commit never changes. */
   async render(sha: string): Promise<Manifest[]> {
     const hit = this.rendered.get(sha);
     if (hit) return hit;
-    await this.repo.ensureCommit(this.app.branch, sha);
-    const manifests = await readManifests(this.repo, sha, this.app.path);
+    await this.d.repo.ensureCommit(this.app.branch, sha);
+    const manifests = await readManifests(this.d.repo, sha, this.app.path);
     this.rendered.set(sha, manifests);
     return manifests;
   }
 
+  /** Keeps the current revision's manifests (drift repair, rollback target), drops the rest. */
   private forgetRenderedExcept(sha: string): void {
     for (const k of this.rendered.keys()) if (k !== sha) this.rendered.delete(k);
   }
 
+  private emit(event: AppEvent["event"], revision: string, result: string, reason?: string, message?: string): void {
+    this.d.onEvent?.({ event, app: this.app.name, cluster: this.app.cluster, revision, result, reason, message });
+  }
+
   /** Status is written only when it changes, so a failing revision costs no write per cycle. */
-  private async recordFailure(state: AppState, revision: string, message: string, permanent: boolean): Promise<void> {
+  private async recordFailure(state: AppState, revision: string, message: string, permanent: boolean, checks?: CheckOutcome[]): Promise<void> {
     const failedRevision = permanent ? revision : state.failedRevision;
     const failedSpec = permanent ? this.specHash : state.failedSpec;
     if (
@@ -182,12 +421,19 @@ export class AppReconciler {
       updatedAt: new Date().toISOString(),
     } satisfies Partial<AppState>);
     if (revision) {
-      recordDeploy(state, { revision, startedAt: state.updatedAt ?? "", finishedAt: state.updatedAt ?? "", result: "Failed", message: message.slice(0, 500) });
+      recordDeploy(state, {
+        revision,
+        startedAt: state.updatedAt ?? "",
+        finishedAt: state.updatedAt ?? "",
+        result: "Failed",
+        message: message.slice(0, 1000),
+        checks: checks?.length ? checks : undefined,
+      });
     }
     try {
-      await this.store.save(state);
+      await this.d.store.save(state);
     } catch (e) {
-      this.log.warn({ err: errorMessage(e) }, "could not record status");
+      this.d.log.warn({ err: errorMessage(e) }, "could not record status");
     }
   }
 }
@@ -206,6 +452,22 @@ function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function heldFor(state: AppState): boolean {
-  return Boolean(state.failedRevision);
+function nonZero(s: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(s).filter(([, n]) => n > 0));
 }
+
+function parseChanges(s: string | undefined): Record<string, number> | undefined {
+  if (!s) return undefined;
+  try {
+    return JSON.parse(s) as Record<string, number>;
+  } catch {
+    return undefined;
+  }
+}
+
+function emptyChangeSet(): ChangeSet {
+  // verify() on resume has no change set of its own; moveTo() puts the real one in.
+  return new ChangeSet();
+}
+
+export type { AppControl };

@@ -26,7 +26,7 @@ export class RepoPoller {
     private readonly log: Logger,
   ) {}
 
-  async cycle(): Promise<PollResult> {
+  async cycle(signal?: AbortSignal): Promise<PollResult> {
     const repo = this.conn.config.name;
     let heads: Map<string, string>;
     try {
@@ -42,8 +42,9 @@ export class RepoPoller {
     for (const app of this.apps) {
       let result: CycleResult;
       try {
-        result = await app.reconcile(heads.get(app.app.branch));
+        result = await app.reconcile(heads.get(app.app.branch), signal);
       } catch (e) {
+        if (signal?.aborted) break;
         // Reaching the cluster failed (state load, drift LIST): transient by nature.
         const message = e instanceof Error ? e.message : String(e);
         this.log.error({ app: app.app.name, err: message }, "reconcile failed");
@@ -68,7 +69,7 @@ export class RepoPoller {
     // Spread repos out at start so they do not all poll at once.
     await sleep(Math.round(Math.random() * Math.min(this.conn.config.intervalMs, 5000) * 0.2), signal);
     while (!signal.aborted) {
-      await this.cycle();
+      await this.cycle(signal);
       await sleep(this.nextDelay(), signal);
     }
   }

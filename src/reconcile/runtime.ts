@@ -14,7 +14,9 @@ import type { Logger } from "../log.js";
 import { StateStore } from "../state/store.js";
 import type { ReleaseEvent, ReleaseScheduler } from "../releases/scheduler.js";
 import { buildReleaseSchedulers } from "../releases/wiring.js";
-import { AppReconciler } from "./app.js";
+import { ControlStore } from "../state/control.js";
+import { verifyIdentity } from "../kube/identity.js";
+import { AppReconciler, type AppEvent } from "./app.js";
 
 /** A connection to one target cluster, shared by the apps deployed to it. */
 export interface ClusterConnection {
@@ -22,6 +24,9 @@ export interface ClusterConnection {
   client: KubeClient;
   discovery: Discovery;
   store: StateStore;
+  control: ControlStore;
+  /** The wrong-cluster guard: resolves once the cluster proved its identity (cached), else throws. */
+  verify: () => Promise<void>;
 }
 
 export interface RepoConnection {
@@ -51,6 +56,8 @@ export interface RuntimeOptions {
   only?: string[];
   /** Releases fired, skipped, missed, finished: the hook for notifications. */
   onReleaseEvent?: (e: ReleaseEvent) => void;
+  /** Deploys, failures, rollbacks, approvals: for notifications, events and metrics. */
+  onAppEvent?: (e: AppEvent) => void;
 }
 
 export function defaultCacheDir(): string {
@@ -85,7 +92,18 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
       },
     });
     const log = opts.log.child({ app: app.name, cluster: app.cluster });
-    return new AppReconciler(app, (repos.get(app.repo) as RepoConnection).repo, engine, cluster.store, log);
+    return new AppReconciler({
+      app,
+      repo: (repos.get(app.repo) as RepoConnection).repo,
+      engine,
+      client: cluster.client,
+      discovery: cluster.discovery,
+      store: cluster.store,
+      control: cluster.control,
+      log,
+      guard: cluster.verify,
+      onEvent: (e) => opts.onAppEvent?.(e),
+    });
   });
   const releases = opts.only
     ? []
@@ -150,5 +168,23 @@ export async function connectCluster(config: ClusterConfig, stateNamespace: stri
   } catch (e) {
     throw new Error(`cluster ${config.name}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  return { config, client, discovery: new Discovery(client), store: new StateStore(client, stateNamespace) };
+  let verified: Promise<void> | undefined;
+  const verify = (): Promise<void> => {
+    const expected = config.expect?.kubeSystemUID;
+    if (!expected) return Promise.resolve();
+    // A failed look (network) is retried next time; a mismatch keeps failing on its own.
+    verified ??= verifyIdentity(client, config.name, expected).catch((e: unknown) => {
+      verified = undefined;
+      throw e;
+    });
+    return verified;
+  };
+  return {
+    config,
+    client,
+    discovery: new Discovery(client),
+    store: new StateStore(client, stateNamespace),
+    control: new ControlStore(client, stateNamespace),
+    verify,
+  };
 }

@@ -9,17 +9,27 @@ import type { InventoryEntry } from "../engine/inventory.js";
  * what it must prune. Status fields stay readable with kubectl; the inventory is gzipped JSON.
  */
 
-export type LastResult = "Applied" | "DriftRepaired" | "Failed";
+export type LastResult = "Applied" | "DriftRepaired" | "Failed" | "RolledBack";
+
+/**
+ * Verifying: applied, health gating or post-checks under way (a restart resumes them).
+ * Ready: healthy. WaitingApproval: pendingRevision waits for `plumber approve`.
+ * Halted: a failure that needs a person (the rollback failed too, or rollback is off).
+ */
+export type Phase = "Verifying" | "Ready" | "WaitingApproval" | "Halted";
 
 /** One deploy attempt of a revision, newest first in AppState.history. */
 export interface DeployRecord {
   revision: string;
   startedAt: string;
   finishedAt: string;
-  result: "Applied" | "Failed";
+  result: "Applied" | "Failed" | "RolledBack";
   /** Change-set counts, e.g. {created: 2, configured: 1}. */
   changes?: Record<string, number>;
   message?: string;
+  /** For a rollback: the revision that failed and why. */
+  cause?: string;
+  checks?: { name: string; phase: string; passed: boolean; object: string; reason: string; message: string }[];
 }
 
 export const HISTORY_LIMIT = 20;
@@ -28,6 +38,16 @@ export interface AppState {
   app: string;
   /** The revision last applied successfully: what the cluster follows. */
   revision?: string;
+  phase?: Phase;
+  /** The last revision that passed health and post-checks: where a rollback goes. */
+  goodRevision?: string;
+  /** A revision planned and waiting for approval. */
+  pendingRevision?: string;
+  /** The last `plumber retry` request acted on. */
+  retryConsumed?: string;
+  verifyStartedAt?: string;
+  /** Change-set counts of the last apply (JSON), for the history record written after verify. */
+  lastChanges?: string;
   /** The revision of the last attempt, good or bad. */
   attemptedRevision?: string;
   lastResult?: LastResult;
@@ -49,7 +69,22 @@ export function recordDeploy(state: AppState, rec: DeployRecord): void {
 }
 
 const FIELD_MANAGER = "plumber-state";
-const STATUS_KEYS = ["revision", "attemptedRevision", "lastResult", "message", "failedRevision", "failedSpec", "appliedAt", "updatedAt"] as const;
+const STATUS_KEYS = [
+  "revision",
+  "phase",
+  "goodRevision",
+  "pendingRevision",
+  "attemptedRevision",
+  "lastResult",
+  "message",
+  "failedRevision",
+  "failedSpec",
+  "retryConsumed",
+  "verifyStartedAt",
+  "lastChanges",
+  "appliedAt",
+  "updatedAt",
+] as const;
 
 export function stateObjectName(app: string): string {
   return `plumber-app-${app}`;

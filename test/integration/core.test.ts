@@ -52,7 +52,8 @@ describe("core reconcile", () => {
     for (let round = 0; round < 2; round++) {
       expect((await h.cycle()).kind).toBe("unchanged");
       const c = h.counts();
-      expect(c).toEqual({ git: 1, api: 2, writes: 0, dryRuns: 0, lists: 2 });
+      // 2 LISTs (ConfigMaps, Tasks) + 1 GET of the app's control record (approvals, pins)
+      expect(c).toEqual({ git: 1, api: 3, writes: 0, dryRuns: 0, lists: 2 });
     }
   });
 
@@ -72,9 +73,10 @@ describe("core reconcile", () => {
     expect(res.changeSet.summary()).toMatchObject({ configured: 1, unchanged: 2, created: 0 });
     expect(res.changeSet.entries.find((e) => e.action === "configured")?.subject).toBe(`ConfigMap/${h.namespace}/a`);
     const c = h.counts();
-    // one PATCH for a, one for the state record; the unchanged objects are never written, and
-    // manifests identical to the last applied ones with no drift need no dry-run either
-    expect(c.writes).toBe(2);
+    // one PATCH for a, two for the state record (applied, then verified healthy); the unchanged
+    // objects are never written, and manifests identical to the last applied ones with no drift
+    // need no dry-run either
+    expect(c.writes).toBe(3);
     expect(c.dryRuns).toBe(1);
     expect((await getObject(h.kube, cmPath(h, "a")))?.data).toEqual({ v: "2" });
   });

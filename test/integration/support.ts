@@ -17,6 +17,11 @@ export interface AppOptions {
   prune?: boolean;
   allowEmpty?: boolean;
   path?: string;
+  /** More app fields (checks, health, rollback, approval), as written in the config file. */
+  app?: Record<string, unknown>;
+  /** More cluster fields (expect). */
+  cluster?: Record<string, unknown>;
+  notifications?: Record<string, unknown>[];
 }
 
 export interface Harness {
@@ -29,7 +34,9 @@ export interface Harness {
   rt: Runtime;
   kube: KubeClient;
   /** One poll of the repo; returns the app's result. */
-  cycle(): Promise<CycleResult>;
+  cycle(signal?: AbortSignal): Promise<CycleResult>;
+  /** The directory of the config file (for secret files the config names). */
+  dir: string;
   /** Counters of the runtime's own HTTP layers, reset on read. */
   counts(): { git: number; api: number; writes: number; dryRuns: number; lists: number };
   /** A new runtime from the same config, as a restarted plumber would build. */
@@ -59,7 +66,7 @@ export async function harness(files: Record<string, string>, opts: AppOptions = 
 
   const writeConfig = async (o: AppOptions): Promise<void> => {
     const config = {
-      clusters: [{ name: "local", kubeconfig: env.kubeconfigPath }],
+      clusters: [{ name: "local", kubeconfig: env.kubeconfigPath, ...(o.cluster ?? {}) }],
       repos: [{ name: "plumbing", url: env.gitUrl(repo.name), interval: "1s", auth: { tokenFile: "token" } }],
       apps: [
         {
@@ -71,9 +78,11 @@ export async function harness(files: Record<string, string>, opts: AppOptions = 
           namespace,
           ...(o.prune === undefined ? {} : { prune: o.prune }),
           ...(o.allowEmpty === undefined ? {} : { allowEmpty: o.allowEmpty }),
+          ...(o.app ?? {}),
         },
       ],
       state: { namespace: stateNamespace },
+      ...(o.notifications ? { notifications: o.notifications } : {}),
     };
     await writeFile(configFile, stringify(config));
   };
@@ -97,11 +106,12 @@ export async function harness(files: Record<string, string>, opts: AppOptions = 
       return rt;
     },
     kube,
-    async cycle() {
-      const res: PollResult = await poller.cycle();
+    dir,
+    async cycle(signal?: AbortSignal) {
+      const res: PollResult = await poller.cycle(signal);
       if (res.error) throw new Error(`poll failed: ${res.error}`);
       const mine = res.apps.find((a) => a.app === app);
-      if (!mine) throw new Error("app missing from poll result");
+      if (!mine) throw new Error(signal?.aborted ? "aborted" : "app missing from poll result");
       return mine.result;
     },
     counts() {

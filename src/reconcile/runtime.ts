@@ -14,6 +14,7 @@ import type { Logger } from "../log.js";
 import { StateStore } from "../state/store.js";
 import type { ReleaseEvent, ReleaseScheduler } from "../releases/scheduler.js";
 import { buildReleaseSchedulers } from "../releases/wiring.js";
+import { buildNotifier, type Notifier } from "../notify/wiring.js";
 import { ControlStore } from "../state/control.js";
 import { verifyIdentity } from "../kube/identity.js";
 import { AppReconciler, type AppEvent } from "./app.js";
@@ -44,6 +45,8 @@ export interface Runtime {
   apps: AppReconciler[];
   /** Scheduled releases (src/releases); none when only some apps were asked for. */
   releases: ReleaseScheduler[];
+  /** Notification sinks (flushed on close). */
+  notifier: Notifier;
   close(): void;
 }
 
@@ -77,6 +80,7 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
     if (!repos.has(app.repo)) repos.set(app.repo, await connectRepo(repoOf(config, app), opts.cacheDir ?? defaultCacheDir()));
     if (!clusters.has(app.cluster)) clusters.set(app.cluster, await connectCluster(clusterOf(config, app), config.state.namespace));
   }
+  const notifier = await buildNotifier(config.notifications, opts.log);
   const reconcilers = apps.map((app) => {
     const cluster = clusters.get(app.cluster) as ClusterConnection;
     // Engine, with plumber's own config validated before it is applied (src/service/selfconfig.ts).
@@ -102,7 +106,10 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
       control: cluster.control,
       log,
       guard: cluster.verify,
-      onEvent: (e) => opts.onAppEvent?.(e),
+      onEvent: (e) => {
+        notifier.app(e, repoOf(config, app).url);
+        opts.onAppEvent?.(e);
+      },
     });
   });
   const releases = opts.only
@@ -110,7 +117,14 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
     : await buildReleaseSchedulers(
         config,
         { repos, clusters, connectRepo: (c) => connectRepo(c, opts.cacheDir ?? defaultCacheDir()), connectCluster: (c) => connectCluster(c, config.state.namespace) },
-        { log: opts.log, onEvent: opts.onReleaseEvent },
+        {
+          log: opts.log,
+          onEvent: (e) => {
+            const rel = config.releases.find((r) => r.name === e.release);
+            if (rel) notifier.release(e, rel.cluster, config.repos.find((r) => r.name === rel.repo)?.url ?? "");
+            opts.onReleaseEvent?.(e);
+          },
+        },
       );
   return {
     config,
@@ -118,7 +132,9 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
     repos,
     apps: reconcilers,
     releases,
+    notifier,
     close() {
+      void notifier.close();
       for (const r of repos.values()) r.http.close();
       for (const c of clusters.values()) c.client.close();
     },

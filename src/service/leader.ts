@@ -4,6 +4,14 @@
 // by their own clock (never the leader's clock: skew between hosts cannot cut a lease short).
 // A leader that cannot renew within renewDeadline stops leading; `isLeader()` answers by the
 // clock, so a write gate built on it closes on time even while a renew request hangs.
+//
+// One refinement over client-go, so that a standby takes over within leaseDuration of the
+// leader's last renew (hence of its death) rather than up to two retry periods later: a standby
+// dates a change of the Lease to the end of its previous look (when it still saw the old
+// record) instead of to the look that saw the change, and looks again exactly when the Lease
+// expires. That is at most 1.2 × retryPeriod (+ OBSERVE_SLACK_MS) early, so it stays safe as
+// long as renewDeadline + 1.2 × retryPeriod + OBSERVE_SLACK_MS < leaseDuration, which
+// checkTimings enforces: the old leader's gate is shut before anyone else can take over.
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import { KubeApiError, type KubeClient } from "../kube/client.js";
@@ -24,12 +32,24 @@ export const DEFAULT_LEASE_TIMINGS: LeaseTimings = { leaseDurationMs: 15_000, re
 /** client-go's JitterFactor: standbys poll every retryPeriod × [1, 1.2). */
 const JITTER = 1.2;
 
-/** Refuses timings under which two replicas could lead at once, as client-go does. */
+/**
+ * A change is dated to the previous look only if this look was quick (≤ LOOK_MAX_MS) and came
+ * right after it (≤ 1.2 × retryPeriod + GAP_SLACK_MS: not after a pause, a stall or a frozen
+ * process); otherwise to this look's end. OBSERVE_SLACK_MS is the sum of the two allowances.
+ */
+const LOOK_MAX_MS = 200;
+const GAP_SLACK_MS = 50;
+export const OBSERVE_SLACK_MS = LOOK_MAX_MS + GAP_SLACK_MS;
+
+/** Refuses timings under which two replicas could lead at once. */
 export function checkTimings(t: LeaseTimings): void {
   if (t.retryPeriodMs <= 0) throw new Error("leader election: retry period must be positive");
+  if (t.leaseDurationMs < 1000) throw new Error("leader election: lease duration must be at least 1s");
   if (t.leaseDurationMs <= t.renewDeadlineMs) throw new Error("leader election: lease duration must be greater than the renew deadline");
   if (t.renewDeadlineMs <= JITTER * t.retryPeriodMs) throw new Error(`leader election: renew deadline must be greater than ${JITTER} × retry period`);
-  if (t.leaseDurationMs < 1000) throw new Error("leader election: lease duration must be at least 1s");
+  if (t.renewDeadlineMs + JITTER * t.retryPeriodMs + OBSERVE_SLACK_MS >= t.leaseDurationMs) {
+    throw new Error(`leader election: lease duration must be greater than renew deadline + ${JITTER} × retry period + ${OBSERVE_SLACK_MS}ms`);
+  }
 }
 
 export interface LeaderElectorOptions extends LeaseTimings {
@@ -83,6 +103,8 @@ export class LeaderElector {
   private observed?: Lease;
   private observedKey = "";
   private observedAt = 0;
+  /** Local time at the end of the previous look at the Lease. */
+  private lookedAt?: number;
 
   constructor(opts: LeaderElectorOptions) {
     checkTimings(opts);
@@ -124,9 +146,13 @@ export class LeaderElector {
     try {
       current = await client.getOptional<Lease>(this.path);
     } catch (e) {
+      this.lookedAt = undefined;
       log.warn({ err: errText(e), lease: this.where() }, "leader election: cannot read the lease");
       return false;
     }
+    const lookedAt = this.now();
+    const previous = this.lookedAt;
+    const adjacent = previous !== undefined && lookedAt - now <= LOOK_MAX_MS && now - previous <= JITTER * this.opts.retryPeriodMs + GAP_SLACK_MS;
     if (!current) {
       const lease: Lease = {
         apiVersion: "coordination.k8s.io/v1",
@@ -137,6 +163,7 @@ export class LeaderElector {
       try {
         const created = await client.request<Lease>({ method: "POST", path: this.path.replace(/\/[^/]+$/, ""), body: JSON.stringify(lease) });
         this.observe(created.body, now);
+        this.lookedAt = this.now();
         this.renewedAt = now;
         return true;
       } catch (e) {
@@ -144,12 +171,14 @@ export class LeaderElector {
         return false;
       }
     }
-    this.observe(current, now);
+    // The change (if any) happened after the previous look saw the old record.
+    this.observe(current, adjacent ? (previous as number) : lookedAt);
+    this.lookedAt = lookedAt;
     const spec = current.spec ?? {};
     const holder = spec.holderIdentity ?? "";
     const heldByMe = holder === this.identity;
     const validFor = (spec.leaseDurationSeconds ?? durationS) * 1000;
-    if (holder && !heldByMe && this.observedAt + validFor > now) return false;
+    if (holder && !heldByMe && this.observedAt + validFor > this.now()) return false;
     // Ours to renew, released, or expired: take it, guarded by resourceVersion against a racing standby.
     const next: Lease = {
       apiVersion: "coordination.k8s.io/v1",
@@ -166,6 +195,7 @@ export class LeaderElector {
     try {
       const updated = await client.request<Lease>({ method: "PUT", path: this.path, body: JSON.stringify(next) });
       this.observe(updated.body, now);
+      this.lookedAt = this.now();
       this.renewedAt = now;
       if (!heldByMe) log.info({ lease: this.where(), previous: holder || undefined }, "leader election: acquired the lease");
       return true;
@@ -173,6 +203,13 @@ export class LeaderElector {
       if (!(e instanceof KubeApiError && e.conflict)) log.warn({ err: errText(e), lease: this.where() }, "leader election: cannot update the lease");
       return false;
     }
+  }
+
+  /** When the Lease as last seen expires for this replica (its own clock); 0 when free or ours. */
+  expiresAt(): number {
+    const s = this.observed?.spec;
+    if (!s?.holderIdentity || s.holderIdentity === this.identity) return 0;
+    return this.observedAt + (s.leaseDurationSeconds ?? 0) * 1000;
   }
 
   private observe(lease: Lease, now: number): void {
@@ -248,7 +285,10 @@ export class LeaderElector {
         this.opts.log.info({ lease: this.where(), holder: this.observedHolder() }, "leader election: standing by");
         logged = true;
       }
-      await sleep(Math.round(this.opts.retryPeriodMs * (1 + (JITTER - 1) * this.random())), signal);
+      // Look again after a retry period, or right when the Lease expires if that is sooner.
+      const retry = Math.round(this.opts.retryPeriodMs * (1 + (JITTER - 1) * this.random()));
+      const expiry = this.expiresAt() - this.now() + 1;
+      await sleep(Math.max(1, expiry > 0 ? Math.min(retry, expiry) : retry), signal);
     }
     return false;
   }

@@ -56,7 +56,7 @@ describe("leader election", () => {
     expect(s.lease?.spec.renewTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
   });
 
-  it("a standby waits a full lease duration after it last saw the Lease change, by its own clock", async () => {
+  it("a standby takes over within one lease duration of the leader's last renew, never before the leader's gate shut", async () => {
     const s = new FakeLeaseServer();
     const clock = { t: 1_000_000 };
     const a = elector(s, "a", clock);
@@ -68,12 +68,56 @@ describe("leader election", () => {
       expect(await a.tryAcquireOrRenew()).toBe(true);
       expect(await b.tryAcquireOrRenew()).toBe(false);
     }
-    // The leader dies: nothing changes for 15 s of the standby's clock.
-    clock.t += 14_999;
+    // The leader dies right after its last renew. The standby saw that renew at once; its
+    // previous look (2 s before) still saw the record before it, so it dates the change there.
+    const lastRenew = clock.t;
+    const leaderGateShut = lastRenew + timings.renewDeadlineMs;
+    clock.t += 2_000;
+    expect(await b.tryAcquireOrRenew()).toBe(false);
+    expect(b.expiresAt()).toBe(lastRenew - 2_000 + 15_000);
+    clock.t = b.expiresAt() - 1;
     expect(await b.tryAcquireOrRenew()).toBe(false);
     clock.t += 1;
     expect(await b.tryAcquireOrRenew()).toBe(true);
+    expect(clock.t - lastRenew).toBeLessThanOrEqual(timings.leaseDurationMs);
+    expect(clock.t).toBeGreaterThan(leaderGateShut);
     expect(s.lease?.spec).toMatchObject({ holderIdentity: "b", leaseTransitions: 1 });
+  });
+
+  it("a slow look at the Lease dates a change to its own end (the safe side)", async () => {
+    const s = new FakeLeaseServer();
+    const clock = { t: 1_000_000 };
+    const a = elector(s, "a", clock);
+    const slow = s.client();
+    const get = slow.getOptional.bind(slow);
+    slow.getOptional = (async (path: string) => {
+      clock.t += 1_000; // the apiserver took a second to answer
+      return get(path);
+    }) as typeof slow.getOptional;
+    const b = elector(s, "b", clock, slow);
+    await a.tryAcquireOrRenew();
+    await b.tryAcquireOrRenew();
+    clock.t += 2_000;
+    await a.tryAcquireOrRenew();
+    const renewed = clock.t;
+    await b.tryAcquireOrRenew();
+    expect(b.expiresAt()).toBe(renewed + 1_000 + 15_000);
+  });
+
+  it("a replica that was paused (frozen, stalled) dates a change it finds to now, and does not steal a live Lease", async () => {
+    const s = new FakeLeaseServer();
+    const clock = { t: 1_000_000 };
+    const a = elector(s, "a", clock);
+    const b = elector(s, "b", clock);
+    await a.tryAcquireOrRenew();
+    await b.tryAcquireOrRenew();
+    // b is frozen for a minute while a keeps renewing.
+    for (let i = 0; i < 30; i++) {
+      clock.t += 2_000;
+      await a.tryAcquireOrRenew();
+    }
+    expect(await b.tryAcquireOrRenew()).toBe(false);
+    expect(b.expiresAt()).toBe(clock.t + 15_000);
   });
 
   it("a Lease written with a renewTime far in the future (skewed clock) still expires by the standby's clock", async () => {
@@ -189,6 +233,59 @@ describe("leader election", () => {
   it("refuses timings under which two replicas could lead at once", () => {
     expect(() => checkTimings({ leaseDurationMs: 10_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 })).toThrow(/greater than the renew deadline/);
     expect(() => checkTimings({ leaseDurationMs: 15_000, renewDeadlineMs: 2_000, retryPeriodMs: 2_000 })).toThrow(/renew deadline/);
+    expect(() => checkTimings({ leaseDurationMs: 12_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 })).toThrow(/renew deadline \+ 1.2 × retry period/);
     expect(() => checkTimings(timings)).not.toThrow();
+  });
+});
+
+describe("write gate in KubeClient", () => {
+  it("refuses writes (not reads, not dry-runs) before they are sent while the elector does not lead", async () => {
+    const { createServer } = await import("node:http");
+    const { KubeConfig } = await import("@kubernetes/client-node");
+    const { KubeClient } = await import("../../src/kube/client.js");
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: "c", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+      users: [{ name: "u", token: "t" }],
+      contexts: [{ name: "x", cluster: "c", user: "u" }],
+      currentContext: "x",
+    });
+    const client = await KubeClient.create(kc);
+    const s = new FakeLeaseServer();
+    const clock = { t: 1_000_000 };
+    const leaseClient = s.client();
+    const a = elector(s, "a", clock, leaseClient);
+    client.writeGate = () => (a.isLeader() ? undefined : "this replica is not the leader");
+    const patch = { method: "PATCH" as const, path: "/api/v1/namespaces/n/configmaps/x", body: "{}", contentType: "application/apply-patch+yaml" };
+    try {
+      await expect(client.request(patch)).rejects.toMatchObject({ reason: "WriteRefused", status: 0 });
+      await client.request({ method: "GET", path: "/api/v1/namespaces/n/configmaps/x" });
+      await client.request({ ...patch, query: { dryRun: "All" } });
+      expect(seen).toEqual(["GET /api/v1/namespaces/n/configmaps/x", "PATCH /api/v1/namespaces/n/configmaps/x?dryRun=All"]);
+      // Leading: writes go out; past the renew deadline without a renew: refused again, at once.
+      const ac = new AbortController();
+      await new Promise<void>((resolve) => void a.run(ac.signal, async (term) => {
+        resolve();
+        await new Promise<void>((r) => term.addEventListener("abort", () => r()));
+      }));
+      await client.request(patch);
+      expect(seen).toHaveLength(3);
+      leaseClient.down = true;
+      clock.t += timings.renewDeadlineMs;
+      await expect(client.request(patch)).rejects.toMatchObject({ reason: "WriteRefused" });
+      expect(seen).toHaveLength(3);
+      expect(client.stats.writes).toBe(1);
+      ac.abort();
+    } finally {
+      client.close();
+      server.close();
+    }
   });
 });

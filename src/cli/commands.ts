@@ -87,6 +87,10 @@ export async function planCommand(ctx: CommandContext, out: Out, apps: string[])
             if (p.action !== "unchanged") out(diffObject(p.resource.subject, p.live, p.merged ?? p.resource.object).trimEnd());
           }
           for (const p of plan.prune) out(diffObject(p.subject, p.live, undefined).trimEnd());
+          if (state.phase === "WaitingApproval" && state.pendingRevision) {
+            out(`! ${app.app.name}: revision ${state.pendingRevision.slice(0, 12)} waits for approval: plumber approve ${app.app.name} ${state.pendingRevision.slice(0, 12)}`);
+          }
+          if (state.phase === "Halted") out(`! ${app.app.name}: halted: ${state.message ?? ""}`);
           const pending = counts.created + counts.configured + plan.prune.length > 0;
           changes ||= pending;
           out(

@@ -370,8 +370,12 @@ export class Daemon {
         try {
           result = await inner(...args);
         } catch (e) {
-          this.metrics.observeReconcile(name, "failed", (performance.now() - t0) / 1000);
-          this.onFailure(name, e instanceof Error ? e.message : String(e), recorder);
+          // Cut short by shutdown or a config reload (the signal passed along): not the app's failure.
+          const cut = args.some((x) => x instanceof AbortSignal && x.aborted);
+          if (!cut) {
+            this.metrics.observeReconcile(name, "failed", (performance.now() - t0) / 1000);
+            this.onFailure(name, e instanceof Error ? e.message : String(e), recorder);
+          }
           throw e;
         }
         this.metrics.observeReconcile(name, result.kind, (performance.now() - t0) / 1000);

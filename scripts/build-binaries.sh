@@ -35,12 +35,10 @@ if [[ ! -x "$BIN/kube-apiserver" || ! -x "$BIN/kubectl" ]]; then
   kdir="$work/k8s-$K8S_VERSION"
   mkdir -p "$kdir"
   staging_v="v0.${K8S_VERSION#1.}"
-  mod=$(curl -fsSL "${GOPROXY_URL:-https://proxy.golang.org}/k8s.io/kubernetes/@v/v$K8S_VERSION.mod" 2>/dev/null || true)
-  if [[ -z "$mod" ]]; then
-    # fall back to the go tool, which honours GOPROXY/GONOSUMDB settings
-    (cd "$kdir" && go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" >/dev/null)
-    mod=$(cat "$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/v$K8S_VERSION.mod")
-  fi
+  # The go tool fetches through whatever GOPROXY this machine is set up with.
+  modfile=$(cd "$kdir" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+  [[ -n "$modfile" && -f "$modfile" ]] || { log "could not download k8s.io/kubernetes v$K8S_VERSION"; exit 1; }
+  mod=$(cat "$modfile")
   {
     echo "module plumber.local/testbed"
     echo "go 1.24"

@@ -140,6 +140,9 @@ export class Daemon {
       process.on("SIGHUP", onHup);
     }
     try {
+      // Fail fast on what no retry fixes (no cluster credentials, unreadable secret files): the
+      // error is printed and the process exits 1 (kubelet restarts it), before serving anything.
+      (await buildRuntime(this.config, { log, cacheDir: this.opts.cacheDir })).close();
       if (this.opts.metricsAddr) {
         this.http = await startServiceHttp({
           addr: this.opts.metricsAddr,

@@ -93,7 +93,9 @@ if [[ "${SKIP_KUSTOMIZE:-}" == 1 ]] || ! command -v go >/dev/null; then
   echo "skipped (no Go toolchain, or SKIP_KUSTOMIZE=1)" >&2
 else
   CGO_ENABLED=0 GOFLAGS=-trimpath GOBIN="$work/app/usr-local-bin" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
-  "$work/app/usr-local-bin/kustomize" version | tee /dev/stderr | grep -q "$KUSTOMIZE_VERSION" || fail "kustomize version"
+  v=$("$work/app/usr-local-bin/kustomize" version)
+  echo "kustomize $v" >&2
+  [[ "$v" == *"$KUSTOMIZE_VERSION"* ]] || fail "kustomize reports $v, not $KUSTOMIZE_VERSION"
 fi
 
 step "final stage: /app from the stages, read-only"

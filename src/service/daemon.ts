@@ -13,7 +13,7 @@ import { KubeApiError, KubeClient, loadKubeConfig, type KubeRequest } from "../k
 import type { Logger } from "../log.js";
 import type { CycleResult } from "../reconcile/app.js";
 import { RepoPoller } from "../reconcile/poller.js";
-import { buildRuntime, connectCluster, type Runtime } from "../reconcile/runtime.js";
+import { buildRuntime, connectCluster, type Runtime, type RuntimeOptions } from "../reconcile/runtime.js";
 import { stateObjectName } from "../state/store.js";
 import { sleep } from "../util/pool.js";
 import { EventRateLimiter, EventRecorder, type PlumberEvent } from "./events.js";
@@ -52,6 +52,8 @@ export interface DaemonOptions {
   leaderElection?: Partial<LeaderElectionSettings>;
   /** Run beside the repo pollers while leading. */
   loops?: LoopSource[];
+  /** Hooks for each leader term's runtime (e.g. onAppEvent for notifications). */
+  runtimeOptions?: Omit<RuntimeOptions, "log" | "cacheDir">;
   /** After SIGTERM: how long the cycle in flight may take before writes are abandoned. Default 20s. */
   shutdownGraceMs?: number;
   /** SIGTERM/SIGINT stop, SIGHUP reloads. Off for in-process use (tests), which pass `stop`. */
@@ -289,7 +291,16 @@ export class Daemon {
       try {
         let rt: Runtime;
         try {
-          rt = await buildRuntime(this.config, { log, cacheDir: this.opts.cacheDir, onEntry: (app, e) => this.metrics.observeEntry(app, e.action) });
+          const extra = this.opts.runtimeOptions;
+          rt = await buildRuntime(this.config, {
+            ...extra,
+            log,
+            cacheDir: this.opts.cacheDir,
+            onEntry: (app, e) => {
+              this.metrics.observeEntry(app, e.action);
+              extra?.onEntry?.(app, e);
+            },
+          });
         } catch (e) {
           log.error({ err: e instanceof Error ? e.message : String(e) }, "cannot build the runtime; retrying");
           await sleep(5000, gen.signal);

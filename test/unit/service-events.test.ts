@@ -54,7 +54,7 @@ describe("events for reconcile results", () => {
 
   it("a forbidden error says which RBAC to extend", () => {
     const msg = 'Forbidden: secrets "x" is forbidden: User "system:serviceaccount:plumber:plumber" cannot patch resource "secrets"';
-    expect(permissionHint(new Error(msg))).toMatch(/cannot patch resource "secrets" — plumber's ServiceAccount lacks this permission: grant it .*deploy-rbac\.yaml/);
+    expect(permissionHint(new Error(msg))).toMatch(/cannot patch resource "secrets" — plumber's ServiceAccount lacks this permission: grant it .*30-deploy-rbac\.yaml/);
     expect(permissionHint(new Error("connection refused"))).toBe("connection refused");
   });
 });

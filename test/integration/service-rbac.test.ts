@@ -181,6 +181,14 @@ describe("plumber as its ServiceAccount, RBAC enforced", () => {
     await until("failure event", async () => (await events()).some((e) => e.reason === "ReconcileFailed" && e.type === "Warning" && /forbidden.*lacks this permission/s.test(e.note)));
   });
 
+  it("SIGHUP re-reads and re-validates the config; the running one stays when it is fine", async () => {
+    proc.signal("SIGHUP");
+    const l = await proc.waitFor((x) => x.msg === "config reloaded");
+    expect(l.trigger).toBe("signal");
+    expect((await proc.scrape()).value("plumber_config_reloads_total", { result: "applied" })).toBe(1);
+    expect(proc.running).toBe(true);
+  });
+
   it("stops on SIGTERM and gives the Lease back", async () => {
     const t = Date.now();
     proc.signal("SIGTERM");

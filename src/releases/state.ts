@@ -5,6 +5,7 @@
 // one wins; the loser gets 409 Conflict, reloads, and sees the slot taken.
 
 import type { KubeClient } from "../kube/client.js";
+import { ensureNamespace } from "../kube/namespace.js";
 import { KubeApiError } from "../kube/client.js";
 
 export type ReleaseResult =
@@ -183,18 +184,7 @@ export class ReleaseStateStore {
 
   private async ensureNamespace(): Promise<void> {
     if (this.namespaceReady) return;
-    const ns = await this.client.getOptional(`/api/v1/namespaces/${encodeURIComponent(this.namespace)}`);
-    if (!ns) {
-      try {
-        await this.client.request({
-          method: "POST",
-          path: "/api/v1/namespaces",
-          body: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: this.namespace } }),
-        });
-      } catch (e) {
-        if (!(e instanceof KubeApiError && e.conflict)) throw e;
-      }
-    }
+    await ensureNamespace(this.client, this.namespace);
     this.namespaceReady = true;
   }
 }

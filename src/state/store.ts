@@ -1,6 +1,6 @@
 import { gunzipSync, gzipSync } from "node:zlib";
+import { ensureNamespace } from "../kube/namespace.js";
 import type { KubeClient } from "../kube/client.js";
-import { KubeApiError } from "../kube/client.js";
 import type { InventoryEntry } from "../engine/inventory.js";
 
 /**
@@ -151,18 +151,7 @@ export class StateStore {
 
   private async ensureNamespace(): Promise<void> {
     if (this.namespaceReady) return;
-    const ns = await this.client.getOptional(`/api/v1/namespaces/${encodeURIComponent(this.namespace)}`);
-    if (!ns) {
-      try {
-        await this.client.request({
-          method: "POST",
-          path: "/api/v1/namespaces",
-          body: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: this.namespace } }),
-        });
-      } catch (e) {
-        if (!(e instanceof KubeApiError && e.conflict)) throw e;
-      }
-    }
+    await ensureNamespace(this.client, this.namespace);
     this.namespaceReady = true;
   }
 }

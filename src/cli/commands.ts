@@ -1,4 +1,4 @@
-import { readManifests } from "../manifests/read.js";
+import { renderApp } from "../kustomize/render.js";
 import { diffObject } from "../engine/diff.js";
 import { Engine, PlanError } from "../engine/engine.js";
 import { RepoPoller } from "../reconcile/poller.js";
@@ -34,7 +34,7 @@ export async function validateCommand(ctx: CommandContext, out: Out, cacheDir?: 
         }
         try {
           await conn.repo.ensureCommit(app.branch, head);
-          const manifests = await readManifests(conn.repo, head, app.path);
+          const manifests = await renderApp(conn.repo, head, app.path, ctx.config.kustomize);
           out(`✓ ${app.name}: ${manifests.length} objects at ${head.slice(0, 12)} (${app.branch}:${app.path})`);
         } catch (e) {
           out(`✗ ${app.name} at ${head.slice(0, 12)}:\n${indent(describeError(e))}`);

@@ -504,6 +504,7 @@ interface RawConfig {
   releases: RawRelease[];
   state: { namespace: string };
   featureGates: { apiFields: PlumberConfig["featureGates"]["apiFields"] };
+  kustomize: { binary: string; allowRemoteBases: boolean; timeout: string };
 }
 
 function normalize(raw: RawConfig, file: string): PlumberConfig {
@@ -567,5 +568,10 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
     }),
     releases: raw.releases.map(normalizeRelease),
     featureGates: { apiFields: raw.featureGates.apiFields },
+    kustomize: {
+      binary: raw.kustomize.binary.includes("/") ? abs(raw.kustomize.binary) : raw.kustomize.binary,
+      allowRemoteBases: raw.kustomize.allowRemoteBases,
+      timeoutMs: parseDuration(raw.kustomize.timeout),
+    },
   };
 }

@@ -101,4 +101,6 @@ export interface PlumberConfig {
   notifications: NotificationSinkConfig[];
   releases: ReleaseConfig[];
   featureGates: { apiFields: ApiFieldsGate };
+  /** Rendering of apps whose path holds a kustomization file (src/kustomize). */
+  kustomize: { binary: string; allowRemoteBases: boolean; timeoutMs: number };
 }

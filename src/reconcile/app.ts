@@ -9,7 +9,7 @@ import type { GitRepo } from "../git/repo.js";
 import { KubeApiError, type KubeClient } from "../kube/client.js";
 import type { Discovery } from "../kube/discovery.js";
 import { parseManifests } from "../manifests/parse.js";
-import { readManifests } from "../manifests/read.js";
+import { renderApp, type KustomizeOptions } from "../kustomize/render.js";
 import type { Logger } from "../log.js";
 import type { AppControl, ControlStore } from "../state/control.js";
 import { recordDeploy, type AppState, type DeployRecord, type StateStore } from "../state/store.js";
@@ -47,6 +47,8 @@ export interface AppReconcilerDeps {
   /** Refuses to go on when the cluster is not the one the config names (wrong-cluster guard). */
   guard?: () => Promise<void>;
   onEvent?: (e: AppEvent) => void;
+  /** How an app path holding a kustomization file is rendered (config `kustomize`). */
+  kustomize?: Partial<KustomizeOptions>;
 }
 
 /** A deploy that went wrong after it was written: the cause, for history and rollback. */
@@ -381,12 +383,12 @@ export class AppReconciler {
     };
   }
 
-  /** Reads the manifests at a commit; cached, since a commit never changes. */
+  /** Reads (or, for a kustomization, builds) the manifests at a commit; cached, since a commit never changes. */
   async render(sha: string): Promise<Manifest[]> {
     const hit = this.rendered.get(sha);
     if (hit) return hit;
     await this.d.repo.ensureCommit(this.app.branch, sha);
-    const manifests = await readManifests(this.d.repo, sha, this.app.path);
+    const manifests = await renderApp(this.d.repo, sha, this.app.path, this.d.kustomize);
     this.rendered.set(sha, manifests);
     return manifests;
   }

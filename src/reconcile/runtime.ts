@@ -106,6 +106,7 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
       control: cluster.control,
       log,
       guard: cluster.verify,
+      kustomize: config.kustomize,
       onEvent: (e) => {
         notifier.app(e, repoOf(config, app).url);
         opts.onAppEvent?.(e);

@@ -22,6 +22,8 @@ export interface AppOptions {
   /** More cluster fields (expect). */
   cluster?: Record<string, unknown>;
   notifications?: Record<string, unknown>[];
+  /** More top-level config fields (kustomize, …). */
+  top?: Record<string, unknown>;
 }
 
 export interface Harness {
@@ -83,6 +85,7 @@ export async function harness(files: Record<string, string>, opts: AppOptions = 
       ],
       state: { namespace: stateNamespace },
       ...(o.notifications ? { notifications: o.notifications } : {}),
+      ...(o.top ?? {}),
     };
     await writeFile(configFile, stringify(config));
   };

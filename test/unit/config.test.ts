@@ -112,6 +112,7 @@ describe("valid configs", () => {
       notifications: [],
       releases: [],
       featureGates: { apiFields: "stable" },
+      kustomize: { binary: "kustomize", allowRemoteBases: false, timeoutMs: 60_000 },
     });
     // No key is present that the types do not declare.
     expect(Object.keys(config.clusters[1]!)).toEqual(["name"]);

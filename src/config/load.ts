@@ -394,6 +394,9 @@ function checkSemantics(data: Record<string, unknown>, problems: Problems): void
       const r = normalizeAppPath(app.path);
       if ("error" in r) problems.add(["apps", i, "path"], "value", r.error);
     }
+    if (typeof app.targetNamespace === "string" && Array.isArray(app.allowedNamespaces) && !app.allowedNamespaces.includes(app.targetNamespace) && !quiet(["apps", i, "targetNamespace"])) {
+      problems.add(["apps", i, "targetNamespace"], "value", `"${app.targetNamespace}" is not in allowedNamespaces`);
+    }
     for (const [field, list] of [
       ["repo", "repos"],
       ["cluster", "clusters"],
@@ -492,6 +495,9 @@ interface RawConfig {
     path: string;
     cluster: string;
     namespace: string;
+    targetNamespace?: string;
+    allowedNamespaces?: string[];
+    allowClusterScoped: boolean;
     prune: boolean;
     allowEmpty: boolean;
     applyConcurrency: number;
@@ -546,6 +552,9 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
       path: p.path,
       cluster: a.cluster,
       namespace: a.namespace,
+      ...(a.targetNamespace !== undefined ? { targetNamespace: a.targetNamespace } : {}),
+      ...(a.allowedNamespaces !== undefined ? { allowedNamespaces: a.allowedNamespaces } : {}),
+      allowClusterScoped: a.allowClusterScoped,
       prune: a.prune,
       allowEmpty: a.allowEmpty,
       applyConcurrency: a.applyConcurrency,

@@ -39,6 +39,12 @@ export interface AppConfig {
   path: string;
   cluster: string;
   namespace: string;
+  /** Forces every namespaced object into this namespace. */
+  targetNamespace?: string;
+  /** Namespaced objects only in these namespaces. */
+  allowedNamespaces?: string[];
+  /** false: cluster-scoped objects are refused. */
+  allowClusterScoped: boolean;
   prune: boolean;
   allowEmpty: boolean;
   applyConcurrency: number;

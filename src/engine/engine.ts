@@ -14,7 +14,7 @@ import { listOwned, type ListTarget } from "./live.js";
 import { carriesMarks } from "./marks.js";
 import { applyOrder, pruneOrder, sortKey, stageOf } from "./order.js";
 import { deleteOne } from "./prune.js";
-import { isCrd, isNamespace, resolveResources, type Resource } from "./resource.js";
+import { isCrd, isNamespace, resolveResources, type NamespacePolicy, type Resource } from "./resource.js";
 import { waitCrdEstablished } from "./wait.js";
 
 export interface EngineDeps {
@@ -34,6 +34,8 @@ export interface SyncRequest {
   previous: InventoryEntry[];
   prune: boolean;
   allowEmpty: boolean;
+  /** Where objects may go: forced namespace, namespace allow-list, cluster-scoped kinds. Enforced before any write. */
+  namespacePolicy?: NamespacePolicy;
 }
 
 export interface SyncOutcome {
@@ -115,22 +117,22 @@ export class Engine {
   }
 
   /** Resolves manifests against discovery; errors name file:line. No writes. */
-  async resolve(owner: string, manifests: Manifest[], defaultNamespace: string): Promise<Resource[]> {
+  async resolve(owner: string, manifests: Manifest[], defaultNamespace: string, policy?: NamespacePolicy): Promise<Resource[]> {
     await this.discovery.ensureLoaded();
     try {
-      return resolveResources(manifests, { owner, defaultNamespace, discovery: this.discovery });
+      return resolveResources(manifests, { owner, defaultNamespace, discovery: this.discovery, policy });
     } catch (e) {
       // A CRD installed since the last look would resolve: look once more before failing.
       if (!(e instanceof FileProblemError)) throw e;
       await this.discovery.refresh();
-      return resolveResources(manifests, { owner, defaultNamespace, discovery: this.discovery });
+      return resolveResources(manifests, { owner, defaultNamespace, discovery: this.discovery, policy });
     }
   }
 
   /** Brings the cluster to the desired set: dry-run everything, write what changed, prune the rest. */
   async sync(req: SyncRequest): Promise<SyncOutcome> {
     const cs = new ChangeSet();
-    const resources = await this.resolve(req.owner, req.manifests, req.defaultNamespace);
+    const resources = await this.resolve(req.owner, req.manifests, req.defaultNamespace, req.namespacePolicy);
     if (resources.length === 0 && req.previous.length > 0 && !req.allowEmpty) {
       throw new PlanError(
         `the revision has no objects; refusing to prune all ${req.previous.length} objects plumber manages (set allowEmpty to allow it)`,
@@ -181,7 +183,7 @@ export class Engine {
   /** Dry-runs the whole desired set and reads what is live, for `plumber plan`. No writes. */
   async plan(req: SyncRequest): Promise<Plan> {
     const cs = new ChangeSet();
-    const resources = await this.resolve(req.owner, req.manifests, req.defaultNamespace);
+    const resources = await this.resolve(req.owner, req.manifests, req.defaultNamespace, req.namespacePolicy);
     const live = await listOwned(this.client, req.owner, this.listTargets(resources, req.previous), this.concurrency);
     const ready = resources.filter((r) => !r.pendingKind);
     const planned = await this.dryRun(ready, live, cs, new Map(req.previous.map((e) => [e.key, e])));
@@ -224,11 +226,11 @@ export class Engine {
   }
 
   /** Re-applies the drifted and missing objects of a known-good desired set; no dry-run, no prune. */
-  async repair(owner: string, manifests: Manifest[], defaultNamespace: string, drift: Pick<DriftReport, "drifted" | "missing">, inventory: InventoryEntry[]): Promise<SyncOutcome> {
+  async repair(owner: string, manifests: Manifest[], defaultNamespace: string, drift: Pick<DriftReport, "drifted" | "missing">, inventory: InventoryEntry[], policy?: NamespacePolicy): Promise<SyncOutcome> {
     const cs = new ChangeSet();
     const missing = new Set(drift.missing);
     const wanted = new Set([...drift.drifted, ...drift.missing]);
-    const resources = (await this.resolve(owner, manifests, defaultNamespace)).filter((r) => wanted.has(r.key));
+    const resources = (await this.resolve(owner, manifests, defaultNamespace, policy)).filter((r) => wanted.has(r.key));
     const owned = new Map(inventory.map((e) => [e.key, e]));
     const planned: PlannedObject[] = applyOrder(resources, idOf).map((r) => ({
       resource: r,

@@ -22,6 +22,17 @@ export interface ResolveOptions {
   owner: string;
   defaultNamespace: string;
   discovery: Discovery;
+  policy?: NamespacePolicy;
+}
+
+/** Where an app's objects may go; checked for every object before anything is written. */
+export interface NamespacePolicy {
+  /** Every namespaced object goes into this namespace, whatever its manifest says. */
+  targetNamespace?: string;
+  /** Namespaced objects (and Namespace objects) only in these namespaces. */
+  allowedNamespaces?: string[];
+  /** false: cluster-scoped kinds are refused. Default true. */
+  allowClusterScoped?: boolean;
 }
 
 const CRD_GROUP = "apiextensions.k8s.io";
@@ -52,8 +63,14 @@ export function resolveResources(manifests: Manifest[], opts: ResolveOptions): R
       continue;
     }
     const metadata = { ...m.object.metadata };
-    if (mapping.namespaced) metadata.namespace = metadata.namespace || opts.defaultNamespace;
+    const policy = opts.policy ?? {};
+    if (mapping.namespaced) metadata.namespace = policy.targetNamespace || metadata.namespace || opts.defaultNamespace;
     else delete metadata.namespace;
+    const refused = policyProblem(policy, mapping.namespaced, kind, group, metadata.namespace ?? "", metadata.name);
+    if (refused) {
+      problems.push({ file: m.source.file, line: m.source.line, field: mapping.namespaced ? "metadata.namespace" : "kind", message: refused });
+      continue;
+    }
     const object = withMarks({ ...m.object, metadata }, opts.owner);
     const id: ObjectId = { group, version, kind, namespace: metadata.namespace ?? "", name: metadata.name };
     const key = idKey(id);
@@ -72,6 +89,17 @@ export function resolveResources(manifests: Manifest[], opts: ResolveOptions): R
   }
   if (problems.length) throw new FileProblemError(problems);
   return out;
+}
+
+function policyProblem(policy: NamespacePolicy, namespaced: boolean, kind: string, group: string, namespace: string, name: string): string | undefined {
+  const allowed = policy.allowedNamespaces;
+  if (namespaced) {
+    if (allowed && !allowed.includes(namespace)) return `namespace "${namespace}" of ${kind} ${name} is not allowed for this app (allowedNamespaces: ${allowed.join(", ")})`;
+    return undefined;
+  }
+  if (policy.allowClusterScoped === false) return `${kind} ${name} is cluster-scoped, and this app does not allow cluster-scoped objects (allowClusterScoped: false)`;
+  if (allowed && group === "" && kind === "Namespace" && !allowed.includes(name)) return `namespace "${name}" is not allowed for this app (allowedNamespaces: ${allowed.join(", ")})`;
+  return undefined;
 }
 
 interface CrdSpec {

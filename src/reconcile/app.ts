@@ -2,6 +2,7 @@ import type { AppConfig, CheckConfig } from "../config/types.js";
 import { checkObject, pruneCheckObjects, runCheck, type CheckOutcome, type CheckPhase } from "../checks/run.js";
 import { ChangeSet } from "../engine/changeset.js";
 import type { Engine } from "../engine/engine.js";
+import type { NamespacePolicy } from "../engine/resource.js";
 import { PlanError, SyncError } from "../engine/engine.js";
 import { canonicalJson, sha256Hex } from "../engine/hash.js";
 import { AbortedError, describeHealth, waitHealthy } from "../engine/health.js";
@@ -77,7 +78,9 @@ export class AppReconciler {
   constructor(private readonly d: AppReconcilerDeps) {
     this.app = d.app;
     const a = d.app;
-    const spec = { name: a.name, repo: a.repo, branch: a.branch, path: a.path, cluster: a.cluster, namespace: a.namespace, prune: a.prune, allowEmpty: a.allowEmpty, checks: a.checks, approval: a.approval };
+    // Fields added later appear only when set, so an unchanged config keeps its hash.
+    const policy = { ...(a.targetNamespace ? { targetNamespace: a.targetNamespace } : {}), ...(a.allowedNamespaces ? { allowedNamespaces: a.allowedNamespaces } : {}), ...(a.allowClusterScoped ? {} : { allowClusterScoped: false }) };
+    const spec = { ...policy, name: a.name, repo: a.repo, branch: a.branch, path: a.path, cluster: a.cluster, namespace: a.namespace, prune: a.prune, allowEmpty: a.allowEmpty, checks: a.checks, approval: a.approval };
     this.specHash = sha256Hex(canonicalJson(spec)).slice(0, 16);
   }
 
@@ -353,7 +356,7 @@ export class AppReconciler {
     log.info({ drifted: drift.drifted.length, missing: drift.missing.length }, "drift detected; restoring");
     try {
       const manifests = await this.render(state.revision);
-      const out = await this.d.engine.repair(this.app.name, manifests, this.app.namespace, drift, state.inventory);
+      const out = await this.d.engine.repair(this.app.name, manifests, this.app.namespace, drift, state.inventory, this.namespacePolicy());
       state.inventory = out.inventory;
       state.updatedAt = new Date().toISOString();
       if (!state.failedRevision && state.phase !== "WaitingApproval") {
@@ -380,7 +383,12 @@ export class AppReconciler {
       previous: state.inventory,
       prune: this.app.prune,
       allowEmpty: this.app.allowEmpty,
+      namespacePolicy: this.namespacePolicy(),
     };
+  }
+
+  private namespacePolicy(): NamespacePolicy {
+    return { targetNamespace: this.app.targetNamespace, allowedNamespaces: this.app.allowedNamespaces, allowClusterScoped: this.app.allowClusterScoped };
   }
 
   /** Reads (or, for a kustomization, builds) the manifests at a commit; cached, since a commit never changes. */

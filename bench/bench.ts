@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { loadConfig } from "../src/config/load.js";
 import { KubeClient, loadKubeConfig } from "../src/kube/client.js";
-import { silentLogger } from "../src/log.js";
+import { createLogger, silentLogger } from "../src/log.js";
 import { RepoPoller } from "../src/reconcile/poller.js";
 import { buildRuntime, type Runtime } from "../src/reconcile/runtime.js";
 import { findRepoRoot } from "../src/sandbox/binaries.js";
@@ -107,7 +107,9 @@ async function main(): Promise<void> {
       const pns = `plumber-${round}`;
       await createNamespace(kube, pns);
       const config = await configFor(`bench-${round}`, pns, "1s");
-      const rt = await buildRuntime(await loadConfig(config), { log: silentLogger(), cacheDir: join(work, `cache-${round}`) });
+      // BENCH_LOG=info shows plumber's own per-phase durations (on stdout, before the table).
+      const log = process.env.BENCH_LOG ? createLogger({ level: process.env.BENCH_LOG, pretty: false }) : silentLogger();
+      const rt = await buildRuntime(await loadConfig(config), { log, cacheDir: join(work, `cache-${round}`) });
       runtimes.push(rt);
       const poller = new RepoPoller(rt.repos.get("bench") as NonNullable<ReturnType<typeof rt.repos.get>>, rt.apps, silentLogger());
       t = performance.now();

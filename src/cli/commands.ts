@@ -1,4 +1,5 @@
 import { renderApp } from "../kustomize/render.js";
+import { resolveBranch } from "../branches/resolve.js";
 import { diffObject } from "../engine/diff.js";
 import { Engine, PlanError } from "../engine/engine.js";
 import { RepoPoller } from "../reconcile/poller.js";
@@ -26,14 +27,14 @@ export async function validateCommand(ctx: CommandContext, out: Out, cacheDir?: 
     try {
       const heads = await conn.repo.listHeads();
       for (const app of apps) {
-        const head = heads.get(app.branch);
-        if (!head) {
+        const { branch, head } = resolveBranch(app, heads);
+        if (!head || !branch) {
           out(`✗ ${app.name}: branch "${app.branch}" not found in ${repoCfg.url}`);
           ok = false;
           continue;
         }
         try {
-          await conn.repo.ensureCommit(app.branch, head);
+          await conn.repo.ensureCommit(branch, head);
           const manifests = await renderApp(conn.repo, head, app.path, ctx.config.kustomize);
           out(`✓ ${app.name}: ${manifests.length} objects at ${head.slice(0, 12)} (${app.branch}:${app.path})`);
         } catch (e) {
@@ -61,8 +62,8 @@ export async function planCommand(ctx: CommandContext, out: Out, apps: string[])
     for (const [repoName, conn] of rt.repos) {
       const heads = await conn.repo.listHeads();
       for (const app of rt.apps.filter((a) => a.app.repo === repoName)) {
-        const head = heads.get(app.app.branch);
-        if (!head) {
+        const { branch, head } = resolveBranch(app.app, heads);
+        if (!head || !branch) {
           out(`✗ ${app.app.name}: branch "${app.app.branch}" not found`);
           failed = true;
           continue;
@@ -75,7 +76,7 @@ export async function planCommand(ctx: CommandContext, out: Out, apps: string[])
           const engine = new Engine({ client: cluster.client, discovery: cluster.discovery, concurrency: app.app.applyConcurrency });
           const plan = await engine.plan({
             owner: app.app.name,
-            manifests: await app.render(head),
+            manifests: await app.render(head, branch),
             defaultNamespace: app.app.namespace,
             previous: state.inventory,
             prune: app.app.prune,
@@ -201,7 +202,7 @@ export async function statusCommand(ctx: CommandContext, out: Out, apps: string[
       rows.push({
         app: app.app.name,
         cluster: app.app.cluster,
-        branch: app.app.branch,
+        branch: state.branch ?? app.app.branch,
         revision: state.revision?.slice(0, 12) ?? "-",
         phase: state.phase ?? "-",
         result: state.lastResult ?? "-",

@@ -394,6 +394,9 @@ function checkSemantics(data: Record<string, unknown>, problems: Problems): void
       const r = normalizeAppPath(app.path);
       if ("error" in r) problems.add(["apps", i, "path"], "value", r.error);
     }
+    // branch is required unless branchPattern is set; not both.
+    if (app.branch === undefined && app.branchPattern === undefined) problems.addShownAt(["apps", i, "branch"], ["apps", i], "value", "required field is missing");
+    if (app.branch !== undefined && app.branchPattern !== undefined) problems.add(["apps", i, "branchPattern"], "key", "set exactly one of branch or branchPattern");
     if (typeof app.targetNamespace === "string" && Array.isArray(app.allowedNamespaces) && !app.allowedNamespaces.includes(app.targetNamespace) && !quiet(["apps", i, "targetNamespace"])) {
       problems.add(["apps", i, "targetNamespace"], "value", `"${app.targetNamespace}" is not in allowedNamespaces`);
     }
@@ -491,7 +494,9 @@ interface RawConfig {
   apps: {
     name: string;
     repo: string;
-    branch: string;
+    branch?: string;
+    branchPattern?: string;
+    branchPolicy: "highestSemver";
     path: string;
     cluster: string;
     namespace: string;
@@ -548,7 +553,8 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
     return {
       name: a.name,
       repo: a.repo,
-      branch: a.branch,
+      branch: a.branch ?? (a.branchPattern as string),
+      ...(a.branchPattern !== undefined ? { branchPattern: a.branchPattern, branchPolicy: a.branchPolicy } : {}),
       path: p.path,
       cluster: a.cluster,
       namespace: a.namespace,

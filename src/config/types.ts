@@ -34,7 +34,11 @@ export interface RepoConfig {
 export interface AppConfig {
   name: string;
   repo: string;
+  /** The branch to follow; with branchPattern, the pattern itself (the branch followed is picked each cycle). */
   branch: string;
+  /** Follow the branch matching this glob that branchPolicy picks (src/branches). */
+  branchPattern?: string;
+  branchPolicy?: "highestSemver";
   /** Normalized POSIX path relative to the repo root, never absolute, never starting with "..". The root is ".". */
   path: string;
   cluster: string;

@@ -89,15 +89,21 @@ export class AppReconciler {
     return this.state;
   }
 
-  async reconcile(head: string | undefined, signal?: AbortSignal): Promise<CycleResult> {
+  /** The branch followed this cycle (a branchPattern picks one from each listing). */
+  private followed?: string;
+
+  async reconcile(head: string | undefined, signal?: AbortSignal, branch?: string): Promise<CycleResult> {
     const started = Date.now();
+    this.followed = branch ?? (this.app.branchPattern ? undefined : this.app.branch);
     await this.d.guard?.();
     const state = await this.currentState();
     const control = await this.d.control.load(this.app.name);
     const pinned = Boolean(control.pinRevision);
     const target = control.pinRevision ?? head;
     if (!target) {
-      const message = `branch "${this.app.branch}" not found in repo ${this.app.repo}`;
+      const message = this.app.branchPattern
+        ? `no branch matches "${this.app.branchPattern}" in repo ${this.app.repo}`
+        : `branch "${this.app.branch}" not found in repo ${this.app.repo}`;
       await this.recordFailure(state, "", message, false);
       return { kind: "failed", revision: "", message, permanent: false };
     }
@@ -177,6 +183,7 @@ export class AppReconciler {
       changeSet = out.changeSet;
       const now = new Date().toISOString();
       Object.assign(state, {
+        ...(this.followed && !pinned ? { branch: this.followed } : {}),
         revision: head,
         attemptedRevision: head,
         phase: "Verifying",
@@ -392,10 +399,10 @@ export class AppReconciler {
   }
 
   /** Reads (or, for a kustomization, builds) the manifests at a commit; cached, since a commit never changes. */
-  async render(sha: string): Promise<Manifest[]> {
+  async render(sha: string, branch: string = this.followed ?? this.app.branch): Promise<Manifest[]> {
     const hit = this.rendered.get(sha);
     if (hit) return hit;
-    await this.d.repo.ensureCommit(this.app.branch, sha);
+    await this.d.repo.ensureCommit(branch, sha);
     const manifests = await renderApp(this.d.repo, sha, this.app.path, this.d.kustomize);
     this.rendered.set(sha, manifests);
     return manifests;

@@ -1,4 +1,5 @@
 import type { Logger } from "../log.js";
+import { resolveBranch } from "../branches/resolve.js";
 import { sleep } from "../util/pool.js";
 import type { AppReconciler, CycleResult } from "./app.js";
 import type { RepoConnection } from "./runtime.js";
@@ -41,14 +42,16 @@ export class RepoPoller {
     let failed = false;
     for (const app of this.apps) {
       let result: CycleResult;
+      // A branch pattern picks its branch from this same listing.
+      const followed = resolveBranch(app.app, heads);
       try {
-        result = await app.reconcile(heads.get(app.app.branch), signal);
+        result = await app.reconcile(followed.head, signal, followed.branch);
       } catch (e) {
         if (signal?.aborted) break;
         // Reaching the cluster failed (state load, drift LIST): transient by nature.
         const message = e instanceof Error ? e.message : String(e);
         this.log.error({ app: app.app.name, err: message }, "reconcile failed");
-        result = { kind: "failed", revision: heads.get(app.app.branch) ?? "", message, permanent: false };
+        result = { kind: "failed", revision: followed.head ?? "", message, permanent: false };
       }
       if (result.kind === "failed" && !result.permanent) failed = true;
       results.push({ app: app.app.name, result });

@@ -36,6 +36,8 @@ export const HISTORY_LIMIT = 20;
 
 export interface AppState {
   app: string;
+  /** The branch the applied revision came from (for an app with a branchPattern, the one it picked). */
+  branch?: string;
   /** The revision last applied successfully: what the cluster follows. */
   revision?: string;
   phase?: Phase;
@@ -70,6 +72,7 @@ export function recordDeploy(state: AppState, rec: DeployRecord): void {
 
 const FIELD_MANAGER = "plumber-state";
 const STATUS_KEYS = [
+  "branch",
   "revision",
   "phase",
   "goodRevision",

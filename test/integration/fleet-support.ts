@@ -1,0 +1,90 @@
+// A multi-app harness for the fleet tests: one repo on the real git server, several apps (each
+// with its own namespace) on the real control plane, one runtime and one poller.
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { loadConfig } from "../../src/config/load.js";
+import { KubeClient, loadKubeConfig } from "../../src/kube/client.js";
+import { silentLogger } from "../../src/log.js";
+import type { CycleResult } from "../../src/reconcile/app.js";
+import { RepoPoller } from "../../src/reconcile/poller.js";
+import { buildRuntime, type Runtime } from "../../src/reconcile/runtime.js";
+import type { TestRepo } from "../../src/sandbox/testrepo.js";
+import { StateStore, type AppState } from "../../src/state/store.js";
+import { newTestRepo, testEnv, uniqueName } from "../setup/env.js";
+
+export interface Fleet {
+  repo: TestRepo;
+  /** Logical app key → real app name and namespace. */
+  apps: Record<string, { name: string; namespace: string }>;
+  kube: KubeClient;
+  rt: Runtime;
+  stateNamespace: string;
+  configFile: string;
+  /** One poll; results by logical app key. */
+  cycle(): Promise<Record<string, CycleResult>>;
+  state(key: string): Promise<AppState | undefined>;
+  close(): void;
+}
+
+/** `apps`: logical key → extra app fields; `dependsOn` entries may name logical keys. */
+export async function fleet(files: Record<string, string>, apps: Record<string, Record<string, unknown>>, top: Record<string, unknown> = {}): Promise<Fleet> {
+  const env = testEnv();
+  const repo = await newTestRepo("fleet");
+  await repo.commit(files, "initial");
+  const dir = await mkdtemp(join(tmpdir(), "plumber-fleet-"));
+  await writeFile(join(dir, "token"), env.gitToken);
+  const kube = await KubeClient.create(loadKubeConfig({ kubeconfig: env.kubeconfigPath }));
+  const names: Fleet["apps"] = {};
+  for (const key of Object.keys(apps)) {
+    names[key] = { name: uniqueName(key).slice(0, 40).replace(/-+$/, ""), namespace: uniqueName(`ns-${key}`) };
+    await kube.request({ method: "POST", path: "/api/v1/namespaces", body: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: names[key]!.namespace } }) });
+  }
+  const stateNamespace = uniqueName("state");
+  const configFile = join(dir, "plumber.yaml");
+  const real = (k: string) => names[k]?.name ?? k;
+  await writeFile(
+    configFile,
+    stringify({
+      clusters: [{ name: "local", kubeconfig: env.kubeconfigPath }],
+      repos: [{ name: "plumbing", url: env.gitUrl(repo.name), interval: "1s", auth: { tokenFile: "token" } }],
+      apps: Object.entries(apps).map(([key, extra]) => {
+        const out: Record<string, unknown> = { name: real(key), repo: "plumbing", path: ".", cluster: "local", namespace: names[key]!.namespace, ...extra };
+        if (!("branch" in out) && !("branchPattern" in out)) out.branch = "main";
+        if (Array.isArray(out.dependsOn)) out.dependsOn = (out.dependsOn as string[]).map(real);
+        return out;
+      }),
+      state: { namespace: stateNamespace },
+      ...top,
+    }),
+  );
+  const rt = await buildRuntime(await loadConfig(configFile), { log: silentLogger(), cacheDir: join(dir, "cache") });
+  const conn = rt.repos.get("plumbing");
+  if (!conn) throw new Error("no repo connection");
+  const poller = new RepoPoller(conn, rt.apps, silentLogger());
+  const store = new StateStore(kube, stateNamespace);
+  return {
+    repo,
+    apps: names,
+    kube,
+    rt,
+    stateNamespace,
+    configFile,
+    async cycle() {
+      const res = await poller.cycle();
+      if (res.error) throw new Error(`poll failed: ${res.error}`);
+      const out: Record<string, CycleResult> = {};
+      for (const [key, n] of Object.entries(names)) {
+        const r = res.apps.find((a) => a.app === n.name);
+        if (r) out[key] = r.result;
+      }
+      return out;
+    },
+    state: (key) => store.load(real(key)),
+    close() {
+      rt.close();
+      kube.close();
+    },
+  };
+}

@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../src/config/load.js";
+import { FileProblemError } from "../../src/types.js";
+
+const cfg = (app: string[]) =>
+  ["clusters:", "  - name: prod", "repos:", "  - name: r", "    url: https://git.example.com/r.git", "    interval: 1m", "apps:", "  - name: a", "    repo: r", "    path: .", "    cluster: prod", "    namespace: ci", ...app.map((l) => `    ${l}`)].join("\n");
+
+function problems(text: string): string[] {
+  try {
+    parseConfig(text, "c.yaml");
+    return [];
+  } catch (e) {
+    if (e instanceof FileProblemError) return e.message.split("\n");
+    throw e;
+  }
+}
+
+describe("fleet config", () => {
+  it("branchPattern instead of branch, with highestSemver by default", () => {
+    const c = parseConfig(cfg(["branchPattern: release-v*"]), "c.yaml");
+    expect(c.apps[0]).toMatchObject({ branch: "release-v*", branchPattern: "release-v*", branchPolicy: "highestSemver" });
+    expect(parseConfig(cfg(["branch: main"]), "c.yaml").apps[0]).not.toHaveProperty("branchPattern");
+  });
+  it("exactly one of branch or branchPattern", () => {
+    expect(problems(cfg(["branch: main", "branchPattern: release-*"])).join("\n")).toContain("set exactly one of branch or branchPattern");
+    expect(problems(cfg([]))).toEqual(["c.yaml:8:5: apps[0].branch: required field is missing"]);
+  });
+  it("namespace policy fields", () => {
+    const c = parseConfig(cfg(["branch: main", "targetNamespace: ci", "allowedNamespaces: [ci, tools]", "allowClusterScoped: false"]), "c.yaml");
+    expect(c.apps[0]).toMatchObject({ targetNamespace: "ci", allowedNamespaces: ["ci", "tools"], allowClusterScoped: false });
+    expect(problems(cfg(["branch: main", "targetNamespace: ci", "allowedNamespaces: [tools]"]))).toEqual(['c.yaml:14:22: apps[0].targetNamespace: "ci" is not in allowedNamespaces']);
+  });
+});

@@ -2,6 +2,7 @@
 // defaults) -> feature gates -> checks the schema cannot express -> normalized PlumberConfig.
 // Every problem is reported with file:line:column and the field, all of them at once.
 
+import { findCycle } from "../deps/graph.js";
 import { stat, readFile } from "node:fs/promises";
 import nodePath from "node:path";
 import type { ErrorObject } from "ajv/dist/2020.js";
@@ -414,7 +415,30 @@ function checkSemantics(data: Record<string, unknown>, problems: Problems): void
     }
   });
 
+  checkDependsOn(apps, problems, quiet, names.apps);
+
   checkReleases(data, { add: (path, where, message) => problems.add(path, where, message), quiet, names });
+}
+
+/** dependsOn names known apps, never the app itself, and makes no cycle (named in full). */
+function checkDependsOn(apps: unknown[], problems: Problems, quiet: (p: PathSegment[]) => boolean, known: Set<string> | undefined): void {
+  const graph = new Map<string, string[]>();
+  const index = new Map<string, number>();
+  apps.forEach((app, i) => {
+    if (!isPlainObject(app) || typeof app.name !== "string" || !Array.isArray(app.dependsOn) || quiet(["apps", i, "dependsOn"])) return;
+    const deps = app.dependsOn.filter((d): d is string => typeof d === "string");
+    deps.forEach((d, j) => {
+      if (known && !known.has(d)) problems.add(["apps", i, "dependsOn", j], "value", `no app named "${d}"`);
+    });
+    graph.set(app.name, deps);
+    index.set(app.name, i);
+  });
+  const cycle = findCycle(graph);
+  if (!cycle) return;
+  const first = cycle[0] as string;
+  const i = index.get(first) as number;
+  const j = (graph.get(first) ?? []).indexOf(cycle[1] as string);
+  problems.add(["apps", i, "dependsOn", j], "value", `dependency cycle: ${cycle.join(" → ")}`);
 }
 
 function isLoopbackHost(hostname: string): boolean {
@@ -500,6 +524,7 @@ interface RawConfig {
     path: string;
     cluster: string;
     namespace: string;
+    dependsOn?: string[];
     targetNamespace?: string;
     allowedNamespaces?: string[];
     allowClusterScoped: boolean;
@@ -558,6 +583,7 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
       path: p.path,
       cluster: a.cluster,
       namespace: a.namespace,
+      dependsOn: a.dependsOn ?? [],
       ...(a.targetNamespace !== undefined ? { targetNamespace: a.targetNamespace } : {}),
       ...(a.allowedNamespaces !== undefined ? { allowedNamespaces: a.allowedNamespaces } : {}),
       allowClusterScoped: a.allowClusterScoped,

@@ -43,6 +43,8 @@ export interface AppConfig {
   path: string;
   cluster: string;
   namespace: string;
+  /** Apps that must be healthy at their current revision before this one applies a new revision. */
+  dependsOn: string[];
   /** Forces every namespaced object into this namespace. */
   targetNamespace?: string;
   /** Namespaced objects only in these namespaces. */

@@ -3,6 +3,7 @@ import { checkObject, pruneCheckObjects, runCheck, type CheckOutcome, type Check
 import { ChangeSet } from "../engine/changeset.js";
 import type { Engine } from "../engine/engine.js";
 import type { NamespacePolicy } from "../engine/resource.js";
+import { dependencyBlocker, type DependencyStatus } from "../deps/graph.js";
 import { PlanError, SyncError } from "../engine/engine.js";
 import { canonicalJson, sha256Hex } from "../engine/hash.js";
 import { AbortedError, describeHealth, waitHealthy } from "../engine/health.js";
@@ -48,6 +49,8 @@ export interface AppReconcilerDeps {
   /** Refuses to go on when the cluster is not the one the config names (wrong-cluster guard). */
   guard?: () => Promise<void>;
   onEvent?: (e: AppEvent) => void;
+  /** The status of an app this one dependsOn (its state, and the revision it should be at). */
+  dependency?: (name: string) => Promise<DependencyStatus>;
   /** How an app path holding a kustomization file is rendered (config `kustomize`). */
   kustomize?: Partial<KustomizeOptions>;
 }
@@ -91,6 +94,8 @@ export class AppReconciler {
 
   /** The branch followed this cycle (a branchPattern picks one from each listing). */
   private followed?: string;
+  /** The revision this app should be at, as of its last cycle (branch head or pin): for dependents. */
+  lastTarget?: string;
 
   async reconcile(head: string | undefined, signal?: AbortSignal, branch?: string): Promise<CycleResult> {
     const started = Date.now();
@@ -100,6 +105,7 @@ export class AppReconciler {
     const control = await this.d.control.load(this.app.name);
     const pinned = Boolean(control.pinRevision);
     const target = control.pinRevision ?? head;
+    this.lastTarget = target;
     if (!target) {
       const message = this.app.branchPattern
         ? `no branch matches "${this.app.branchPattern}" in repo ${this.app.repo}`
@@ -124,12 +130,36 @@ export class AppReconciler {
     // changes (a new allowEmpty, say), or someone asks with `plumber retry`: no flapping.
     const heldAtFailure = target === state.failedRevision && state.failedSpec === this.specHash;
     if (target !== state.revision && !heldAtFailure) {
+      const blocked = await this.dependencyGate();
+      if (blocked) return this.hold(state, target, started, `revision ${target.slice(0, 12)} waits: ${blocked}`);
       if (this.app.approval === "manual" && !pinned && control.approvedRevision !== target) {
         return this.awaitApproval(state, target, started);
       }
       return this.moveTo(state, target, started, pinned, signal);
     }
     return this.repairDrift(state, started);
+  }
+
+  /** The first dependency (dependsOn) not healthy at its current revision, as a message. */
+  private async dependencyGate(): Promise<string | undefined> {
+    if (!this.d.dependency) return undefined;
+    for (const name of this.app.dependsOn) {
+      const why = dependencyBlocker(name, await this.d.dependency(name));
+      if (why) return why;
+    }
+    return undefined;
+  }
+
+  /** A new revision that may not be applied yet: status says why (written once), drift is still repaired. */
+  private async hold(state: AppState, target: string, started: number, message: string): Promise<CycleResult> {
+    if (state.pendingRevision !== target || state.message !== message) {
+      Object.assign(state, { pendingRevision: target, message, updatedAt: new Date().toISOString() } satisfies Partial<AppState>);
+      await this.d.store.save(state);
+      this.emit("held", target, "Held", undefined, message);
+      this.d.log.info({ revision: target.slice(0, 12) }, message);
+    }
+    const repaired = await this.repairDrift(state, started);
+    return repaired.kind === "unchanged" ? { kind: "held", revision: target, message } : repaired;
   }
 
   /** Plans the revision (nothing written but status), records it as pending, and says so once. */

@@ -18,6 +18,7 @@ import { buildNotifier, type Notifier } from "../notify/wiring.js";
 import { ControlStore } from "../state/control.js";
 import { verifyIdentity } from "../kube/identity.js";
 import { AppReconciler, type AppEvent } from "./app.js";
+import { dependencyOrder } from "../deps/graph.js";
 
 /** A connection to one target cluster, shared by the apps deployed to it. */
 export interface ClusterConnection {
@@ -81,7 +82,9 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
     if (!clusters.has(app.cluster)) clusters.set(app.cluster, await connectCluster(clusterOf(config, app), config.state.namespace));
   }
   const notifier = await buildNotifier(config.notifications, opts.log);
-  const reconcilers = apps.map((app) => {
+  const byName = new Map<string, AppReconciler>();
+  // Dependencies first, so a dependency's new revision is applied before its dependents look at it.
+  const reconcilers = dependencyOrder(apps, (a) => a.name, (a) => a.dependsOn).map((app) => {
     const cluster = clusters.get(app.cluster) as ClusterConnection;
     // Engine, with plumber's own config validated before it is applied (src/service/selfconfig.ts).
     const engine: Engine = new SelfConfigGuardedEngine({
@@ -107,12 +110,21 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
       log,
       guard: cluster.verify,
       kustomize: config.kustomize,
+      dependency: async (name) => {
+        const r = byName.get(name);
+        if (r) return { state: await r.currentState(), head: r.lastTarget };
+        // Not run by this process (plumber run --only): its state from its cluster.
+        const dep = config.apps.find((a) => a.name === name);
+        const conn = dep && clusters.get(dep.cluster);
+        return { state: conn ? await conn.store.load(name) : undefined };
+      },
       onEvent: (e) => {
         notifier.app(e, repoOf(config, app).url);
         opts.onAppEvent?.(e);
       },
     });
   });
+  for (const r of reconcilers) byName.set(r.app.name, r);
   const releases = opts.only
     ? []
     : await buildReleaseSchedulers(

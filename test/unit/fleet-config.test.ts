@@ -30,4 +30,14 @@ describe("fleet config", () => {
     expect(c.apps[0]).toMatchObject({ targetNamespace: "ci", allowedNamespaces: ["ci", "tools"], allowClusterScoped: false });
     expect(problems(cfg(["branch: main", "targetNamespace: ci", "allowedNamespaces: [tools]"]))).toEqual(['c.yaml:14:22: apps[0].targetNamespace: "ci" is not in allowedNamespaces']);
   });
+  it("dependsOn: unknown apps and cycles are errors, the cycle named in full", () => {
+    const three = [
+      "clusters:", "  - name: prod", "repos:", "  - name: r", "    url: https://git.example.com/r.git", "    interval: 1m", "apps:",
+      "  - { name: a, repo: r, branch: main, path: a, cluster: prod, namespace: ci, dependsOn: [b] }",
+      "  - { name: b, repo: r, branch: main, path: b, cluster: prod, namespace: ci, dependsOn: [c, nope] }",
+      "  - { name: c, repo: r, branch: main, path: c, cluster: prod, namespace: ci, dependsOn: [a] }",
+    ].join("\n");
+    expect(problems(three)).toEqual(["c.yaml:8:90: apps[0].dependsOn[0]: dependency cycle: a → b → c → a", 'c.yaml:9:93: apps[1].dependsOn[1]: no app named "nope"']);
+    expect(parseConfig(three.replace("dependsOn: [a]", "dependsOn: []").replace(", nope", ""), "c.yaml").apps.map((a) => a.dependsOn)).toEqual([["b"], ["c"], []]);
+  });
 });

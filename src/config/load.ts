@@ -514,6 +514,7 @@ interface RawConfig {
     timeout: string;
     auth?: RepoAuthConfig;
     caFile?: string;
+    verify?: { mode: "head"; keysFile: string };
   }[];
   apps: {
     name: string;
@@ -570,6 +571,7 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
       out.auth = auth;
     }
     if (r.caFile !== undefined) out.caFile = abs(r.caFile);
+    if (r.verify !== undefined) out.verify = { mode: r.verify.mode, keysFile: abs(r.verify.keysFile) };
     return out;
   });
   const apps = raw.apps.map((a): AppConfig => {

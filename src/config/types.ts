@@ -29,6 +29,8 @@ export interface RepoConfig {
   auth?: RepoAuthConfig;
   /** Absolute path. */
   caFile?: string;
+  /** Signed commits: the commit deployed must be signed by one of the keys (absolute path). */
+  verify?: { mode: "head"; keysFile: string };
 }
 
 export interface AppConfig {

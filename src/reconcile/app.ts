@@ -51,6 +51,8 @@ export interface AppReconcilerDeps {
   onEvent?: (e: AppEvent) => void;
   /** The status of an app this one dependsOn (its state, and the revision it should be at). */
   dependency?: (name: string) => Promise<DependencyStatus>;
+  /** Signed commits (repos[].verify): why a commit may not be deployed, undefined when it may. */
+  verifyCommit?: (sha: string) => Promise<string | undefined>;
   /** How an app path holding a kustomization file is rendered (config `kustomize`). */
   kustomize?: Partial<KustomizeOptions>;
 }
@@ -185,6 +187,16 @@ export class AppReconciler {
 
   private async moveTo(state: AppState, head: string, started: number, pinned: boolean, signal?: AbortSignal): Promise<CycleResult> {
     const log = this.d.log.child({ revision: head.slice(0, 12) });
+    if (this.d.verifyCommit) {
+      await this.d.repo.ensureCommit(this.followed ?? this.app.branch, head);
+      const refused = await this.d.verifyCommit(head);
+      if (refused) {
+        log.error(refused);
+        await this.recordFailure(state, head, refused, true);
+        this.emit("failed", head, "SignatureInvalid", "SignatureInvalid", refused);
+        return { kind: "failed", revision: head, message: refused, permanent: true };
+      }
+    }
     let manifests: Manifest[];
     try {
       manifests = await this.render(head);

@@ -19,6 +19,7 @@ import { ControlStore } from "../state/control.js";
 import { verifyIdentity } from "../kube/identity.js";
 import { AppReconciler, type AppEvent } from "./app.js";
 import { dependencyOrder } from "../deps/graph.js";
+import { CommitVerifier } from "../signing/verify.js";
 
 /** A connection to one target cluster, shared by the apps deployed to it. */
 export interface ClusterConnection {
@@ -83,6 +84,8 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
   }
   const notifier = await buildNotifier(config.notifications, opts.log);
   const byName = new Map<string, AppReconciler>();
+  const verifiers = new Map<string, CommitVerifier>();
+  for (const [name, conn] of repos) if (conn.config.verify) verifiers.set(name, new CommitVerifier(conn.repo.gitdir, conn.config.verify.keysFile));
   // Dependencies first, so a dependency's new revision is applied before its dependents look at it.
   const reconcilers = dependencyOrder(apps, (a) => a.name, (a) => a.dependsOn).map((app) => {
     const cluster = clusters.get(app.cluster) as ClusterConnection;
@@ -110,6 +113,7 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
       log,
       guard: cluster.verify,
       kustomize: config.kustomize,
+      verifyCommit: verifiers.has(app.repo) ? (sha) => (verifiers.get(app.repo) as CommitVerifier).check(sha) : undefined,
       dependency: async (name) => {
         const r = byName.get(name);
         if (r) return { state: await r.currentState(), head: r.lastTarget };

@@ -2,6 +2,7 @@
 // defaults) -> feature gates -> checks the schema cannot express -> normalized PlumberConfig.
 // Every problem is reported with file:line:column and the field, all of them at once.
 
+import { checkWindowSchedule, type SyncWindow } from "../windows/windows.js";
 import { findCycle } from "../deps/graph.js";
 import { stat, readFile } from "node:fs/promises";
 import nodePath from "node:path";
@@ -416,6 +417,18 @@ function checkSemantics(data: Record<string, unknown>, problems: Problems): void
   });
 
   checkDependsOn(apps, problems, quiet, names.apps);
+  const checkWindows = (list: unknown, at: PathSegment[]): void => {
+    if (!Array.isArray(list)) return;
+    list.forEach((w: unknown, j) => {
+      if (!isPlainObject(w) || typeof w.schedule !== "string" || quiet([...at, j, "schedule"]) || quiet([...at, j, "timezone"])) return;
+      const bad = checkWindowSchedule(w.schedule, typeof w.timezone === "string" ? w.timezone : "UTC");
+      if (bad) problems.add([...at, j, "schedule"], "value", bad);
+    });
+  };
+  checkWindows(data.windows, ["windows"]);
+  apps.forEach((app: unknown, i) => {
+    if (isPlainObject(app)) checkWindows(app.windows, ["apps", i, "windows"]);
+  });
 
   checkReleases(data, { add: (path, where, message) => problems.add(path, where, message), quiet, names });
 }
@@ -526,6 +539,7 @@ interface RawConfig {
     cluster: string;
     namespace: string;
     dependsOn?: string[];
+    windows?: RawWindow[];
     targetNamespace?: string;
     allowedNamespaces?: string[];
     allowClusterScoped: boolean;
@@ -542,6 +556,19 @@ interface RawConfig {
   state: { namespace: string };
   featureGates: { apiFields: PlumberConfig["featureGates"]["apiFields"] };
   kustomize: { binary: string; allowRemoteBases: boolean; timeout: string };
+  windows: RawWindow[];
+}
+
+interface RawWindow {
+  kind: "allow" | "deny";
+  schedule: string;
+  duration: string;
+  timezone: string;
+  allowDriftRepair: boolean;
+}
+
+function normalizeWindow(w: RawWindow): SyncWindow {
+  return { kind: w.kind, schedule: w.schedule, durationMs: parseDuration(w.duration), timezone: w.timezone, allowDriftRepair: w.allowDriftRepair };
 }
 
 function normalize(raw: RawConfig, file: string): PlumberConfig {
@@ -586,6 +613,7 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
       cluster: a.cluster,
       namespace: a.namespace,
       dependsOn: a.dependsOn ?? [],
+      windows: [...raw.windows, ...(a.windows ?? [])].map(normalizeWindow),
       ...(a.targetNamespace !== undefined ? { targetNamespace: a.targetNamespace } : {}),
       ...(a.allowedNamespaces !== undefined ? { allowedNamespaces: a.allowedNamespaces } : {}),
       allowClusterScoped: a.allowClusterScoped,

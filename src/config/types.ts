@@ -2,6 +2,8 @@
 // (src/config/load.ts) from config/plumber.yaml, validated against config/plumber.schema.json.
 
 /** featureGates.apiFields: which configuration fields may be used (stable < beta < alpha). */
+import type { SyncWindow } from "../windows/windows.js";
+
 export type ApiFieldsGate = "stable" | "beta" | "alpha";
 
 export interface ClusterConfig {
@@ -45,6 +47,8 @@ export interface AppConfig {
   path: string;
   cluster: string;
   namespace: string;
+  /** Sync windows: the global ones, then the app's own. */
+  windows: SyncWindow[];
   /** Apps that must be healthy at their current revision before this one applies a new revision. */
   dependsOn: string[];
   /** Forces every namespaced object into this namespace. */

@@ -4,6 +4,7 @@ import { ChangeSet } from "../engine/changeset.js";
 import type { Engine } from "../engine/engine.js";
 import type { NamespacePolicy } from "../engine/resource.js";
 import { dependencyBlocker, type DependencyStatus } from "../deps/graph.js";
+import { evaluateWindows } from "../windows/windows.js";
 import { PlanError, SyncError } from "../engine/engine.js";
 import { canonicalJson, sha256Hex } from "../engine/hash.js";
 import { AbortedError, describeHealth, waitHealthy } from "../engine/health.js";
@@ -134,11 +135,14 @@ export class AppReconciler {
     if (target !== state.revision && !heldAtFailure) {
       const blocked = await this.dependencyGate();
       if (blocked) return this.hold(state, target, started, `revision ${target.slice(0, 12)} waits: ${blocked}`);
+      const win = evaluateWindows(this.app.windows);
+      if (!win.sync) return this.hold(state, target, started, `revision ${target.slice(0, 12)} waits for a sync window: ${win.reason}`, win.driftRepair);
       if (this.app.approval === "manual" && !pinned && control.approvedRevision !== target) {
         return this.awaitApproval(state, target, started);
       }
       return this.moveTo(state, target, started, pinned, signal);
     }
+    if (!evaluateWindows(this.app.windows).driftRepair) return state.failedRevision ? { kind: "held", revision: state.failedRevision, message: state.message ?? "" } : { kind: "unchanged" };
     return this.repairDrift(state, started);
   }
 
@@ -153,14 +157,24 @@ export class AppReconciler {
   }
 
   /** A new revision that may not be applied yet: status says why (written once), drift is still repaired. */
-  private async hold(state: AppState, target: string, started: number, message: string): Promise<CycleResult> {
-    if (state.pendingRevision !== target || state.message !== message) {
+  private async hold(state: AppState, target: string, started: number, why: string, driftRepair = true): Promise<CycleResult> {
+    let message = why;
+    if (state.pendingRevision !== target || !state.message?.startsWith(why)) {
+      // Planned once (a dry-run, nothing written), so status shows what the revision would change.
+      try {
+        const plan = await this.d.engine.plan(this.syncRequest(await this.render(target), state));
+        const counts = { created: 0, configured: 0, unchanged: 0 };
+        for (const p of plan.objects) counts[p.action]++;
+        message += ` (${counts.created} to create, ${counts.configured} to configure, ${plan.prune.length} to prune)`;
+      } catch (e) {
+        message += ` (its plan fails: ${errorMessage(e).split("\n")[0]})`;
+      }
       Object.assign(state, { pendingRevision: target, message, updatedAt: new Date().toISOString() } satisfies Partial<AppState>);
       await this.d.store.save(state);
       this.emit("held", target, "Held", undefined, message);
       this.d.log.info({ revision: target.slice(0, 12) }, message);
-    }
-    const repaired = await this.repairDrift(state, started);
+    } else message = state.message;
+    const repaired = driftRepair ? await this.repairDrift(state, started) : ({ kind: "unchanged" } as const);
     return repaired.kind === "unchanged" ? { kind: "held", revision: target, message } : repaired;
   }
 

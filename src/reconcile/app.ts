@@ -156,19 +156,24 @@ export class AppReconciler {
     return undefined;
   }
 
+  /** What a waiting revision would change, planned by a dry-run (nothing written), for its status. */
+  private async planSummary(state: AppState, target: string): Promise<string> {
+    try {
+      const plan = await this.d.engine.plan(this.syncRequest(await this.render(target), state));
+      const counts = { created: 0, configured: 0, unchanged: 0 };
+      for (const p of plan.objects) counts[p.action]++;
+      return ` (${counts.created} to create, ${counts.configured} to configure, ${plan.prune.length} to prune)`;
+    } catch (e) {
+      return ` (its plan fails: ${errorMessage(e).split("\n")[0]})`;
+    }
+  }
+
   /** A new revision that may not be applied yet: status says why (written once), drift is still repaired. */
   private async hold(state: AppState, target: string, started: number, why: string, driftRepair = true): Promise<CycleResult> {
     let message = why;
     if (state.pendingRevision !== target || !state.message?.startsWith(why)) {
       // Planned once (a dry-run, nothing written), so status shows what the revision would change.
-      try {
-        const plan = await this.d.engine.plan(this.syncRequest(await this.render(target), state));
-        const counts = { created: 0, configured: 0, unchanged: 0 };
-        for (const p of plan.objects) counts[p.action]++;
-        message += ` (${counts.created} to create, ${counts.configured} to configure, ${plan.prune.length} to prune)`;
-      } catch (e) {
-        message += ` (its plan fails: ${errorMessage(e).split("\n")[0]})`;
-      }
+      message += await this.planSummary(state, target);
       Object.assign(state, { pendingRevision: target, message, updatedAt: new Date().toISOString() } satisfies Partial<AppState>);
       await this.d.store.save(state);
       this.emit("held", target, "Held", undefined, message);
@@ -182,14 +187,7 @@ export class AppReconciler {
   private async awaitApproval(state: AppState, target: string, started: number): Promise<CycleResult> {
     if (state.pendingRevision !== target || state.phase !== "WaitingApproval") {
       let message = `revision ${target.slice(0, 12)} waits for approval: plumber approve ${this.app.name} ${target.slice(0, 12)}`;
-      try {
-        const plan = await this.d.engine.plan(this.syncRequest(await this.render(target), state));
-        const counts = { created: 0, configured: 0, unchanged: 0 };
-        for (const p of plan.objects) counts[p.action]++;
-        message += ` (${counts.created} to create, ${counts.configured} to configure, ${plan.prune.length} to prune)`;
-      } catch (e) {
-        message += ` (its plan fails: ${errorMessage(e).split("\n")[0]})`;
-      }
+      message += await this.planSummary(state, target);
       Object.assign(state, { phase: "WaitingApproval", pendingRevision: target, message, updatedAt: new Date().toISOString() } satisfies Partial<AppState>);
       await this.d.store.save(state);
       this.emit("approvalNeeded", target, "WaitingApproval", undefined, message);

@@ -25,6 +25,18 @@ export default defineConfig({
           hookTimeout: 600_000,
         },
       },
+      {
+        // Slow fault-injection cases (kills, hostile git servers, storms): `npm run test:faults`.
+        test: {
+          name: "faults",
+          include: ["test/faults/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/setup/global.ts"],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+        },
+      },
     ],
   },
 });

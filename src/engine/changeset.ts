@@ -1,6 +1,6 @@
 /** What happened to each object in one sync: the typed change set (after fluxcd/pkg ssa). */
 
-export type Action = "created" | "configured" | "unchanged" | "pruned" | "skipped" | "failed";
+export type Action = "created" | "configured" | "recreated" | "unchanged" | "pruned" | "skipped" | "failed";
 
 export interface ChangeSetEntry {
   /** group/Kind/namespace/name */
@@ -11,6 +11,10 @@ export interface ChangeSetEntry {
   /** Why: for failed, the server's message; for skipped, the reason it was left alone. */
   message?: string;
   source?: { file: string; line: number };
+  /** apiserver Warning headers for this object (deprecated API versions, policy warnings). */
+  warnings?: string[];
+  /** What plumber did besides the write, e.g. "took over fields from kubectl-client-side-apply". */
+  notes?: string[];
 }
 
 export class ChangeSet {
@@ -26,11 +30,11 @@ export class ChangeSet {
 
   /** Anything written or deleted. */
   get changed(): boolean {
-    return this.entries.some((e) => e.action === "created" || e.action === "configured" || e.action === "pruned");
+    return this.entries.some((e) => e.action === "created" || e.action === "configured" || e.action === "recreated" || e.action === "pruned");
   }
 
   summary(): Record<Action, number> {
-    const s: Record<Action, number> = { created: 0, configured: 0, unchanged: 0, pruned: 0, skipped: 0, failed: 0 };
+    const s: Record<Action, number> = { created: 0, configured: 0, recreated: 0, unchanged: 0, pruned: 0, skipped: 0, failed: 0 };
     for (const e of this.entries) s[e.action]++;
     return s;
   }

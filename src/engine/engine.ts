@@ -25,6 +25,9 @@ export interface EngineDeps {
   crdTimeoutMs?: number;
   /** Called once per object as it is created, configured, pruned or fails. */
   onEntry?: (e: ChangeSetEntry) => void;
+  /** HMAC-SHA256 key for every stored hash (inventory fp and dh). Without it hashes are plain sha256
+   *  (library/test use only); plumber always passes one, so nothing derived from a Secret is stored unkeyed. */
+  hashKey?: Uint8Array;
 }
 
 export interface SyncRequest {
@@ -36,6 +39,12 @@ export interface SyncRequest {
   allowEmpty: boolean;
   /** Where objects may go: forced namespace, namespace allow-list, cluster-scoped kinds. Enforced before any write. */
   namespacePolicy?: NamespacePolicy;
+  /** Awaited once after the plan and before the first write, with previous ∪ desired (entries new to the
+   *  inventory carry fp ""), so a kill at any later point leaves no object plumber wrote but does not know. */
+  recordIntent?: (inventory: InventoryEntry[]) => Promise<void>;
+  /** Reason to refuse an object before any write (plumber's state namespace, its state/control/lease
+   *  objects), or undefined to allow. Applied to every resolved object including Namespace objects. */
+  guard?: (id: { group: string; kind: string; namespace: string; name: string }) => string | undefined;
 }
 
 export interface SyncOutcome {
@@ -75,6 +84,8 @@ export interface DriftReport {
   /** Keys that are gone from the cluster (or lost plumber's marks). */
   missing: string[];
   live: Map<string, KubeObject>;
+  /** For drifted keys: field managers other than plumber that now own fields plumber applied. */
+  contested: Map<string, string[]>;
 }
 
 export interface PlannedObject {
@@ -83,6 +94,12 @@ export interface PlannedObject {
   live?: KubeObject;
   /** The object as the server would store it (dry-run); absent for kinds not served yet. */
   merged?: KubeObject;
+  /** e.g. "not dry-run: namespace ci is created by this revision". */
+  note?: string;
+  /** apiserver Warning headers from the dry-run. */
+  warnings?: string[];
+  /** An immutable field changes and the manifest opts in (plumber.dev/force): delete, then create. */
+  recreate?: boolean;
 }
 
 export interface Plan {
@@ -222,7 +239,7 @@ export class Engine {
       if (!obj) missing.push(e.key);
       else if (this.fingerprint(obj) !== e.fp) drifted.push(e.key);
     }
-    return { drifted, missing, live };
+    return { drifted, missing, live, contested: new Map() };
   }
 
   /** Re-applies the drifted and missing objects of a known-good desired set; no dry-run, no prune. */

@@ -25,6 +25,17 @@ export interface KubeRequest {
 export interface KubeResponse<T = unknown> {
   status: number;
   body: T;
+  /** The server's Warning headers (RFC 7234 text only), e.g. deprecated API versions. */
+  warnings: string[];
+}
+
+export interface RawResponse {
+  status: number;
+  text: string;
+  contentType: string;
+  warnings: string[];
+  /** Seconds the server asked us to wait (Retry-After), if it said. */
+  retryAfterSec?: number;
 }
 
 export class RequestStats {
@@ -118,6 +129,14 @@ export interface KubeClientOptions {
 const HEADER_TTL_MS = 30_000;
 const RETRIES = 4;
 const RETRY_BASE_MS = 100;
+/** A server asking for longer than this is waited on this long, then asked again (bounded hold-up). */
+export const MAX_RETRY_AFTER_MS = 30_000;
+
+/** The server's Retry-After when it gave one (bounded), else exponential backoff. */
+export function retryDelayMs(attempt: number, retryAfterSec: number | undefined): number {
+  if (retryAfterSec !== undefined) return Math.min(retryAfterSec * 1000, MAX_RETRY_AFTER_MS);
+  return RETRY_BASE_MS * 2 ** attempt;
+}
 
 export class KubeClient {
   readonly stats = new RequestStats();
@@ -177,7 +196,7 @@ export class KubeClient {
   async request<T = unknown>(req: KubeRequest): Promise<KubeResponse<T>> {
     const res = await this.send(req);
     if (res.status >= 400) throw toApiError(res.status, res.text, `${req.method} ${req.path}`);
-    return { status: res.status, body: (res.text ? JSON.parse(res.text) : undefined) as T };
+    return { status: res.status, body: (res.text ? JSON.parse(res.text) : undefined) as T, warnings: res.warnings };
   }
 
   /** Like request, but a 404 is undefined rather than an error. */
@@ -192,15 +211,15 @@ export class KubeClient {
    * Retries what the server said it could not take right now (429, 503 — e.g. "storage is
    * (re)initializing" just after start); such a request was not carried out, so a retry is safe.
    */
-  private async send(req: KubeRequest): Promise<{ status: number; text: string; contentType: string }> {
+  private async send(req: KubeRequest): Promise<RawResponse> {
     for (let attempt = 0; ; attempt++) {
       const res = await this.raw(req);
       if ((res.status !== 429 && res.status !== 503) || attempt >= RETRIES) return res;
-      await sleep(RETRY_BASE_MS * 2 ** attempt);
+      await sleep(retryDelayMs(attempt, res.retryAfterSec));
     }
   }
 
-  async raw(req: KubeRequest): Promise<{ status: number; text: string; contentType: string }> {
+  async raw(req: KubeRequest): Promise<RawResponse> {
     const url = new URL(this.server.href.replace(/\/$/, "") + req.path);
     for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
     const headers: Record<string, string> = {
@@ -227,6 +246,8 @@ export class KubeClient {
             status: res.statusCode ?? 0,
             text: Buffer.concat(chunks).toString("utf8"),
             contentType: String(res.headers["content-type"] ?? ""),
+            warnings: parseWarnings(res.rawHeaders),
+            retryAfterSec: parseRetryAfter(res.headers["retry-after"]),
           }),
         );
         res.on("error", reject);
@@ -258,4 +279,35 @@ function toApiError(status: number, text: string, request: string): KubeApiError
     // not a Status object: keep the raw text
   }
   return new KubeApiError(status, reason, message, request, details);
+}
+
+/**
+ * Warning headers as the apiserver sends them: `299 - "text"` (RFC 7234 warn-code, agent, quoted
+ * text), one header per warning, possibly several in one header separated by commas.
+ */
+export function parseWarnings(rawHeaders: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if ((rawHeaders[i] as string).toLowerCase() !== "warning") continue;
+    const value = rawHeaders[i + 1] as string;
+    const re = /\s*(\d{3})\s+(\S+)\s+"((?:[^"\\]|\\.)*)"(?:\s+"[^"]*")?\s*(?:,|$)/gy;
+    let m: RegExpExecArray | null;
+    let matched = false;
+    while ((m = re.exec(value)) !== null) {
+      matched = true;
+      out.push((m[3] as string).replace(/\\(.)/g, "$1"));
+      if (re.lastIndex >= value.length) break;
+    }
+    if (!matched && value.trim()) out.push(value.trim());
+  }
+  return out;
+}
+
+/** Retry-After as delta-seconds (what the apiserver sends); an HTTP date is honoured too. */
+export function parseRetryAfter(v: string | string[] | undefined, now = Date.now()): number | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  if (!s) return undefined;
+  if (/^\s*\d+\s*$/.test(s)) return Number(s);
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : Math.max(0, Math.ceil((t - now) / 1000));
 }

@@ -61,6 +61,13 @@ export interface RepoFile {
   content: string;
 }
 
+export interface TreeEntryInfo {
+  name: string;
+  /** From the repository root, "/"-separated. */
+  path: string;
+  type: "blob" | "tree" | "symlink" | "submodule";
+}
+
 export interface GitRepoOptions {
   /** http(s) URL; checked with validateRepoUrl. */
   url: string;
@@ -365,6 +372,104 @@ export class GitRepo {
     });
   }
 
+  /**
+   * One directory level of the commit's tree (not recursive), sorted by name. dir "" or "." = root.
+   * A blob on the way to dir → "missing-path"; a symlink or submodule on the way → "unsupported-entry".
+   */
+  listDir(sha: string, dir: string): Promise<TreeEntryInfo[]> {
+    let norm: string;
+    try {
+      norm = normalizeRepoDir(dir);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!SHA_RE.test(sha)) {
+      return Promise.reject(new GitSourceError(`invalid commit id ${JSON.stringify(sha)}`, "invalid-argument", false));
+    }
+    return this.locked(async () => {
+      const treeOid = await this.resolveDirUnlocked(sha, norm);
+      const entries = await this.readTreeEntries(treeOid, norm, sha);
+      return entries
+        .map((e) => ({
+          name: e.path,
+          path: norm === "" ? e.path : `${norm}/${e.path}`,
+          type: entryType(e.mode, e.type),
+        }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    });
+  }
+
+  /**
+   * One blob's bytes. A symlink or submodule at path → "unsupported-entry"; larger than maxBytes →
+   * "limit"; missing (or a directory) → "missing-path".
+   */
+  readFileBytes(sha: string, filePath: string, maxBytes: number): Promise<Buffer> {
+    let norm: string;
+    try {
+      norm = normalizeRepoDir(filePath);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (norm === "") {
+      return Promise.reject(new GitSourceError(`path ${JSON.stringify(filePath)} is not a file`, "invalid-argument", false));
+    }
+    if (!SHA_RE.test(sha)) {
+      return Promise.reject(new GitSourceError(`invalid commit id ${JSON.stringify(sha)}`, "invalid-argument", false));
+    }
+    return this.locked(async () => {
+      const slash = norm.lastIndexOf("/");
+      const parent = slash < 0 ? "" : norm.slice(0, slash);
+      const base = slash < 0 ? norm : norm.slice(slash + 1);
+      const treeOid = await this.resolveDirUnlocked(sha, parent, norm);
+      const entries = await this.readTreeEntries(treeOid, parent, sha);
+      const e = entries.find((x) => x.path === base);
+      if (!e) throw new GitSourceError(`path ${norm} does not exist in commit ${sha}`, "missing-path", false);
+      const t = entryType(e.mode, e.type);
+      if (t === "symlink" || t === "submodule") {
+        throw new GitSourceError(`${norm} in commit ${sha} is a ${t}; ${t}s are not supported`, "unsupported-entry", false);
+      }
+      if (t === "tree") throw new GitSourceError(`path ${norm} in commit ${sha} is a directory, not a file`, "missing-path", false);
+      const { blob } = await git.readBlob({ fs, gitdir: this.gitdir, cache: this.cache, oid: e.oid });
+      if (blob.byteLength > maxBytes) {
+        throw new GitSourceError(
+          `${norm} in commit ${sha} is ${blob.byteLength} bytes, over the limit of ${maxBytes} bytes`,
+          "limit",
+          false,
+        );
+      }
+      return Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+    });
+  }
+
+  /** The tree oid of directory `norm` in commit sha; errors name the first bad component. */
+  private async resolveDirUnlocked(sha: string, norm: string, wanted: string = norm): Promise<string> {
+    let treeOid: string;
+    try {
+      treeOid = (await git.readCommit({ fs, gitdir: this.gitdir, cache: this.cache, oid: sha })).commit.tree;
+    } catch (err) {
+      throw new GitSourceError(
+        `commit ${sha} of ${this.displayUrl} is not in the local cache (fetch it with ensureCommit first)`,
+        "missing-commit",
+        false,
+        { cause: err },
+      );
+    }
+    let walked = "";
+    for (const part of norm === "" ? [] : norm.split("/")) {
+      const entries = await this.readTreeEntries(treeOid, walked, sha);
+      const entry = entries.find((e) => e.path === part);
+      walked = walked === "" ? part : `${walked}/${part}`;
+      if (!entry) throw new GitSourceError(`path ${wanted} does not exist in commit ${sha}`, "missing-path", false);
+      const t = entryType(entry.mode, entry.type);
+      if (t === "symlink" || t === "submodule") {
+        throw new GitSourceError(`path ${walked} in commit ${sha} is a ${t}; ${t}s are not supported`, "unsupported-entry", false);
+      }
+      if (t !== "tree") throw new GitSourceError(`path ${walked} in commit ${sha} is not a directory`, "missing-path", false);
+      treeOid = entry.oid;
+    }
+    return treeOid;
+  }
+
   // ---- internals ----
 
   private ctx(): { fs: typeof fs; gitdir: string; cache: object } {
@@ -531,6 +636,12 @@ export function addThinPackCapability(buf: Buffer): Buffer {
     Buffer.from(newLine, "latin1"),
     buf.subarray(len),
   ]);
+}
+
+function entryType(mode: string, type: string): TreeEntryInfo["type"] {
+  if (mode === "120000") return "symlink";
+  if (mode === "160000" || type === "commit") return "submodule";
+  return type === "tree" ? "tree" : "blob";
 }
 
 async function isGitdir(gitdir: string): Promise<boolean> {

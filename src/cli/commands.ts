@@ -1,7 +1,7 @@
 import { renderApp } from "../kustomize/render.js";
 import { resolveBranch } from "../branches/resolve.js";
 import { diffObject } from "../engine/diff.js";
-import { Engine, PlanError } from "../engine/engine.js";
+import { PlanError, type PlannedObject } from "../engine/engine.js";
 import { RepoPoller } from "../reconcile/poller.js";
 import type { Runtime } from "../reconcile/runtime.js";
 import type { LoopSource } from "../service/daemon.js";
@@ -73,21 +73,22 @@ export async function planCommand(ctx: CommandContext, out: Out, apps: string[])
         try {
           await cluster.verify();
           const state = await app.currentState();
-          const engine = new Engine({ client: cluster.client, discovery: cluster.discovery, concurrency: app.app.applyConcurrency });
-          const plan = await engine.plan({
-            owner: app.app.name,
-            manifests: await app.render(head, branch),
-            defaultNamespace: app.app.namespace,
-            previous: state.inventory,
-            prune: app.app.prune,
-            allowEmpty: app.app.allowEmpty,
-          });
+          // The reconciler's own plan: the same request an apply sends, with the writes left out.
+          const plan = await app.plan(head, branch);
           const counts = { created: 0, configured: 0, unchanged: 0 };
           for (const p of plan.objects) {
             counts[p.action]++;
-            if (p.action !== "unchanged") out(diffObject(p.resource.subject, p.live, p.merged ?? p.resource.object).trimEnd());
+            if (p.action !== "unchanged") {
+              const diff = diffObject(p.resource.subject, p.live, p.merged ?? p.resource.object).trimEnd();
+              if (diff) out(diff);
+              out(`${planVerb(p)} ${p.resource.subject}${p.note ? ` (${p.note})` : ""}`);
+            }
+            for (const w of p.warnings ?? []) out(`! ${p.resource.subject}: warning: ${w}`);
           }
-          for (const p of plan.prune) out(diffObject(p.subject, p.live, undefined).trimEnd());
+          for (const p of plan.prune) {
+            out(diffObject(p.subject, p.live, undefined).trimEnd());
+            out(`- prune ${p.subject}`);
+          }
           if (state.phase === "WaitingApproval" && state.pendingRevision) {
             out(`! ${app.app.name}: revision ${state.pendingRevision.slice(0, 12)} waits for approval: plumber approve ${app.app.name} ${state.pendingRevision.slice(0, 12)}`);
           }
@@ -108,6 +109,11 @@ export async function planCommand(ctx: CommandContext, out: Out, apps: string[])
   } finally {
     rt.close();
   }
+}
+
+function planVerb(p: PlannedObject): string {
+  if (p.recreate) return "± recreate";
+  return p.action === "created" ? "+ create" : "~ configure";
 }
 
 /** One reconcile of every app (or the named ones); exit 1 if any failed. */
@@ -195,9 +201,10 @@ export async function statusCommand(ctx: CommandContext, out: Out, apps: string[
       const state = await app.currentState();
       let drift = "-";
       if (state.inventory.length > 0) {
-        const engine = new Engine({ client: cluster.client, discovery: cluster.discovery });
-        const report = await engine.detectDrift(app.app.name, state.inventory);
-        drift = report.drifted.length + report.missing.length === 0 ? "none" : `${report.drifted.length} drifted, ${report.missing.length} missing`;
+        // The app's engine, with the installation's hash key: stored fingerprints are keyed.
+        const report = await app.drift();
+        if (!report) drift = "unknown (hashes recomputed at the next cycle)";
+        else drift = report.drifted.length + report.missing.length === 0 ? "none" : `${report.drifted.length} drifted, ${report.missing.length} missing`;
       }
       rows.push({
         app: app.app.name,
@@ -211,6 +218,7 @@ export async function statusCommand(ctx: CommandContext, out: Out, apps: string[
         drift,
         updated: state.updatedAt ?? "-",
         message: state.message?.split("\n")[0] ?? "",
+        warnings: json ? (state.warnings ?? "") : warningsCell(state.warnings),
       });
     }
     if (json) out(JSON.stringify(rows, null, 2));
@@ -219,6 +227,13 @@ export async function statusCommand(ctx: CommandContext, out: Out, apps: string[
   } finally {
     rt.close();
   }
+}
+
+/** The table shows how many and the first; --json has them all, one per line. */
+function warningsCell(w: string | undefined): string {
+  if (!w) return "";
+  const lines = w.split("\n");
+  return lines.length === 1 ? (lines[0] as string) : `${lines.length}: ${lines[0]} …`;
 }
 
 export function pollers(rt: Runtime, ctx: CommandContext): RepoPoller[] {

@@ -1,7 +1,8 @@
 import type { AppConfig, CheckConfig } from "../config/types.js";
 import { checkObject, pruneCheckObjects, runCheck, type CheckOutcome, type CheckPhase } from "../checks/run.js";
 import { ChangeSet } from "../engine/changeset.js";
-import type { Engine } from "../engine/engine.js";
+import type { DriftReport, Engine, Plan, SyncRequest } from "../engine/engine.js";
+import type { InventoryEntry } from "../engine/inventory.js";
 import type { NamespacePolicy } from "../engine/resource.js";
 import { dependencyBlocker, type DependencyStatus } from "../deps/graph.js";
 import { evaluateWindows } from "../windows/windows.js";
@@ -16,6 +17,8 @@ import { renderApp, type KustomizeOptions } from "../kustomize/render.js";
 import type { Logger } from "../log.js";
 import type { AppControl, ControlStore } from "../state/control.js";
 import { recordDeploy, type AppState, type DeployRecord, type StateStore } from "../state/store.js";
+import { hashKeyId } from "../state/hashkey.js";
+import type { ObjectIdentity } from "../state/guard.js";
 import type { Manifest } from "../types.js";
 import { FileProblemError } from "../types.js";
 
@@ -41,7 +44,12 @@ export interface AppEvent {
 export interface AppReconcilerDeps {
   app: AppConfig;
   repo: GitRepo;
-  engine: Engine;
+  /** The app's engine, hashing with this key (EngineDeps.hashKey). */
+  engine: (hashKey: Uint8Array | undefined) => Engine;
+  /** The installation's hash key (src/state/hashkey.ts): created when missing only if `create`. */
+  hashKey?: (create: boolean) => Promise<Uint8Array | undefined>;
+  /** Objects no app may deploy (plumber's state namespace and objects, src/state/guard.ts). */
+  objectGuard?: (id: ObjectIdentity) => string | undefined;
   client: KubeClient;
   discovery: Discovery;
   store: StateStore;
@@ -88,6 +96,20 @@ export class AppReconciler {
     const policy = { ...(a.targetNamespace ? { targetNamespace: a.targetNamespace } : {}), ...(a.allowedNamespaces ? { allowedNamespaces: a.allowedNamespaces } : {}), ...(a.allowClusterScoped ? {} : { allowClusterScoped: false }) };
     const spec = { ...policy, name: a.name, repo: a.repo, branch: a.branch, path: a.path, cluster: a.cluster, namespace: a.namespace, prune: a.prune, allowEmpty: a.allowEmpty, checks: a.checks, approval: a.approval };
     this.specHash = sha256Hex(canonicalJson(spec)).slice(0, 16);
+  }
+
+  private keyed?: { engine: Engine; keyId: string };
+
+  /**
+   * The engine hashing with the installation's key. A writer creates the key when it is missing;
+   * a reader (plan, status) does not, and hashes unkeyed until one exists.
+   */
+  private async engine(write = true): Promise<{ engine: Engine; keyId: string }> {
+    if (this.keyed) return this.keyed;
+    const key = await this.d.hashKey?.(write);
+    const e = { engine: this.d.engine(key), keyId: hashKeyId(key) };
+    if (key || !this.d.hashKey) this.keyed = e;
+    return e;
   }
 
   async currentState(): Promise<AppState> {
@@ -156,10 +178,31 @@ export class AppReconciler {
     return undefined;
   }
 
+  /**
+   * What applying `sha` would do, from the very request an apply sends (namespace policy, reserved
+   * objects, the self-config check in the engine), with nothing written: `plumber plan` and the
+   * status of a waiting revision.
+   */
+  async plan(sha: string, branch?: string): Promise<Plan> {
+    const state = await this.currentState();
+    const { engine } = await this.engine(false);
+    // A plan writes nothing, not even the intent record.
+    const { recordIntent: _, ...req } = this.syncRequest(await this.render(sha, branch), state);
+    return engine.plan(req);
+  }
+
+  /** Drift of what is applied, for status; undefined when the stored hashes were made with another key and cannot tell. */
+  async drift(): Promise<DriftReport | undefined> {
+    const state = await this.currentState();
+    const { engine, keyId } = await this.engine(false);
+    if ((state.hashKeyId ?? "") !== keyId) return undefined;
+    return engine.detectDrift(this.app.name, state.inventory);
+  }
+
   /** What a waiting revision would change, planned by a dry-run (nothing written), for its status. */
   private async planSummary(state: AppState, target: string): Promise<string> {
     try {
-      const plan = await this.d.engine.plan(this.syncRequest(await this.render(target), state));
+      const plan = await this.plan(target);
       const counts = { created: 0, configured: 0, unchanged: 0 };
       for (const p of plan.objects) counts[p.action]++;
       return ` (${counts.created} to create, ${counts.configured} to configure, ${plan.prune.length} to prune)`;
@@ -233,7 +276,8 @@ export class AppReconciler {
 
     let changeSet: ChangeSet;
     try {
-      const out = await this.d.engine.sync(this.syncRequest(manifests, state));
+      const { engine, keyId } = await this.engine();
+      const out = await engine.sync(this.syncRequest(manifests, state));
       changeSet = out.changeSet;
       const now = new Date().toISOString();
       Object.assign(state, {
@@ -247,13 +291,17 @@ export class AppReconciler {
         appliedAt: now,
         updatedAt: now,
         inventory: out.inventory,
+        hashKeyId: keyId,
+        warnings: warningsOf(out.changeSet),
         verifyStartedAt: now,
         lastChanges: JSON.stringify(nonZero(out.changeSet.summary())),
       } satisfies Partial<AppState>);
       // Recorded before the wait, so a restart resumes the wait instead of applying again.
       await this.d.store.save(state);
       log.info({ changes: out.changeSet.summary(), durationMs: Date.now() - started }, `applied: ${out.changeSet.toString()}`);
+      if (state.warnings) log.warn({ warnings: state.warnings.split("\n") }, "the apiserver warned about this revision");
     } catch (e) {
+      if (e instanceof SyncError || e instanceof PlanError) state.warnings = warningsOf(e.changeSet) ?? state.warnings;
       if (e instanceof SyncError) state.inventory = e.inventory;
       const permanent = isPermanent(e);
       const message = errorMessage(e);
@@ -337,8 +385,11 @@ export class AppReconciler {
     try {
       const manifests = await this.render(good);
       // Previous inventory = what the failed revision applied: syncing the good set prunes what it added.
-      const out = await this.d.engine.sync(this.syncRequest(manifests, state));
+      const { engine, keyId } = await this.engine();
+      const out = await engine.sync(this.syncRequest(manifests, state));
       state.inventory = out.inventory;
+      state.hashKeyId = keyId;
+      state.warnings = warningsOf(out.changeSet);
       const health = await waitHealthy(this.d.client, this.d.discovery, this.app.name, state.inventory, { timeoutMs: this.app.healthTimeoutMs, signal });
       if (!health.healthy) throw new Error(`health: ${describeHealth(health, this.app.healthTimeoutMs)}`);
       const message = `revision ${rev.slice(0, 12)} failed (${cause.message}); rolled back to ${good.slice(0, 12)}`;
@@ -411,13 +462,15 @@ export class AppReconciler {
     const held = (): CycleResult =>
       state.failedRevision ? { kind: "held", revision: state.failedRevision, message: state.message ?? "" } : { kind: "unchanged" };
     if (!state.revision || state.inventory.length === 0) return held();
-    const drift = await this.d.engine.detectDrift(this.app.name, state.inventory);
+    const { engine, keyId } = await this.engine();
+    if ((state.hashKeyId ?? "") !== keyId) return this.rehash(state, state.revision, engine, keyId, started, held);
+    const drift = await engine.detectDrift(this.app.name, state.inventory);
     if (drift.drifted.length + drift.missing.length === 0) return held();
     const log = this.d.log.child({ revision: state.revision.slice(0, 12) });
     log.info({ drifted: drift.drifted.length, missing: drift.missing.length }, "drift detected; restoring");
     try {
       const manifests = await this.render(state.revision);
-      const out = await this.d.engine.repair(this.app.name, manifests, this.app.namespace, drift, state.inventory, this.namespacePolicy());
+      const out = await engine.repair(this.app.name, manifests, this.app.namespace, drift, state.inventory, this.namespacePolicy());
       state.inventory = out.inventory;
       state.updatedAt = new Date().toISOString();
       if (!state.failedRevision && state.phase !== "WaitingApproval") {
@@ -436,7 +489,37 @@ export class AppReconciler {
     }
   }
 
-  private syncRequest(manifests: Manifest[], state: AppState) {
+  /**
+   * The inventory's hashes were made with another key, or none (state of a plumber from before
+   * keyed hashes): they cannot be compared with what the engine computes now, and drift repair
+   * would take every object for drifted and rewrite it. Instead the applied revision is synced
+   * once: every object is dry-run, only those that really differ are written (genuine drift), and
+   * the inventory is stored with hashes under the current key.
+   */
+  private async rehash(state: AppState, revision: string, engine: Engine, keyId: string, started: number, held: () => CycleResult): Promise<CycleResult> {
+    const log = this.d.log.child({ revision: revision.slice(0, 12) });
+    try {
+      const out = await engine.sync(this.syncRequest(await this.render(revision), state));
+      Object.assign(state, { inventory: out.inventory, hashKeyId: keyId, updatedAt: new Date().toISOString() } satisfies Partial<AppState>);
+      await this.d.store.save(state);
+      log.info({ changes: out.changeSet.summary(), durationMs: Date.now() - started }, `stored hashes recomputed under this installation's key: ${out.changeSet.toString()}`);
+      if (!out.changeSet.changed) return held();
+      this.emit("driftRepaired", revision, "DriftRepaired", undefined, out.changeSet.toString());
+      return { kind: "repaired", revision, changeSet: out.changeSet };
+    } catch (e) {
+      if (e instanceof SyncError) state.inventory = e.inventory;
+      const message = `recomputing stored hashes failed: ${errorMessage(e)}`;
+      log.error({ err: message }, "recomputing stored hashes failed");
+      return { kind: "failed", revision, message, permanent: false };
+    }
+  }
+
+  /**
+   * The one request of every sync and plan of this app (apply, rollback, rehash, plan): its
+   * namespace policy, the objects no app may deploy, and the intent record written before the
+   * first write.
+   */
+  private syncRequest(manifests: Manifest[], state: AppState): SyncRequest {
     return {
       owner: this.app.name,
       manifests,
@@ -445,7 +528,22 @@ export class AppReconciler {
       prune: this.app.prune,
       allowEmpty: this.app.allowEmpty,
       namespacePolicy: this.namespacePolicy(),
+      guard: this.d.objectGuard,
+      recordIntent: (inventory) => this.recordIntent(state, inventory),
     };
+  }
+
+  /**
+   * Persists previous ∪ desired before the first write, so a kill at any later point leaves no
+   * object written that the next cycle does not know to prune. Only keys new to the inventory can
+   * be orphaned: a sync that adds none costs no extra write.
+   */
+  private async recordIntent(state: AppState, inventory: InventoryEntry[]): Promise<void> {
+    const known = new Set(state.inventory.map((e) => e.key));
+    if (inventory.every((e) => known.has(e.key))) return;
+    state.inventory = inventory;
+    state.updatedAt = new Date().toISOString();
+    await this.d.store.save(state);
   }
 
   private namespacePolicy(): NamespacePolicy {
@@ -521,6 +619,17 @@ function isPermanent(e: unknown): boolean {
 
 function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+const MAX_WARNINGS = 50;
+
+/** Server warnings of a change set, one line per warning ("Kind/ns/name: text"), bounded; undefined when none. */
+export function warningsOf(cs: ChangeSet): string | undefined {
+  const lines = cs.entries.flatMap((e) => (e.warnings ?? []).map((w) => `${e.subject}: ${w}`));
+  if (lines.length === 0) return undefined;
+  const kept = lines.slice(0, MAX_WARNINGS).map((l) => l.slice(0, 500));
+  if (lines.length > MAX_WARNINGS) kept.push(`... and ${lines.length - MAX_WARNINGS} more`);
+  return kept.join("\n");
 }
 
 function nonZero(s: Record<string, number>): Record<string, number> {

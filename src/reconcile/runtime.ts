@@ -16,6 +16,8 @@ import type { ReleaseEvent, ReleaseScheduler } from "../releases/scheduler.js";
 import { buildReleaseSchedulers } from "../releases/wiring.js";
 import { buildNotifier, type Notifier } from "../notify/wiring.js";
 import { ControlStore } from "../state/control.js";
+import { HashKeyStore } from "../state/hashkey.js";
+import { reservedObjectGuard } from "../state/guard.js";
 import { verifyIdentity } from "../kube/identity.js";
 import { AppReconciler, type AppEvent } from "./app.js";
 import { dependencyOrder } from "../deps/graph.js";
@@ -30,6 +32,11 @@ export interface ClusterConnection {
   control: ControlStore;
   /** The wrong-cluster guard: resolves once the cluster proved its identity (cached), else throws. */
   verify: () => Promise<void>;
+  /**
+   * The installation's hash key in this cluster (after verify). `create`: make it when missing
+   * (a writer); otherwise undefined until one exists (plan, status write nothing).
+   */
+  hashKey: (create: boolean) => Promise<Uint8Array | undefined>;
 }
 
 export interface RepoConnection {
@@ -63,6 +70,8 @@ export interface RuntimeOptions {
   onReleaseEvent?: (e: ReleaseEvent) => void;
   /** Deploys, failures, rollbacks, approvals: for notifications, events and metrics. */
   onAppEvent?: (e: AppEvent) => void;
+  /** The leader-election Lease, which no app may deploy; without it a Lease named "plumber" is refused in every namespace. */
+  lease?: { name: string; namespace?: string };
 }
 
 export function defaultCacheDir(): string {
@@ -86,11 +95,14 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
   const byName = new Map<string, AppReconciler>();
   const verifiers = new Map<string, CommitVerifier>();
   for (const [name, conn] of repos) if (conn.config.verify) verifiers.set(name, new CommitVerifier(conn.repo.gitdir, conn.config.verify.keysFile));
+  // Whatever an app's namespace policy, plumber's own state is out of its reach.
+  const objectGuard = reservedObjectGuard({ stateNamespace: config.state.namespace, lease: opts.lease });
   // Dependencies first, so a dependency's new revision is applied before its dependents look at it.
   const reconcilers = dependencyOrder(apps, (a) => a.name, (a) => a.dependsOn).map((app) => {
     const cluster = clusters.get(app.cluster) as ClusterConnection;
     // Engine, with plumber's own config validated before it is applied (src/service/selfconfig.ts).
-    const engine: Engine = new SelfConfigGuardedEngine({
+    const engine = (hashKey: Uint8Array | undefined): Engine => new SelfConfigGuardedEngine({
+      hashKey,
       client: cluster.client,
       discovery: cluster.discovery,
       concurrency: app.applyConcurrency,
@@ -98,6 +110,7 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
         const fields = { app: app.name, cluster: app.cluster, object: e.subject, action: e.action };
         if (e.action === "failed") opts.log.warn({ ...fields, err: e.message }, `${e.subject} ${e.action}`);
         else opts.log.info(fields, `${e.subject} ${e.action}`);
+        if (e.warnings?.length) opts.log.warn({ ...fields, warnings: e.warnings }, `${e.subject}: the apiserver warned: ${e.warnings.join("; ")}`);
         opts.onEntry?.(app.name, e);
       },
     });
@@ -106,6 +119,8 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
       app,
       repo: (repos.get(app.repo) as RepoConnection).repo,
       engine,
+      hashKey: cluster.hashKey,
+      objectGuard,
       client: cluster.client,
       discovery: cluster.discovery,
       store: cluster.store,
@@ -212,6 +227,20 @@ export async function connectCluster(config: ClusterConfig, stateNamespace: stri
     });
     return verified;
   };
+  const keys = new HashKeyStore(client, stateNamespace);
+  let key: Promise<Uint8Array | undefined> | undefined;
+  const hashKey = async (create: boolean): Promise<Uint8Array | undefined> => {
+    // Never read or create plumber's key in a cluster that is not the one the config names.
+    await verify();
+    const found = await (key ??= keys.load(create).catch((e: unknown) => {
+      key = undefined;
+      throw e;
+    }));
+    // Not there yet and not ours to create: ask again next time.
+    if (!found) key = undefined;
+    if (!found && create) return hashKey(true);
+    return found;
+  };
   return {
     config,
     client,
@@ -219,5 +248,6 @@ export async function connectCluster(config: ClusterConfig, stateNamespace: stri
     store: new StateStore(client, stateNamespace),
     control: new ControlStore(client, stateNamespace),
     verify,
+    hashKey,
   };
 }

@@ -61,6 +61,10 @@ export interface AppState {
   failedSpec?: string;
   appliedAt?: string;
   updatedAt?: string;
+  /** Server warnings (deprecated API versions, policy warnings) of the last apply, one per line: "Kind/ns/name: text". */
+  warnings?: string;
+  /** hashKeyId() of the key the inventory's hashes were made with; "" or absent: unkeyed (older plumber). */
+  hashKeyId?: string;
   inventory: InventoryEntry[];
   /** The last HISTORY_LIMIT deploy attempts, newest first. */
   history: DeployRecord[];
@@ -87,6 +91,8 @@ const STATUS_KEYS = [
   "lastChanges",
   "appliedAt",
   "updatedAt",
+  "warnings",
+  "hashKeyId",
 ] as const;
 
 export function stateObjectName(app: string): string {

@@ -1,6 +1,7 @@
 import type { AppConfig, CheckConfig } from "../config/types.js";
 import { checkObject, pruneCheckObjects, runCheck, type CheckOutcome, type CheckPhase } from "../checks/run.js";
 import { ChangeSet } from "../engine/changeset.js";
+import { ContestTracker } from "./contested.js";
 import type { DriftReport, Engine, Plan, SyncRequest } from "../engine/engine.js";
 import type { InventoryEntry } from "../engine/inventory.js";
 import type { NamespacePolicy } from "../engine/resource.js";
@@ -84,6 +85,8 @@ class VerifyFailure extends Error {
  */
 export class AppReconciler {
   readonly app: AppConfig;
+  /** Per-object backoff for fields another manager contests; the daemon drains its notices. */
+  readonly contest = new ContestTracker();
   private state?: AppState;
   private readonly rendered = new Map<string, Manifest[]>();
   /** What of the app's config shapes a sync: a change to it lets a failed revision be tried again. */
@@ -464,7 +467,8 @@ export class AppReconciler {
     if (!state.revision || state.inventory.length === 0) return held();
     const { engine, keyId } = await this.engine();
     if ((state.hashKeyId ?? "") !== keyId) return this.rehash(state, state.revision, engine, keyId, started, held);
-    const drift = await engine.detectDrift(this.app.name, state.inventory);
+    // Objects another field manager keeps taking back are repaired with backoff (contested.ts).
+    const drift = await this.contest.review(await engine.detectDrift(this.app.name, state.inventory), state.inventory, { app: this.app.name, client: this.d.client, namespace: this.d.store.namespace, log: this.d.log });
     if (drift.drifted.length + drift.missing.length === 0) return held();
     const log = this.d.log.child({ revision: state.revision.slice(0, 12) });
     log.info({ drifted: drift.drifted.length, missing: drift.missing.length }, "drift detected; restoring");

@@ -1,14 +1,33 @@
 import type { Logger } from "../log.js";
 import { resolveBranch } from "../branches/resolve.js";
 import { sleep } from "../util/pool.js";
+import { clusterSourceStore, SourceHealth, SourceRecords, type SourceStore, type SourceTransition } from "../service/source.js";
 import type { AppReconciler, CycleResult } from "./app.js";
-import type { RepoConnection } from "./runtime.js";
+import type { RepoConnection, Runtime } from "./runtime.js";
 
 export interface PollResult {
   repo: string;
   /** The ref listing failed: nothing was fetched and no app moved. */
   error?: string;
   apps: { app: string; result: CycleResult }[];
+}
+
+/** After each ref listing: the repo's source health, and whether it just changed. */
+export interface SourceReport {
+  repo: string;
+  apps: string[];
+  health: SourceHealth;
+  transition?: SourceTransition;
+  /** What the apps record now (without a source store: undefined). */
+  records?: SourceRecords;
+}
+
+export interface PollerOptions {
+  /** Where each app records its source's failure (its state ConfigMap); without it nothing is recorded. */
+  sourceStore?: SourceStore;
+  /** Told after every listing (metrics), and of transitions (Events). */
+  onSource?: (r: SourceReport) => void;
+  now?: () => number;
 }
 
 const MAX_BACKOFF_FACTOR = 10;
@@ -20,12 +39,28 @@ const MAX_BACKOFF_MS = 10 * 60_000;
  */
 export class RepoPoller {
   private failures = 0;
+  readonly health: SourceHealth;
+  private readonly records?: SourceRecords;
 
   constructor(
     private readonly conn: RepoConnection,
     private readonly apps: AppReconciler[],
     private readonly log: Logger,
-  ) {}
+    private readonly opts: PollerOptions = {},
+  ) {
+    this.health = new SourceHealth(opts.now);
+    if (opts.sourceStore) this.records = new SourceRecords(opts.sourceStore, this.health, log.child({ repo: conn.config.name }));
+  }
+
+  /** Records the source's state in each app's status on transitions only (and once per process). */
+  private async reportSource(transition: SourceTransition | undefined): Promise<void> {
+    const repo = this.conn.config.name;
+    const apps = this.apps.map((a) => a.app.name);
+    if (this.records) await this.records.sync(apps);
+    if (transition === "failing") this.log.error({ repo, err: this.health.error, since: new Date(this.health.failingSince ?? 0).toISOString() }, "source failing: listing refs fails; clusters keep their current revision");
+    if (transition === "recovered") this.log.info({ repo }, "source recovered: listing refs works again");
+    this.opts.onSource?.({ repo, apps, health: this.health, transition, records: this.records });
+  }
 
   async cycle(signal?: AbortSignal): Promise<PollResult> {
     const repo = this.conn.config.name;
@@ -36,14 +71,19 @@ export class RepoPoller {
       const error = e instanceof Error ? e.message : String(e);
       this.failures++;
       this.log.warn({ repo, err: error, failures: this.failures }, "listing refs failed; clusters keep their current revision");
+      await this.reportSource(this.health.failed(error));
       return { repo, error, apps: [] };
     }
+    const recovered = this.health.listed();
+    // A branch pattern picks its branch from this same listing.
+    const followedBy = new Map(this.apps.map((a) => [a, resolveBranch(a.app, heads)]));
+    for (const [app, { branch, head }] of followedBy) if (branch && head) this.records?.rememberHeads(app.app.name, { [branch]: head });
+    await this.reportSource(recovered);
     const results: PollResult["apps"] = [];
     let failed = false;
     for (const app of this.apps) {
       let result: CycleResult;
-      // A branch pattern picks its branch from this same listing.
-      const followed = resolveBranch(app.app, heads);
+      const followed = followedBy.get(app) ?? resolveBranch(app.app, heads);
       try {
         result = await app.reconcile(followed.head, signal, followed.branch);
       } catch (e) {
@@ -76,4 +116,17 @@ export class RepoPoller {
       await sleep(this.nextDelay(), signal);
     }
   }
+}
+
+/** The poller of one repo of a runtime, recording source failures in its apps' state. */
+export function repoPoller(rt: Runtime, repo: string, log: Logger, opts: Omit<PollerOptions, "sourceStore"> = {}): RepoPoller {
+  const conn = rt.repos.get(repo);
+  if (!conn) throw new Error(`no repo named ${repo}`);
+  const apps = rt.apps.filter((a) => a.app.repo === repo);
+  const sourceStore = clusterSourceStore((name) => {
+    const app = apps.find((a) => a.app.name === name);
+    const cluster = app && rt.clusters.get(app.app.cluster);
+    return cluster ? { client: cluster.client, namespace: rt.config.state.namespace } : undefined;
+  });
+  return new RepoPoller(conn, apps, log, { ...opts, sourceStore });
 }

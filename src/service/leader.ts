@@ -15,6 +15,7 @@
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import { KubeApiError, type KubeClient } from "../kube/client.js";
+import { ensureNamespace } from "../kube/namespace.js";
 import type { Logger } from "../log.js";
 import { sleep } from "../util/pool.js";
 
@@ -161,8 +162,8 @@ export class LeaderElector {
         spec: { holderIdentity: this.identity, leaseDurationSeconds: durationS, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
       };
       try {
-        const created = await client.request<Lease>({ method: "POST", path: this.path.replace(/\/[^/]+$/, ""), body: JSON.stringify(lease) });
-        this.observe(created.body, now);
+        const created = await this.createLease(lease);
+        this.observe(created, now);
         this.lookedAt = this.now();
         this.renewedAt = now;
         return true;
@@ -202,6 +203,24 @@ export class LeaderElector {
     } catch (e) {
       if (!(e instanceof KubeApiError && e.conflict)) log.warn({ err: errText(e), lease: this.where() }, "leader election: cannot update the lease");
       return false;
+    }
+  }
+
+  /**
+   * POSTs the Lease; on a fresh cluster its namespace (by default state.namespace) may not exist
+   * yet, and nothing else creates it before someone leads, so create it then and try again. Only
+   * on a 404: a replica whose namespace exists needs no permission on namespaces at all.
+   */
+  private async createLease(lease: Lease): Promise<Lease> {
+    const { client } = this.opts;
+    const post = async (): Promise<Lease> => (await client.request<Lease>({ method: "POST", path: this.path.replace(/\/[^/]+$/, ""), body: JSON.stringify(lease) })).body;
+    try {
+      return await post();
+    } catch (e) {
+      if (!(e instanceof KubeApiError && e.notFound)) throw e;
+      this.opts.log.info({ namespace: this.opts.namespace }, "leader election: creating the lease's namespace");
+      await ensureNamespace(client, this.opts.namespace);
+      return post();
     }
   }
 

@@ -19,6 +19,11 @@ export const METRIC_NAMES = {
   leader: "plumber_leader",
   reloads: "plumber_config_reloads_total",
   events: "plumber_events_total",
+  sourceFailing: "plumber_source_failing",
+  sourceFailingSince: "plumber_source_failing_since_timestamp_seconds",
+  sourceLastListing: "plumber_source_last_listing_timestamp_seconds",
+  contestedObjects: "plumber_contested_objects",
+  repairsDeferred: "plumber_drift_repairs_deferred_total",
 } as const;
 
 interface KubeSource {
@@ -48,6 +53,11 @@ export class PlumberMetrics {
   private readonly leader: Gauge;
   private readonly reloads: Counter<"result">;
   private readonly events: Counter<"reason" | "outcome">;
+  private readonly sourceFailing: Gauge<"repo">;
+  private readonly sourceFailingSince: Gauge<"repo">;
+  private readonly sourceLastListing: Gauge<"repo">;
+  private readonly contestedObjects: Gauge<"app">;
+  private readonly repairsDeferred: Counter<"app">;
   private readonly kubeSources = new Set<KubeSource>();
   private readonly repoSources = new Set<RepoSource>();
 
@@ -113,6 +123,50 @@ export class PlumberMetrics {
       labelNames: ["reason", "outcome"],
       registers,
     });
+    this.sourceFailing = new Gauge({
+      name: METRIC_NAMES.sourceFailing,
+      help: "1 while a repo's ref listing fails (clusters keep their current revision), else 0.",
+      labelNames: ["repo"],
+      registers,
+    });
+    this.sourceFailingSince = new Gauge({
+      name: METRIC_NAMES.sourceFailingSince,
+      help: "While a repo's ref listing fails: when the outage began (Unix seconds).",
+      labelNames: ["repo"],
+      registers,
+    });
+    this.sourceLastListing = new Gauge({
+      name: METRIC_NAMES.sourceLastListing,
+      help: "When a repo's ref listing last worked (Unix seconds).",
+      labelNames: ["repo"],
+      registers,
+    });
+    this.contestedObjects = new Gauge({
+      name: METRIC_NAMES.contestedObjects,
+      help: "Objects of an app whose fields another field manager keeps taking back (repaired with backoff).",
+      labelNames: ["app"],
+      registers,
+    });
+    this.repairsDeferred = new Counter({
+      name: METRIC_NAMES.repairsDeferred,
+      help: "Drift repairs of contested objects put off by the backoff, by app.",
+      labelNames: ["app"],
+      registers,
+    });
+  }
+
+  /** After each ref listing of a repo. */
+  observeSource(repo: string, s: { failingSince?: number; lastGoodAt?: number }): void {
+    this.sourceFailing.set({ repo }, s.failingSince === undefined ? 0 : 1);
+    if (s.failingSince === undefined) this.sourceFailingSince.remove({ repo });
+    else this.sourceFailingSince.set({ repo }, s.failingSince / 1000);
+    if (s.lastGoodAt !== undefined) this.sourceLastListing.set({ repo }, s.lastGoodAt / 1000);
+  }
+
+  /** After each drift check of an app: objects whose fields another manager keeps taking, and repairs put off. */
+  observeContest(app: string, contested: number, deferred: number): void {
+    this.contestedObjects.set({ app }, contested);
+    if (deferred > 0) this.repairsDeferred.inc({ app }, deferred);
   }
 
   observeReconcile(app: string, result: string, seconds: number): void {

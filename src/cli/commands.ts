@@ -2,7 +2,10 @@ import { renderApp } from "../kustomize/render.js";
 import { resolveBranch } from "../branches/resolve.js";
 import { diffObject } from "../engine/diff.js";
 import { PlanError, type PlannedObject } from "../engine/engine.js";
-import { RepoPoller } from "../reconcile/poller.js";
+import { repoPoller, type RepoPoller } from "../reconcile/poller.js";
+import { parseContested } from "../reconcile/contested.js";
+import { readStateData } from "../service/notes.js";
+import { describeSource, sourceRecordFromData } from "../service/source.js";
 import type { Runtime } from "../reconcile/runtime.js";
 import type { LoopSource } from "../service/daemon.js";
 import { parseDuration } from "../config/duration.js";
@@ -204,8 +207,12 @@ export async function statusCommand(ctx: CommandContext, out: Out, apps: string[
         // The app's engine, with the installation's hash key: stored fingerprints are keyed.
         const report = await app.drift();
         if (!report) drift = "unknown (hashes recomputed at the next cycle)";
-        else drift = report.drifted.length + report.missing.length === 0 ? "none" : `${report.drifted.length} drifted, ${report.missing.length} missing`;
+        else drift = report.drifted.length + report.missing.length === 0 ? "none" : `${report.drifted.length} drifted${contestedBy(report.contested)}, ${report.missing.length} missing`;
       }
+      // Source failures and contested objects: status keys of their own in the same ConfigMap.
+      const notes = await readStateData(cluster.client, rt.config.state.namespace, app.app.name);
+      const source = sourceRecordFromData(notes);
+      const contested = parseContested(notes?.contested);
       rows.push({
         app: app.app.name,
         cluster: app.app.cluster,
@@ -217,8 +224,18 @@ export async function statusCommand(ctx: CommandContext, out: Out, apps: string[
         objects: String(state.inventory.length),
         drift,
         updated: state.updatedAt ?? "-",
-        message: state.message?.split("\n")[0] ?? "",
+        message: [source ? describeSource(source) : "", state.message?.split("\n")[0] ?? ""].filter(Boolean).join("; "),
         warnings: json ? (state.warnings ?? "") : warningsCell(state.warnings),
+        source: source ? `failing since ${source.failingSince}` : "ok",
+        contested: contested.map((c) => `${c.object} by ${c.managers.join(", ") || "another writer"}`).join("; "),
+        ...(json && source
+          ? {
+              sourceFailingSince: source.failingSince,
+              sourceError: source.error,
+              sourceLastGoodAt: source.lastGoodAt ?? "",
+              sourceLastGoodHeads: Object.entries(source.lastGoodHeads ?? {}).map(([b, sha]) => `${b}=${sha}`).join(","),
+            }
+          : {}),
       });
     }
     if (json) out(JSON.stringify(rows, null, 2));
@@ -229,6 +246,12 @@ export async function statusCommand(ctx: CommandContext, out: Out, apps: string[
   }
 }
 
+/** " (contested by "hpa-like")" for the drift column, from the live drift check. */
+function contestedBy(contested: Map<string, string[]> | undefined): string {
+  const who = [...new Set([...(contested?.values() ?? [])].flat())];
+  return who.length ? ` (contested by ${who.map((m) => `"${m}"`).join(", ")})` : "";
+}
+
 /** The table shows how many and the first; --json has them all, one per line. */
 function warningsCell(w: string | undefined): string {
   if (!w) return "";
@@ -237,7 +260,7 @@ function warningsCell(w: string | undefined): string {
 }
 
 export function pollers(rt: Runtime, ctx: CommandContext): RepoPoller[] {
-  return [...rt.repos].map(([name, conn]) => new RepoPoller(conn, rt.apps.filter((a) => a.app.repo === name), ctx.log));
+  return [...rt.repos.keys()].map((name) => repoPoller(rt, name, ctx.log));
 }
 
 function indent(s: string): string {

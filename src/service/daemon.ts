@@ -12,7 +12,9 @@ import type { PlumberConfig } from "../config/types.js";
 import { KubeApiError, KubeClient, loadKubeConfig, type KubeRequest } from "../kube/client.js";
 import type { Logger } from "../log.js";
 import type { CycleResult } from "../reconcile/app.js";
-import { RepoPoller } from "../reconcile/poller.js";
+import { repoPoller, type SourceReport } from "../reconcile/poller.js";
+import { describeKey, describeManagers, type ContestNotice } from "../reconcile/contested.js";
+import { describeSource } from "./source.js";
 import { buildRuntime, connectCluster, type Runtime, type RuntimeOptions } from "../reconcile/runtime.js";
 import { stateObjectName } from "../state/store.js";
 import { sleep } from "../util/pool.js";
@@ -75,6 +77,8 @@ export class Daemon {
   private readonly stop = new AbortController();
   private readonly forced = new AbortController();
   private readonly limiter = new EventRateLimiter();
+  /** The current runtime's Event recorders, by cluster. */
+  private recorders = new Map<string, EventRecorder>();
   private elector?: LeaderElector;
   private http?: ServiceHttp;
   private reloader?: ConfigReloader;
@@ -325,12 +329,8 @@ export class Daemon {
   }
 
   private loopsFor(rt: Runtime): Loop[] {
-    const loops: Loop[] = [...rt.repos].map(([name, conn]) => {
-      const poller = new RepoPoller(
-        conn,
-        rt.apps.filter((a) => a.app.repo === name),
-        this.log,
-      );
+    const loops: Loop[] = [...rt.repos.keys()].map((name) => {
+      const poller = repoPoller(rt, name, this.log, { onSource: (r) => this.onSource(rt, r) });
       return { name: `repo/${name}`, run: (signal: AbortSignal) => poller.run(signal) };
     });
     for (const src of this.opts.loops ?? []) {
@@ -338,6 +338,23 @@ export class Daemon {
       if (made) loops.push(...(Array.isArray(made) ? made : [made]));
     }
     return loops;
+  }
+
+  /** After each ref listing: metrics; on a transition, an Event on each of the repo's apps. */
+  private onSource(rt: Runtime, r: SourceReport): void {
+    this.metrics.observeSource(r.repo, r.health);
+    if (!r.transition) return;
+    for (const app of r.apps) {
+      const recorder = this.recorders.get(rt.apps.find((a) => a.app.name === app)?.app.cluster ?? "");
+      if (r.transition === "failing") {
+        const rec = r.records?.record(app);
+        const note = rec ? describeSource(rec) : `source failing: ${r.health.error ?? ""}`;
+        recorder?.record({ app, type: "Warning", reason: "SourceFailing", note: `repo ${r.repo}: ${note}; the cluster keeps its current revision` });
+      } else {
+        const since = r.health.recoveredFrom === undefined ? "" : ` (failing since ${new Date(r.health.recoveredFrom).toISOString()})`;
+        recorder?.record({ app, type: "Normal", reason: "SourceRecovered", note: `repo ${r.repo}: listing refs works again${since}` });
+      }
+    }
   }
 
   /** A loop that throws is logged and restarted (after a pause) until the term ends. */
@@ -358,6 +375,7 @@ export class Daemon {
     const stateNs = rt.config.state.namespace;
     const undo: Array<() => void> = [];
     const recorders = new Map<string, EventRecorder>();
+    this.recorders = recorders;
     for (const [name, cluster] of rt.clusters) {
       cluster.client.writeGate = (req) => this.writeRefusal(req, stateNs);
       undo.push(this.metrics.trackKube(name, cluster.client.stats));
@@ -393,6 +411,9 @@ export class Daemon {
           throw e;
         }
         this.metrics.observeReconcile(name, result.kind, (performance.now() - t0) / 1000);
+        const contest = app.contest.drain();
+        this.metrics.observeContest(name, contest.contested, contest.deferred);
+        for (const n of contest.notices) recorder?.record(contestEvent(name, n));
         const ev = eventFor(name, result);
         if (ev?.type === "Warning" && ev.reason === "ReconcileFailed") this.onFailure(name, ev.note, recorder, ev);
         else if (ev) recorder?.record(ev);
@@ -453,6 +474,19 @@ export function eventFor(app: string, result: CycleResult): PlumberEvent | undef
     default:
       return undefined;
   }
+}
+
+/** The Event for an object becoming (or ceasing to be) contested by another field manager. */
+export function contestEvent(app: string, n: ContestNotice): PlumberEvent {
+  const what = describeKey(n.key);
+  if (n.kind === "resolved") return { app, type: "Normal", reason: "ContestResolved", note: `${what}: no longer contested by ${describeManagers(n.managers)}` };
+  const times = n.strikes === 1 ? "once" : `${n.strikes} times in a row`;
+  return {
+    app,
+    type: "Warning",
+    reason: "FieldsContested",
+    note: `${what}: fields plumber applied were taken back by ${describeManagers(n.managers)} after its repair (${times}); plumber repairs it with backoff, next in ${n.nextInChecks ?? 0} drift checks (at most 1h)`,
+  };
 }
 
 /** A 403 from the apiserver, with what to do about it. */

@@ -1,0 +1,94 @@
+// The contested-field backoff as pure logic: one review per drift check, an injected clock.
+import { describe, expect, it } from "vitest";
+import { CONTEST_CAP_MS, ContestBackoff, describeKey, parseContested } from "../../src/reconcile/contested.js";
+import { contestEvent } from "../../src/service/daemon.js";
+
+const KEY = "apps/Deployment/ci/web";
+const OTHER = "/ConfigMap/ci/cfg";
+
+/** A manager that takes the field back after every repair; returns the check numbers (1-based) at which plumber repaired. */
+function war(checks: number, opts: { now?: () => number; tick?: () => void; dh?: (check: number) => string } = {}): { repairs: number[]; b: ContestBackoff } {
+  const b = new ContestBackoff({ now: opts.now });
+  const repairs: number[] = [];
+  for (let i = 1; i <= checks; i++) {
+    const v = b.review([KEY], new Map([[KEY, ["hpa-like"]]]), new Map([[KEY, opts.dh?.(i) ?? "h1"]]));
+    if (v.repair.includes(KEY)) repairs.push(i);
+    opts.tick?.();
+  }
+  return { repairs, b };
+}
+
+describe("ContestBackoff", () => {
+  it("repairs a first drift at once, and forgets it when it stays repaired", () => {
+    const b = new ContestBackoff({ now: () => 0 });
+    expect(b.review([KEY], new Map(), new Map([[KEY, "h1"]]))).toEqual({ repair: [KEY], deferred: [], notices: [] });
+    // In place at the next check: no contest, nothing to say.
+    expect(b.review([], new Map(), new Map([[KEY, "h1"]]))).toEqual({ repair: [], deferred: [], notices: [] });
+    expect(b.contested()).toEqual([]);
+    // A later one-off drift is again repaired at once.
+    expect(b.review([KEY], new Map(), new Map([[KEY, "h1"]])).repair).toEqual([KEY]);
+  });
+
+  it("backs off exponentially while another manager keeps taking the object back: 2, 4, 8 … checks", () => {
+    const { repairs, b } = war(64, { now: () => 0 });
+    expect(repairs).toEqual([1, 3, 7, 15, 31, 63]);
+    expect(b.contested()).toEqual([{ key: KEY, managers: ["hpa-like"], strikes: 6 }]);
+  });
+
+  it("names the managers when the object is taken back, with the checks until the next repair", () => {
+    const b = new ContestBackoff({ now: () => 0 });
+    const dh = new Map([[KEY, "h1"]]);
+    const who = new Map([[KEY, ["hpa-like", "kubectl-edit"]]]);
+    b.review([KEY], new Map(), dh);
+    const v = b.review([KEY], who, dh);
+    expect(v).toEqual({ repair: [], deferred: [KEY], notices: [{ kind: "contested", key: KEY, managers: ["hpa-like", "kubectl-edit"], strikes: 1, nextInChecks: 1 }] });
+    // Deferred checks say nothing more.
+    expect(b.review([KEY], who, dh)).toEqual({ repair: [KEY], deferred: [], notices: [] });
+    expect(b.review([KEY], who, dh).notices).toEqual([{ kind: "contested", key: KEY, managers: ["hpa-like", "kubectl-edit"], strikes: 2, nextInChecks: 3 }]);
+  });
+
+  it("caps the wait at an hour (by the clock), however many strikes", () => {
+    let now = 0;
+    const { repairs } = war(40, { now: () => now, tick: () => (now += 10 * 60_000) });
+    // Checks 10 min apart: 1, 3 (20 min), 7 (40 min), then every 6 checks (1 h), never 8 or 16 apart.
+    expect(repairs).toEqual([1, 3, 7, 13, 19, 25, 31, 37]);
+    expect(CONTEST_CAP_MS).toBe(3_600_000);
+  });
+
+  it("starts over when git changes the object (a new manifest hash)", () => {
+    const { repairs } = war(12, { now: () => 0, dh: (i) => (i <= 7 ? "h1" : "h2") });
+    // 1, 3, 7 under h1; at 8 the object is new to the backoff: repaired at once, then 10, …
+    expect(repairs).toEqual([1, 3, 7, 8, 10]);
+  });
+
+  it("says when the contest is over, and backs off per object", () => {
+    const b = new ContestBackoff({ now: () => 0 });
+    const dh = new Map([[KEY, "h1"], [OTHER, "h2"]]);
+    b.review([KEY], new Map(), dh);
+    b.review([KEY], new Map([[KEY, ["hpa-like"]]]), dh); // contested, deferred
+    // Another object drifts for the first time: repaired at once, whatever KEY's backoff.
+    const v = b.review([KEY, OTHER], new Map([[KEY, ["hpa-like"]]]), dh);
+    expect(v.repair.sort()).toEqual([KEY, OTHER].sort());
+    // KEY stays in place after its repair: resolved.
+    const w = b.review([], new Map(), dh);
+    expect(w.notices).toEqual([{ kind: "resolved", key: KEY, managers: ["hpa-like"], strikes: 1 }]);
+    expect(b.contested()).toEqual([]);
+  });
+});
+
+describe("contested: messages", () => {
+  it("describes objects and parses the status key", () => {
+    expect(describeKey(KEY)).toBe("apps/Deployment ci/web");
+    expect(describeKey(OTHER)).toBe("ConfigMap ci/cfg");
+    expect(parseContested('[{"object":"ConfigMap ci/cfg","managers":["hpa-like"]}]')).toEqual([{ object: "ConfigMap ci/cfg", managers: ["hpa-like"] }]);
+    expect(parseContested("not json")).toEqual([]);
+    expect(parseContested(undefined)).toEqual([]);
+  });
+
+  it("makes a Warning naming the manager, and a Normal event when it ends", () => {
+    const ev = contestEvent("tasks", { kind: "contested", key: OTHER, managers: ["hpa-like"], strikes: 2, nextInChecks: 3 });
+    expect(ev).toMatchObject({ app: "tasks", type: "Warning", reason: "FieldsContested" });
+    expect(ev.note).toBe('ConfigMap ci/cfg: fields plumber applied were taken back by "hpa-like" after its repair (2 times in a row); plumber repairs it with backoff, next in 3 drift checks (at most 1h)');
+    expect(contestEvent("tasks", { kind: "resolved", key: OTHER, managers: ["hpa-like"], strikes: 2 })).toEqual({ app: "tasks", type: "Normal", reason: "ContestResolved", note: 'ConfigMap ci/cfg: no longer contested by "hpa-like"' });
+  });
+});

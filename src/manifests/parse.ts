@@ -1,11 +1,13 @@
 // Manifest files → Manifest[]: multi-document YAML and JSON, with every problem in every file
 // reported at once (file:line, field).
 //
-// YAML is read as YAML 1.1, like kubectl (sigs.k8s.io/yaml on go-yaml v2): `0644` is octal 420
-// (volume defaultMode), yes/no/on/off are booleans. Timestamps stay strings, as in kubectl.
+// Values are read exactly as kubectl reads them (sigs.k8s.io/yaml on go-yaml v2, see yaml-json.ts
+// and yaml-resolve.ts): `0644` is octal 420 (volume defaultMode), yes/no/on/off/y/n are booleans,
+// `.` and timestamps are strings. The `yaml` package only parses the syntax (failsafe schema).
 
 import { LineCounter, parseAllDocuments, isMap, isScalar, isSeq, type Document, type Node, type YAMLMap } from "yaml";
 import { FileProblemError, formatProblem, type FileProblem, type KubeObject, type Manifest } from "../types.js";
+import { AliasLimitError, YamlValueError, documentToJson } from "./yaml-json.js";
 
 export interface ParseOptions {
   /** Limit on alias expansion per document (yaml's maxAliasCount); default 100. Stops billion-laughs. */
@@ -13,6 +15,9 @@ export interface ParseOptions {
 }
 
 export const DEFAULT_MAX_ALIAS_COUNT = 100;
+
+/** Nesting limit per document (go-yaml allows 10000; no manifest comes near 1000). */
+export const MAX_DEPTH = 1000;
 
 /** Extensions read as manifests (case-sensitive, as kubectl). */
 export function isManifestFile(path: string): boolean {
@@ -59,27 +64,6 @@ function pairOf(map: YAMLMap, key: string): { keyNode: Node | null; valueNode: N
     if (kv === key) return { keyNode: (isScalar(k) ? k : null) as Node | null, valueNode: (p.value as Node | null) ?? null };
   }
   return undefined;
-}
-
-/** Something JSON cannot carry (Date, Map, Set, binary, NaN/Infinity, bigint): the path to it, or undefined. */
-function nonJsonPath(v: unknown, at: string): string | undefined {
-  if (v === null || typeof v === "string" || typeof v === "boolean") return undefined;
-  if (typeof v === "number") return Number.isFinite(v) ? undefined : at;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const p = nonJsonPath(v[i], `${at}[${i}]`);
-      if (p) return p;
-    }
-    return undefined;
-  }
-  if (typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      const p = nonJsonPath(x, at ? `${at}.${k}` : k);
-      if (p) return p;
-    }
-    return undefined;
-  }
-  return at || "(document)";
 }
 
 /**
@@ -191,11 +175,6 @@ function checkObject(ctx: Ctx, node: Node, value: unknown, where: string, out: M
     }
   }
 
-  const bad = nonJsonPath(obj, "");
-  if (bad) {
-    problem(startLine, bad, "value cannot be represented in JSON (timestamp/binary/set tags, NaN or Infinity)");
-    ok = false;
-  }
   if (!ok || apiVersion === undefined || kind === undefined || name === undefined) return;
   out.push({ object: obj as KubeObject, source: { file: ctx.file, line: startLine } });
 }
@@ -205,13 +184,9 @@ function parseFile(file: string, content: string, maxAliasCount: number, problem
   const ctx: Ctx = { file, lc, problems };
   let docs: Document.Parsed[];
   try {
-    const parsed = parseAllDocuments(content, {
-      lineCounter: lc,
-      uniqueKeys: true,
-      version: "1.1",
-      // YAML 1.1 timestamps would become Date objects; kubectl keeps them as strings.
-      customTags: (tags) => tags.filter((t) => (typeof t === "string" ? t !== "timestamp" : t.tag !== "tag:yaml.org,2002:timestamp")),
-    });
+    // Failsafe: every scalar stays a string with its tag and style; documentToJson resolves it.
+    // Duplicate keys are refused there, after keys are converted the way kubectl converts them.
+    const parsed = parseAllDocuments(content, { lineCounter: lc, uniqueKeys: false, version: "1.1", schema: "failsafe" });
     docs = Array.isArray(parsed) ? parsed : [];
     const stray = Array.isArray(parsed) ? [] : (parsed as { errors?: { message: string; linePos?: { line: number; col: number }[] }[] }).errors ?? [];
     // An EmptyStream can still carry errors (e.g. stray directives).
@@ -221,6 +196,11 @@ function parseFile(file: string, content: string, maxAliasCount: number, problem
     }
   } catch (err) {
     problems.push({ file, line: 1, message: `cannot parse: ${(err as Error).message}` });
+    return;
+  }
+  const bad = disallowedChar(content);
+  if (bad) {
+    problems.push({ file, line: lc.linePos(bad.offset).line, message: `control character ${bad.name} is not allowed in YAML (kubectl refuses it too)` });
     return;
   }
   const isJson = file.endsWith(".json");
@@ -238,26 +218,45 @@ function parseFile(file: string, content: string, maxAliasCount: number, problem
       }
       continue;
     }
-    if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue; // empty document
+    if (doc.contents === null) continue; // empty document
+    let value: unknown;
+    try {
+      value = documentToJson(doc, { maxAliasCount, maxDepth: MAX_DEPTH }, (off) => lc.linePos(off).line);
+    } catch (err) {
+      if (err instanceof AliasLimitError) {
+        problems.push({ file, line: lineOf(ctx, doc.contents, 1), message: `too many alias expansions (limit ${maxAliasCount}): ${err.message}` });
+      } else if (err instanceof YamlValueError) {
+        problems.push({
+          file,
+          line: lineOf(ctx, err.node, lineOf(ctx, doc.contents, 1)),
+          ...(err.path !== "" ? { field: err.path } : {}),
+          message: err.message,
+        });
+      } else {
+        throw err;
+      }
+      continue;
+    }
+    // A document that is only a comment, `~` or `null` is empty, as kubectl skips it.
+    if (value === null) continue;
     nonEmpty++;
     if (isJson && nonEmpty > 1) {
       problems.push({ file, line: lineOf(ctx, doc.contents, 1), message: "a JSON file must hold a single object" });
       continue;
     }
-    let value: unknown;
-    try {
-      value = doc.toJS({ maxAliasCount });
-    } catch (err) {
-      const msg = (err as Error).message;
-      problems.push({
-        file,
-        line: lineOf(ctx, doc.contents, 1),
-        message: /alias/i.test(msg) ? `too many alias expansions (limit ${maxAliasCount}): ${msg}` : msg,
-      });
-      continue;
-    }
     checkObject(ctx, doc.contents as Node, value, "", out, 0);
   }
+}
+
+/**
+ * The first character go-yaml's reader refuses ("control characters are not allowed"): anything
+ * outside tab, LF, CR, printable ASCII, NEL and the non-surrogate BMP/astral ranges up to U+FFFD.
+ */
+function disallowedChar(content: string): { offset: number; name: string } | undefined {
+  const m = /[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u.exec(content);
+  if (!m) return undefined;
+  const cp = m[0].codePointAt(0)!;
+  return { offset: m.index, name: `U+${cp.toString(16).toUpperCase().padStart(4, "0")}` };
 }
 
 /** yaml's pretty message without the code excerpt and the position (we report it separately). */

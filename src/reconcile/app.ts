@@ -474,7 +474,7 @@ export class AppReconciler {
     log.info({ drifted: drift.drifted.length, missing: drift.missing.length }, "drift detected; restoring");
     try {
       const manifests = await this.render(state.revision);
-      const out = await engine.repair(this.app.name, manifests, this.app.namespace, drift, state.inventory, this.namespacePolicy());
+      const out = await engine.repair(this.app.name, manifests, this.app.namespace, drift, state.inventory, this.namespacePolicy(), { guard: this.d.objectGuard });
       state.inventory = out.inventory;
       state.updatedAt = new Date().toISOString();
       if (!state.failedRevision && state.phase !== "WaitingApproval") {

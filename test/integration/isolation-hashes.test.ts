@@ -63,7 +63,7 @@ describe("keyed hashes in plumber's state", () => {
     const versions = new Map<string, string | undefined>();
     for (const e of state.inventory) {
       const live = await liveOf(h, e.key);
-      versions.set(e.key, live.metadata.resourceVersion);
+      versions.set(e.key, String(live.metadata.resourceVersion));
       e.fp = unkeyed.fingerprint(live);
       delete e.dh;
     }

@@ -67,7 +67,7 @@ describe("plumber plan", () => {
       const line = p.stdout.split("\n").find((l) => l.startsWith(`+ create ${subject}`));
       expect(line, `${subject} in:\n${p.stdout}`).toBeDefined();
       // Not dry-run: its namespace does not exist yet; the engine says so.
-      expect(line).toMatch(/\(.*\)$/);
+      expect(line).toMatch(new RegExp(`\\(not dry-run: .*${NS}.*\\)$`));
     }
     expect(p.stdout).toMatch(/7 to create, 0 to configure, 0 to prune, 0 unchanged/);
     // A plan writes nothing.

@@ -3,7 +3,7 @@ import { resolveBranch } from "../branches/resolve.js";
 import { diffObject } from "../engine/diff.js";
 import { PlanError, type PlannedObject } from "../engine/engine.js";
 import { repoPoller, type RepoPoller } from "../reconcile/poller.js";
-import { parseContested } from "../reconcile/contested.js";
+import { contestingManagersOf, parseContested } from "../reconcile/contested.js";
 import { readStateData } from "../service/notes.js";
 import { describeSource, sourceRecordFromData } from "../service/source.js";
 import type { Runtime } from "../reconcile/runtime.js";
@@ -207,7 +207,7 @@ export async function statusCommand(ctx: CommandContext, out: Out, apps: string[
         // The app's engine, with the installation's hash key: stored fingerprints are keyed.
         const report = await app.drift();
         if (!report) drift = "unknown (hashes recomputed at the next cycle)";
-        else drift = report.drifted.length + report.missing.length === 0 ? "none" : `${report.drifted.length} drifted${contestedBy(report.contested)}, ${report.missing.length} missing`;
+        else drift = report.drifted.length + report.missing.length === 0 ? "none" : `${report.drifted.length} drifted${contestedBy(contestingManagersOf(report))}, ${report.missing.length} missing`;
       }
       // Source failures and contested objects: status keys of their own in the same ConfigMap.
       const notes = await readStateData(cluster.client, rt.config.state.namespace, app.app.name);

@@ -113,6 +113,34 @@ export class ContestBackoff {
   }
 }
 
+const FIELD_MANAGER = "plumber";
+
+/**
+ * Managers that wrote the object in the same second as plumber's last apply or later: managedFields
+ * times have a resolution of one second, so a writer that takes a field right after plumber's
+ * repair (within the second) is neither later nor sharing the field it took. Used only for an
+ * object that drifted again after a repair, when the engine names no one.
+ */
+export function writersSinceApply(obj: unknown, manager: string): string[] {
+  const entries = (obj as { metadata?: { managedFields?: Array<{ manager?: string; operation?: string; time?: string; subresource?: string }> } }).metadata?.managedFields ?? [];
+  const main = entries.filter((e) => !e.subresource && typeof e.manager === "string");
+  const applied = Math.max(0, ...main.filter((e) => e.manager === manager && e.operation === "Apply").map((e) => Date.parse(e.time ?? "") || 0));
+  if (applied === 0) return [];
+  return [...new Set(main.filter((e) => e.manager !== manager && (Date.parse(e.time ?? "") || 0) >= applied).map((e) => e.manager as string))].sort();
+}
+
+/** The engine's contesting managers per drifted key, completed by writersSinceApply where it names none. */
+export function contestingManagersOf(drift: Pick<DriftReport, "drifted" | "live" | "contested">): Map<string, string[]> {
+  const who = new Map(drift.contested ?? []);
+  for (const key of drift.drifted) {
+    if (who.get(key)?.length) continue;
+    const live = drift.live.get(key);
+    const recent = live ? writersSinceApply(live, FIELD_MANAGER) : [];
+    if (recent.length) who.set(key, recent);
+  }
+  return who;
+}
+
 /** "ConfigMap ns/x" from an inventory key. */
 export function describeKey(key: string): string {
   try {
@@ -159,7 +187,7 @@ export class ContestTracker {
   /** Returns the drift report without the repairs the backoff puts off. */
   async review(drift: DriftReport, inventory: InventoryEntry[], ctx: ContestContext): Promise<DriftReport> {
     const dh = new Map(inventory.map((e) => [e.key, e.dh]));
-    const v = this.backoff.review(drift.drifted, drift.contested ?? new Map(), dh);
+    const v = this.backoff.review(drift.drifted, contestingManagersOf(drift), dh);
     for (const n of v.notices) {
       const fields = { object: describeKey(n.key), managers: n.managers, strikes: n.strikes };
       if (n.kind === "contested") ctx.log.warn({ ...fields, nextInChecks: n.nextInChecks }, `${describeKey(n.key)}: fields plumber applied are taken back by ${describeManagers(n.managers)}; repairing with backoff`);

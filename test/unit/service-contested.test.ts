@@ -1,6 +1,6 @@
 // The contested-field backoff as pure logic: one review per drift check, an injected clock.
 import { describe, expect, it } from "vitest";
-import { CONTEST_CAP_MS, ContestBackoff, describeKey, parseContested } from "../../src/reconcile/contested.js";
+import { CONTEST_CAP_MS, ContestBackoff, contestingManagersOf, describeKey, parseContested, writersSinceApply } from "../../src/reconcile/contested.js";
 import { contestEvent } from "../../src/service/daemon.js";
 
 const KEY = "apps/Deployment/ci/web";
@@ -90,5 +90,30 @@ describe("contested: messages", () => {
     expect(ev).toMatchObject({ app: "tasks", type: "Warning", reason: "FieldsContested" });
     expect(ev.note).toBe('ConfigMap ci/cfg: fields plumber applied were taken back by "hpa-like" after its repair (2 times in a row); plumber repairs it with backoff, next in 3 drift checks (at most 1h)');
     expect(contestEvent("tasks", { kind: "resolved", key: OTHER, managers: ["hpa-like"], strikes: 2 })).toEqual({ app: "tasks", type: "Normal", reason: "ContestResolved", note: 'ConfigMap ci/cfg: no longer contested by "hpa-like"' });
+  });
+});
+
+describe("writersSinceApply", () => {
+  const obj = (entries: Array<Record<string, unknown>>) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "cfg", managedFields: entries } });
+
+  it("names writers in the same second as plumber's apply or later (managedFields times are whole seconds)", () => {
+    const o = obj([
+      { manager: "kubectl-create", operation: "Update", time: "2026-12-01T11:59:59Z", fieldsV1: {} },
+      { manager: "plumber", operation: "Apply", time: "2026-12-01T12:00:00Z", fieldsV1: {} },
+      { manager: "hpa-like", operation: "Update", time: "2026-12-01T12:00:00Z", fieldsV1: {} },
+      { manager: "kubelet", operation: "Update", subresource: "status", time: "2026-12-01T12:00:05Z", fieldsV1: {} },
+    ]);
+    expect(writersSinceApply(o, "plumber")).toEqual(["hpa-like"]);
+    expect(writersSinceApply(obj([{ manager: "x", operation: "Update", time: "2026-12-01T12:00:00Z" }]), "plumber")).toEqual([]);
+  });
+
+  it("completes the engine's report only where it names no one", () => {
+    const o = obj([
+      { manager: "plumber", operation: "Apply", time: "2026-12-01T12:00:00Z" },
+      { manager: "hpa-like", operation: "Update", time: "2026-12-01T12:00:00Z" },
+    ]);
+    const live = new Map([[KEY, o as never], [OTHER, o as never]]);
+    const who = contestingManagersOf({ drifted: [KEY, OTHER], live, contested: new Map([[OTHER, ["operator"]]]) });
+    expect(who).toEqual(new Map([[OTHER, ["operator"]], [KEY, ["hpa-like"]]]));
   });
 });

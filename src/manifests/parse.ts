@@ -8,6 +8,7 @@
 import { LineCounter, parseAllDocuments, isMap, isScalar, isSeq, type Document, type Node, type YAMLMap } from "yaml";
 import { FileProblemError, formatProblem, type FileProblem, type KubeObject, type Manifest } from "../types.js";
 import { AliasLimitError, YamlValueError, documentToJson } from "./yaml-json.js";
+import { findSyntaxTrap } from "./yaml-syntax.js";
 
 export interface ParseOptions {
   /** Limit on alias expansion per document (yaml's maxAliasCount); default 100. Stops billion-laughs. */
@@ -198,9 +199,9 @@ function parseFile(file: string, content: string, maxAliasCount: number, problem
     problems.push({ file, line: 1, message: `cannot parse: ${(err as Error).message}` });
     return;
   }
-  const bad = disallowedChar(content);
-  if (bad) {
-    problems.push({ file, line: lc.linePos(bad.offset).line, message: `control character ${bad.name} is not allowed in YAML (kubectl refuses it too)` });
+  const trap = findSyntaxTrap(content);
+  if (trap) {
+    problems.push({ file, line: lc.linePos(trap.offset).line, message: trap.message });
     return;
   }
   const isJson = file.endsWith(".json");
@@ -246,17 +247,6 @@ function parseFile(file: string, content: string, maxAliasCount: number, problem
     }
     checkObject(ctx, doc.contents as Node, value, "", out, 0);
   }
-}
-
-/**
- * The first character go-yaml's reader refuses ("control characters are not allowed"): anything
- * outside tab, LF, CR, printable ASCII, NEL and the non-surrogate BMP/astral ranges up to U+FFFD.
- */
-function disallowedChar(content: string): { offset: number; name: string } | undefined {
-  const m = /[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u.exec(content);
-  if (!m) return undefined;
-  const cp = m[0].codePointAt(0)!;
-  return { offset: m.index, name: `U+${cp.toString(16).toUpperCase().padStart(4, "0")}` };
 }
 
 /** yaml's pretty message without the code excerpt and the position (we report it separately). */

@@ -116,9 +116,12 @@ describe("SIGTERM during an apply", () => {
     console.log(`SIGTERM with ${atSignal}/${N} objects written; ${written.length} when plumber exited after ${tookMs} ms; state: ${st?.lastResult} "${st?.message?.split("\n")[0]}"`);
     expect(tookMs).toBeLessThan(5_000);
     expect(written.length).toBeLessThan(N);
-    // Consistent: every object in the cluster is in the recorded inventory, and nothing else is;
-    // the revision is not recorded as applied, so the next start applies it.
-    expect(st?.inventory.map((e) => e.key).sort()).toEqual(written);
+    // Consistent: the inventory holds every object of the revision (intent, recorded before the
+    // first write), those written with their fingerprint and the rest with none ("", never
+    // written); the revision is not recorded as applied, so the next start applies it.
+    const inventory = st?.inventory ?? [];
+    expect(inventory.filter((e) => e.fp !== "").map((e) => e.key).sort()).toEqual(written);
+    expect(inventory).toHaveLength(N);
     expect(st?.revision).toBeUndefined();
     expect(st?.lastResult).toBe("Failed");
     expect(st?.message).toMatch(/shutting down/);

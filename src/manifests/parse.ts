@@ -17,8 +17,11 @@ export interface ParseOptions {
 
 export const DEFAULT_MAX_ALIAS_COUNT = 100;
 
-/** Nesting limit per document (go-yaml allows 10000; no manifest comes near 1000). */
-export const MAX_DEPTH = 1000;
+/**
+ * Nesting limit per document, aliases included (go-yaml allows 10000; no manifest comes near 500,
+ * and the `yaml` package's composer runs out of stack near 800).
+ */
+export const MAX_DEPTH = 500;
 
 /** Extensions read as manifests (case-sensitive, as kubectl). */
 export function isManifestFile(path: string): boolean {
@@ -199,7 +202,7 @@ function parseFile(file: string, content: string, maxAliasCount: number, problem
     problems.push({ file, line: 1, message: `cannot parse: ${(err as Error).message}` });
     return;
   }
-  const trap = findSyntaxTrap(content);
+  const trap = findSyntaxTrap(content, MAX_DEPTH);
   if (trap) {
     problems.push({ file, line: lc.linePos(trap.offset).line, message: trap.message });
     return;
@@ -214,7 +217,7 @@ function parseFile(file: string, content: string, maxAliasCount: number, problem
           file,
           line: pos?.line ?? lineOf(ctx, doc.contents, 1),
           ...(pos?.col !== undefined ? { column: pos.col } : {}),
-          message: firstLine(e.message),
+          message: /Maximum call stack size exceeded/.test(e.message) ? `nested too deeply (at most ${MAX_DEPTH} levels)` : firstLine(e.message),
         });
       }
       continue;

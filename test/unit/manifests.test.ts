@@ -134,7 +134,7 @@ describe("parseManifests", () => {
     ]);
     expect(ps).toHaveLength(1);
     expect(ps[0]).toMatchObject({ file: "dup.yaml", line: 5 });
-    expect(ps[0]!.message).toMatch(/unique/i);
+    expect(ps[0]!.message).toMatch(/mapping key "name" already defined at line 4/);
   });
 
   it("expands kind: List into its items, each with its own line", () => {

@@ -1,7 +1,7 @@
 import type { Logger } from "../log.js";
 import { resolveBranch } from "../branches/resolve.js";
 import { sleep } from "../util/pool.js";
-import { clusterSourceStore, SourceHealth, SourceRecords, type SourceStore, type SourceTransition } from "../service/source.js";
+import { clusterSourceStore, SourceHealth, SourceRecords, type SourceChange, type SourceStore, type SourceTransition } from "../service/source.js";
 import type { AppReconciler, CycleResult } from "./app.js";
 import type { RepoConnection, Runtime } from "./runtime.js";
 
@@ -20,6 +20,8 @@ export interface SourceReport {
   transition?: SourceTransition;
   /** What the apps record now (without a source store: undefined). */
   records?: SourceRecords;
+  /** The apps' records written this cycle: once per outage and app, even across restarts. */
+  changes: SourceChange[];
 }
 
 export interface PollerOptions {
@@ -56,10 +58,10 @@ export class RepoPoller {
   private async reportSource(transition: SourceTransition | undefined): Promise<void> {
     const repo = this.conn.config.name;
     const apps = this.apps.map((a) => a.app.name);
-    if (this.records) await this.records.sync(apps);
+    const changes = this.records ? await this.records.sync(apps) : [];
     if (transition === "failing") this.log.error({ repo, err: this.health.error, since: new Date(this.health.failingSince ?? 0).toISOString() }, "source failing: listing refs fails; clusters keep their current revision");
     if (transition === "recovered") this.log.info({ repo }, "source recovered: listing refs works again");
-    this.opts.onSource?.({ repo, apps, health: this.health, transition, records: this.records });
+    this.opts.onSource?.({ repo, apps, health: this.health, transition, records: this.records, changes });
   }
 
   async cycle(signal?: AbortSignal): Promise<PollResult> {

@@ -340,19 +340,19 @@ export class Daemon {
     return loops;
   }
 
-  /** After each ref listing: metrics; on a transition, an Event on each of the repo's apps. */
+  /**
+   * After each ref listing: metrics; an Event on each app whose record changed (once per outage,
+   * even when plumber restarts in the middle of one).
+   */
   private onSource(rt: Runtime, r: SourceReport): void {
     this.metrics.observeSource(r.repo, r.health);
-    if (!r.transition) return;
-    for (const app of r.apps) {
-      const recorder = this.recorders.get(rt.apps.find((a) => a.app.name === app)?.app.cluster ?? "");
-      if (r.transition === "failing") {
-        const rec = r.records?.record(app);
-        const note = rec ? describeSource(rec) : `source failing: ${r.health.error ?? ""}`;
-        recorder?.record({ app, type: "Warning", reason: "SourceFailing", note: `repo ${r.repo}: ${note}; the cluster keeps its current revision` });
+    for (const c of r.changes) {
+      const recorder = this.recorders.get(rt.apps.find((a) => a.app.name === c.app)?.app.cluster ?? "");
+      if (c.next) {
+        recorder?.record({ app: c.app, type: "Warning", reason: "SourceFailing", note: `repo ${r.repo}: ${describeSource(c.next)}; the cluster keeps its current revision` });
       } else {
-        const since = r.health.recoveredFrom === undefined ? "" : ` (failing since ${new Date(r.health.recoveredFrom).toISOString()})`;
-        recorder?.record({ app, type: "Normal", reason: "SourceRecovered", note: `repo ${r.repo}: listing refs works again${since}` });
+        const since = c.previous ? ` (failing since ${c.previous.failingSince})` : "";
+        recorder?.record({ app: c.app, type: "Normal", reason: "SourceRecovered", note: `repo ${r.repo}: listing refs works again${since}` });
       }
     }
   }

@@ -97,6 +97,13 @@ export class SourceHealth {
   }
 }
 
+/** An app's record written: `next` when the source started failing, `previous` (the outage's) when it was cleared. */
+export interface SourceChange {
+  app: string;
+  next?: SourceRecord;
+  previous?: SourceRecord;
+}
+
 /** Where an app's source record lives: its cluster and state namespace. */
 export interface SourceStore {
   load(app: string): Promise<SourceRecord | undefined>;
@@ -149,9 +156,9 @@ export class SourceRecords {
     return r;
   }
 
-  /** Brings every app's record in line with the repo's health; returns the apps written. */
-  async sync(apps: string[]): Promise<string[]> {
-    const written: string[] = [];
+  /** Brings every app's record in line with the repo's health; returns the records changed. */
+  async sync(apps: string[]): Promise<SourceChange[]> {
+    const written: SourceChange[] = [];
     for (const app of apps) {
       try {
         const rec = await this.known(app);
@@ -159,7 +166,7 @@ export class SourceRecords {
           if (rec) {
             await this.store.save(app, undefined);
             this.recorded.set(app, null);
-            written.push(app);
+            written.push({ app, previous: rec });
           }
           continue;
         }
@@ -177,7 +184,7 @@ export class SourceRecords {
         };
         await this.store.save(app, next);
         this.recorded.set(app, next);
-        written.push(app);
+        written.push({ app, next });
       } catch (e) {
         this.recorded.delete(app);
         this.log.warn({ app, err: e instanceof Error ? e.message : String(e) }, "could not record the source's status; trying again next cycle");

@@ -1,10 +1,8 @@
-// A failing source is visible: with the real git server answering 500 (through a small proxy in
-// front of it that fails on demand), the app's state in the cluster records since when, the
+// A failing source is visible: with the real git server answering 500 (through a fault proxy in
+// front of it, src/service/testing.ts), the app's state in the cluster records since when, the
 // error and the last good listing — written once when the source fails and once when it
 // recovers, never per poll — and `plumber status` (a fresh runtime, as on another machine) shows
 // it; the daemon says it in /metrics and Events.
-import { createServer, request, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,38 +16,9 @@ import { repoPoller, type RepoPoller } from "../../src/reconcile/poller.js";
 import { buildRuntime, type Runtime } from "../../src/reconcile/runtime.js";
 import type { TestRepo } from "../../src/sandbox/testrepo.js";
 import { Daemon } from "../../src/service/daemon.js";
-import { Metrics } from "../../src/service/testing.js";
+import { Metrics, startFaultProxy, type FaultProxy } from "../../src/service/testing.js";
 import { stateObjectName } from "../../src/state/store.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
-
-/** Forwards to the real git server, or answers 500 to everything while `failing`. */
-async function faultProxy(target: string): Promise<{ url: string; failing: boolean; failed: number; close(): Promise<void> }> {
-  const upstream = new URL(target);
-  const state = { failing: false, failed: 0 };
-  const server: Server = createServer((req, res) => {
-    if (state.failing) {
-      state.failed++;
-      req.resume();
-      res.writeHead(500, { "Content-Type": "text/plain" }).end("injected failure\n");
-      return;
-    }
-    const fwd = request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    fwd.on("error", (e) => res.destroy(e));
-    req.pipe(fwd);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return Object.assign(state, {
-    url,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  });
-}
 
 const cm = (name: string, v: string) => stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data: { v } });
 
@@ -72,7 +41,7 @@ describe("a failing source in status, metrics and Events", () => {
   const env = testEnv();
   let kube: KubeClient;
   let repo: TestRepo;
-  let proxy: Awaited<ReturnType<typeof faultProxy>>;
+  let proxy: FaultProxy;
   let dir: string;
 
   const setup = async (prefix: string) => {
@@ -98,13 +67,13 @@ describe("a failing source in status, metrics and Events", () => {
     kube = await KubeClient.create(loadKubeConfig({ kubeconfig: env.kubeconfigPath }));
     repo = await newTestRepo("src");
     await repo.commit({ "a.yaml": cm("a", "1") }, "initial");
-    proxy = await faultProxy(env.gitBaseUrl);
+    proxy = await startFaultProxy(env.gitBaseUrl);
     dir = await tempDir("src");
     await writeFile(join(dir, "token"), env.gitToken);
   });
 
   afterAll(async () => {
-    proxy.failing = false;
+    proxy.mode = "none";
     await proxy?.close();
     kube?.close();
   });
@@ -130,7 +99,7 @@ describe("a failing source in status, metrics and Events", () => {
       expect(ok?.data?.sourceFailingSince).toBeUndefined();
       expect((await status()).source).toBe("ok");
 
-      proxy.failing = true;
+      proxy.mode = "500";
       const before = Date.now();
       const failed = await poller.cycle();
       expect(failed.error).toMatch(/500/);
@@ -149,7 +118,7 @@ describe("a failing source in status, metrics and Events", () => {
       for (let i = 0; i < 5; i++) expect((await poller.cycle()).error).toMatch(/500/);
       expect(writes()).toBe(w0);
       expect((await s.state())?.metadata.resourceVersion).toBe(rec.metadata.resourceVersion);
-      expect(proxy.failed).toBeGreaterThanOrEqual(6);
+      expect(proxy.faulted).toBeGreaterThanOrEqual(6);
 
       // `plumber status` with a runtime of its own reads it from the cluster.
       const row = await status();
@@ -161,7 +130,7 @@ describe("a failing source in status, metrics and Events", () => {
 
       // A commit during the outage is picked up once the source works again.
       const rev2 = await repo.commit({ "a.yaml": cm("a", "2") }, "bump");
-      proxy.failing = false;
+      proxy.mode = "none";
       const back = await poller.cycle();
       expect(back.error).toBeUndefined();
       expect(back.apps[0]?.result.kind).toBe("applied");
@@ -176,7 +145,7 @@ describe("a failing source in status, metrics and Events", () => {
       expect(writes()).toBe(w1);
       expect((await s.state())?.metadata.resourceVersion).toBe(cleared.metadata.resourceVersion);
     } finally {
-      proxy.failing = false;
+      proxy.mode = "none";
       rt.close();
     }
   });
@@ -205,7 +174,7 @@ describe("a failing source in status, metrics and Events", () => {
       await until("source ok in metrics", async () => daemon.address && (await scrape()).value("plumber_source_failing", { repo: "plumbing" }) === 0);
       expect((await scrape()).value("plumber_source_last_listing_timestamp_seconds", { repo: "plumbing" })).toBeGreaterThan(0);
 
-      proxy.failing = true;
+      proxy.mode = "500";
       const m = await until("failing in metrics", async () => {
         const x = await scrape();
         return x.value("plumber_source_failing", { repo: "plumbing" }) === 1 && x;
@@ -217,7 +186,7 @@ describe("a failing source in status, metrics and Events", () => {
       expect(failing.type).toBe("Warning");
       expect(failing.note).toMatch(new RegExp(`^repo plumbing: source failing since ${rec.replace(/[.]/g, "\\.")}: .*500.*; last good listing .* \\(main=[0-9a-f]{12}\\); the cluster keeps its current revision$`));
 
-      proxy.failing = false;
+      proxy.mode = "none";
       await until("recovered in metrics", async () => (await scrape()).value("plumber_source_failing", { repo: "plumbing" }) === 0);
       const recovered = await until("SourceRecovered event", async () => (await events()).find((e) => e.reason === "SourceRecovered"));
       expect(recovered.type).toBe("Normal");
@@ -225,7 +194,7 @@ describe("a failing source in status, metrics and Events", () => {
       expect((await scrape()).value("plumber_source_failing_since_timestamp_seconds", { repo: "plumbing" })).toBeUndefined();
       expect((await s.state())?.data?.sourceFailingSince).toBeUndefined();
     } finally {
-      proxy.failing = false;
+      proxy.mode = "none";
       stop.abort();
       expect(await running).toBe(0);
     }

@@ -67,7 +67,7 @@ describe("SourceRecords", () => {
 
     now += 30_000;
     h.failed("listing refs: HTTP 500 Internal Server Error");
-    expect(await recs.sync(["a", "b"])).toEqual(["a", "b"]);
+    expect((await recs.sync(["a", "b"])).map((c) => c.app)).toEqual(["a", "b"]);
     expect(store.data.get("a")).toEqual({
       failingSince: "2026-12-01T12:00:30.000Z",
       error: "listing refs: HTTP 500 Internal Server Error",
@@ -80,8 +80,10 @@ describe("SourceRecords", () => {
       expect(await recs.sync(["a", "b"])).toEqual([]);
     }
     expect(store.writes).toBe(2);
+    const [ra, rb] = [store.data.get("a"), store.data.get("b")];
+    expect(rb?.lastGoodHeads).toEqual({ release: "b".repeat(40) });
     h.listed();
-    expect(await recs.sync(["a", "b"])).toEqual(["a", "b"]);
+    expect(await recs.sync(["a", "b"])).toEqual([{ app: "a", previous: ra }, { app: "b", previous: rb }]);
     expect(store.data.size).toBe(0);
     await recs.sync(["a", "b"]);
     expect({ reads: store.reads, writes: store.writes }).toEqual({ reads: 2, writes: 4 });
@@ -98,7 +100,7 @@ describe("SourceRecords", () => {
     expect(h.failingSince).toBe(Date.parse(earlier.failingSince));
     expect(recs.record("a")).toEqual(earlier);
     h.listed();
-    await recs.sync(["a"]);
+    expect(await recs.sync(["a"])).toEqual([{ app: "a", previous: earlier }]);
     expect(store.writes).toBe(1);
     expect(store.data.has("a")).toBe(false);
   });
@@ -112,7 +114,7 @@ describe("SourceRecords", () => {
     h.failed("HTTP 500");
     expect(await recs.sync(["a"])).toEqual([]);
     broken = false;
-    expect(await recs.sync(["a"])).toEqual(["a"]);
+    expect((await recs.sync(["a"])).map((c) => c.app)).toEqual(["a"]);
     expect(store.data.get("a")?.error).toBe("HTTP 500");
   });
 });

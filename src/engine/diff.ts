@@ -12,6 +12,13 @@ const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
  */
 export function diffObject(subject: string, live: KubeObject | undefined, merged: KubeObject | undefined): string {
   let [a, b] = [live ? clean(live) : undefined, merged ? clean(merged) : undefined];
+  if (a && b) {
+    // LIST items carry neither apiVersion nor kind: what one side lacks is not a change.
+    for (const k of ["apiVersion", "kind"] as const) {
+      if (a[k] === undefined && b[k] !== undefined) a[k] = b[k];
+      if (b[k] === undefined && a[k] !== undefined) b[k] = a[k];
+    }
+  }
   if ((a?.kind ?? b?.kind) === "Secret") [a, b] = maskSecrets(a, b);
   const left = a ? stringify(a, { sortMapEntries: true }) : "";
   const right = b ? stringify(b, { sortMapEntries: true }) : "";

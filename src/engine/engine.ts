@@ -1,20 +1,22 @@
 import type { KubeClient } from "../kube/client.js";
-import { KubeApiError } from "../kube/client.js";
 import { resourcePath, type Discovery, type ResourceMapping } from "../kube/discovery.js";
 import { parseIdKey } from "../manifests/identity.js";
-import type { KubeObject, Manifest } from "../types.js";
+import type { FileProblem, KubeObject, Manifest } from "../types.js";
 import { FileProblemError } from "../types.js";
-import { settleLimit } from "../util/pool.js";
-import { applyOne, existedBefore } from "./apply.js";
+import { mapLimit, settleLimit } from "../util/pool.js";
+import { ADOPT_ANNOTATION, FORCE_ANNOTATION, PRUNE_ANNOTATION, SSA_ANNOTATION, liveIgnored, livePruneDisabled, manifestPolicy, policyOf, type ObjectPolicy } from "./annotations.js";
+import { applyOne, deleteForRecreate, dryRunRecreate, existedBefore, takeOver, type Applied } from "./apply.js";
 import { ChangeSet, subjectOf, type ChangeSetEntry } from "./changeset.js";
-import { driftFingerprint } from "./fields.js";
-import { canonicalJson, sha256Hex } from "./hash.js";
+import { errorText, immutableFields } from "./errors.js";
+import { contestingManagers, driftPayload } from "./fields.js";
+import { canonicalJson, keyedHex } from "./hash.js";
 import type { InventoryEntry } from "./inventory.js";
 import { listOwned, type ListTarget } from "./live.js";
-import { carriesMarks } from "./marks.js";
+import { carriesMarks, OWNER_LABEL } from "./marks.js";
 import { applyOrder, pruneOrder, sortKey, stageOf } from "./order.js";
 import { deleteOne } from "./prune.js";
 import { isCrd, isNamespace, resolveResources, type NamespacePolicy, type Resource } from "./resource.js";
+import { planTakeover, takeoverNote, type Takeover } from "./takeover.js";
 import { waitCrdEstablished } from "./wait.js";
 
 export interface EngineDeps {
@@ -81,7 +83,7 @@ export class SyncError extends Error {
 export interface DriftReport {
   /** Keys whose managed fields differ from what plumber last applied. */
   drifted: string[];
-  /** Keys that are gone from the cluster (or lost plumber's marks). */
+  /** Keys that are gone from the cluster (or lost plumber's marks), or were recorded by intent and never written. */
   missing: string[];
   live: Map<string, KubeObject>;
   /** For drifted keys: field managers other than plumber that now own fields plumber applied. */
@@ -107,6 +109,33 @@ export interface Plan {
   prune: { key: string; subject: string; live: KubeObject }[];
 }
 
+/** What the engine decided for one desired object; PlannedObject plus what the write needs. */
+interface Step extends PlannedObject {
+  notes: string[];
+  policy: ObjectPolicy;
+  /** Not written: plumber.dev/ssa Ignore, or IfNotPresent and it exists. */
+  hold?: "ignore" | "exists";
+  takeover?: Takeover;
+}
+
+/** Everything sync decides before its first write; plan returns it, sync carries it out. */
+interface Prepared {
+  cs: ChangeSet;
+  resources: Resource[];
+  live: Map<string, KubeObject>;
+  /** Dry-run (or skipped as unchanged) now. */
+  ready: Step[];
+  /** Kinds or namespaces this revision creates: dry-run only once stage 0 is written. */
+  deferred: Step[];
+  prune: { e: InventoryEntry; id: ReturnType<typeof parseIdKey>; live: KubeObject; mapping: ResourceMapping }[];
+  /** Inventory entries dropped without a delete (prune disabled, ignored, gone, not ours). */
+  dropped: Set<string>;
+  owner: string;
+  guard: Guard;
+}
+
+type Guard = SyncRequest["guard"];
+
 /**
  * plan / apply / prune / wait over a desired set of objects for one owner. Knows nothing of git,
  * config or schedules: it is handed manifests and the previous inventory and says what it did.
@@ -118,6 +147,7 @@ export class Engine {
   private readonly concurrency: number;
   private readonly crdTimeoutMs: number;
   private readonly onEntry: (e: ChangeSetEntry) => void;
+  private readonly hashKey: Uint8Array | undefined;
 
   constructor(deps: EngineDeps) {
     this.client = deps.client;
@@ -126,11 +156,17 @@ export class Engine {
     this.concurrency = deps.concurrency ?? 8;
     this.crdTimeoutMs = deps.crdTimeoutMs ?? 60_000;
     this.onEntry = deps.onEntry ?? (() => {});
+    this.hashKey = deps.hashKey;
   }
 
   /** 128 bits are plenty to tell states apart and keep large inventories inside one ConfigMap. */
   fingerprint(obj: KubeObject): string {
-    return driftFingerprint(obj, this.fieldManager).slice(0, 32);
+    return keyedHex(driftPayload(obj, this.fieldManager), this.hashKey).slice(0, 32);
+  }
+
+  /** Hash of the manifest as sent (inventory dh), keyed like fingerprint. */
+  desiredHash(r: Resource): string {
+    return keyedHex(canonicalJson(r.object), this.hashKey).slice(0, 32);
   }
 
   /** Resolves manifests against discovery; errors name file:line. No writes. */
@@ -148,81 +184,66 @@ export class Engine {
 
   /** Brings the cluster to the desired set: dry-run everything, write what changed, prune the rest. */
   async sync(req: SyncRequest): Promise<SyncOutcome> {
-    const cs = new ChangeSet();
-    const resources = await this.resolve(req.owner, req.manifests, req.defaultNamespace, req.namespacePolicy);
-    if (resources.length === 0 && req.previous.length > 0 && !req.allowEmpty) {
-      throw new PlanError(
-        `the revision has no objects; refusing to prune all ${req.previous.length} objects plumber manages (set allowEmpty to allow it)`,
-        cs,
-      );
-    }
-    const live = await listOwned(this.client, req.owner, this.listTargets(resources, req.previous), this.concurrency);
-    const stage0 = applyOrder(resources.filter((r) => stageOf(r.id.group, r.id.kind) === 0), idOf);
-    const stage1 = applyOrder(resources.filter((r) => stageOf(r.id.group, r.id.kind) === 1), idOf);
-
-    // Plan: dry-run all that can be dry-run now. Objects whose kind or namespace this very set
-    // creates cannot be checked before stage 0 exists; they are checked before any of stage 1.
-    const previous = new Map(req.previous.map((e) => [e.key, e]));
-    const planned0 = await this.dryRun(stage0, live, cs, previous);
-    const newNamespaces = new Set(planned0.filter((p) => isNamespace(p.resource) && p.action === "created").map((p) => p.resource.id.name));
-    const deferred = (r: Resource): boolean => r.pendingKind || newNamespaces.has(r.id.namespace);
-    const planned1 = await this.dryRun(stage1.filter((r) => !deferred(r)), live, cs, previous);
+    const p = await this.prepare(req);
+    const { cs } = p;
     if (cs.count("failed") > 0) throw new PlanError(planFailure(cs), cs);
 
+    const desiredKeys = new Set(p.resources.map((r) => r.key));
     const owned = new Map(req.previous.map((e) => [e.key, e]));
+    const written = [...p.ready, ...p.deferred].filter((s) => s.hold !== "ignore");
+    if (req.recordIntent) {
+      const intent = new Map(owned);
+      for (const s of written) if (!intent.has(s.resource.key)) intent.set(s.resource.key, { key: s.resource.key, apiVersion: s.resource.object.apiVersion, fp: "" });
+      try {
+        await req.recordIntent([...intent.values()]);
+      } catch (e) {
+        throw new PlanError(`recording the intent to apply failed, nothing written: ${errorText(e)}`, cs);
+      }
+    }
+
     const inventoryNow = (): InventoryEntry[] => [...owned.values()];
     try {
-      await this.write(planned0, cs, owned);
-      const crds = planned0.filter((p) => isCrd(p.resource));
-      for (const p of crds) await waitCrdEstablished(this.client, p.resource.id.name, this.crdTimeoutMs);
-      if (crds.some((p) => p.action !== "unchanged")) await this.discovery.refresh();
+      const stage0 = p.ready.filter((s) => stageOf(s.resource.id.group, s.resource.id.kind) === 0);
+      const stage1 = p.ready.filter((s) => stageOf(s.resource.id.group, s.resource.id.kind) === 1);
+      await this.write(stage0, cs, owned);
+      const crds = stage0.filter((s) => isCrd(s.resource) && !s.hold);
+      for (const s of crds) await waitCrdEstablished(this.client, s.resource.id.name, this.crdTimeoutMs);
+      if (crds.some((s) => s.action !== "unchanged")) await this.discovery.refresh();
 
-      const late = stage1.filter(deferred);
-      const plannedLate = await this.dryRun(late, live, cs, previous);
+      // What could not be checked before stage 0 existed is checked now, before any of stage 1.
+      const late = await this.dryRun(p.deferred, p.live, cs, new Map());
       if (cs.count("failed") > 0) throw new SyncError(planFailure(cs), cs, inventoryNow());
-      const all1 = [...planned1, ...plannedLate].sort((a, b) => compareKeys(sortKey(idOf(a.resource)), sortKey(idOf(b.resource))));
+      const all1 = applyOrder([...stage1, ...late], (s) => s.resource.id);
       await this.write(all1, cs, owned);
     } catch (e) {
       if (e instanceof SyncError) throw e;
-      throw new SyncError(e instanceof Error ? e.message : String(e), cs, inventoryNow());
+      throw new SyncError(errorText(e), cs, inventoryNow());
     }
 
-    const desiredKeys = new Set(resources.map((r) => r.key));
-    if (req.prune) await this.prune(req.owner, req.previous.filter((e) => !desiredKeys.has(e.key)), live, cs, owned);
-    const inventory = resources.map((r) => owned.get(r.key)).filter((e): e is InventoryEntry => e !== undefined);
+    for (const key of p.dropped) owned.delete(key);
+    if (req.prune) await this.prune(p, cs, owned);
+    const ignored = new Set(p.ready.filter((s) => s.hold === "ignore").map((s) => s.resource.key));
+    const inventory = p.resources
+      .filter((r) => !ignored.has(r.key))
+      .map((r) => owned.get(r.key))
+      .filter((e): e is InventoryEntry => e !== undefined);
     if (!req.prune) {
       // Without prune, objects that left the repo stay plumber's: keep them in the inventory.
-      for (const e of req.previous) if (!desiredKeys.has(e.key)) inventory.push(e);
+      for (const e of req.previous) if (!desiredKeys.has(e.key) && !p.dropped.has(e.key)) inventory.push(e);
     }
     return { changeSet: cs, inventory };
   }
 
-  /** Dry-runs the whole desired set and reads what is live, for `plumber plan`. No writes. */
+  /**
+   * What sync would do, from the very same decisions (namespace policy, guard, ownership,
+   * annotations, dry-runs), with the writes left out. Objects whose kind or namespace this
+   * revision creates cannot be dry-run before those exist: they show as created, with a note.
+   */
   async plan(req: SyncRequest): Promise<Plan> {
-    const cs = new ChangeSet();
-    const resources = await this.resolve(req.owner, req.manifests, req.defaultNamespace, req.namespacePolicy);
-    const live = await listOwned(this.client, req.owner, this.listTargets(resources, req.previous), this.concurrency);
-    const ready = resources.filter((r) => !r.pendingKind);
-    const planned = await this.dryRun(ready, live, cs, new Map(req.previous.map((e) => [e.key, e])));
-    if (cs.count("failed") > 0) throw new PlanError(planFailure(cs), cs);
-    for (const p of planned) {
-      if (!p.live && p.action === "configured") {
-        // Exists but is not (yet) ours: show the diff against what is there.
-        p.live = await this.client.getOptional<KubeObject>(resourcePath(p.resource.mapping, p.resource.id.namespace, p.resource.id.name));
-      }
-    }
-    const objects: PlannedObject[] = [...planned, ...resources.filter((r) => r.pendingKind).map((r) => ({ resource: r, action: "created" as const }))];
-    const desired = new Set(resources.map((r) => r.key));
-    const prune = req.prune
-      ? req.previous
-          .filter((e) => !desired.has(e.key))
-          .flatMap((e) => {
-            const obj = live.get(e.key);
-            const id = parseIdKey(e.key);
-            return obj && carriesMarks(obj, req.owner) ? [{ key: e.key, subject: subjectOf(id.kind, id.namespace, id.name), live: obj }] : [];
-          })
-      : [];
-    return { objects, prune };
+    const p = await this.prepare(req);
+    if (p.cs.count("failed") > 0) throw new PlanError(planFailure(p.cs), p.cs);
+    const objects = applyOrder([...p.ready, ...p.deferred], (s) => s.resource.id).map(toPlanned);
+    return { objects, prune: req.prune ? p.prune.map((x) => ({ key: x.e.key, subject: subjectOf(x.id.kind, x.id.namespace, x.id.name), live: x.live })) : [] };
   }
 
   /**
@@ -234,31 +255,166 @@ export class Engine {
     const live = await listOwned(this.client, owner, this.listTargets([], inventory), this.concurrency);
     const drifted: string[] = [];
     const missing: string[] = [];
+    const contested = new Map<string, string[]>();
     for (const e of inventory) {
       const obj = live.get(e.key);
-      if (!obj) missing.push(e.key);
-      else if (this.fingerprint(obj) !== e.fp) drifted.push(e.key);
+      // fp "": recorded as intent, never written (or its answer never came): apply it again.
+      if (!obj || e.fp === "") missing.push(e.key);
+      else if (this.fingerprint(obj) !== e.fp) {
+        drifted.push(e.key);
+        const who = contestingManagers(obj, this.fieldManager);
+        if (who.length > 0) contested.set(e.key, who);
+      }
     }
-    return { drifted, missing, live, contested: new Map() };
+    return { drifted, missing, live, contested };
   }
 
-  /** Re-applies the drifted and missing objects of a known-good desired set; no dry-run, no prune. */
-  async repair(owner: string, manifests: Manifest[], defaultNamespace: string, drift: Pick<DriftReport, "drifted" | "missing">, inventory: InventoryEntry[], policy?: NamespacePolicy): Promise<SyncOutcome> {
+  /**
+   * Re-applies the drifted and missing objects of a known-good desired set; no dry-run, no prune.
+   * A missing object that another app now owns is left to it; plumber.dev/ssa is honoured.
+   */
+  async repair(
+    owner: string,
+    manifests: Manifest[],
+    defaultNamespace: string,
+    drift: Pick<DriftReport, "drifted" | "missing"> & { live?: Map<string, KubeObject> },
+    inventory: InventoryEntry[],
+    policy?: NamespacePolicy,
+    opts: { guard?: Guard } = {},
+  ): Promise<SyncOutcome> {
     const cs = new ChangeSet();
     const missing = new Set(drift.missing);
     const wanted = new Set([...drift.drifted, ...drift.missing]);
     const resources = (await this.resolve(owner, manifests, defaultNamespace, policy)).filter((r) => wanted.has(r.key));
     const owned = new Map(inventory.map((e) => [e.key, e]));
-    const planned: PlannedObject[] = applyOrder(resources, idOf).map((r) => ({
-      resource: r,
-      action: missing.has(r.key) ? "created" : "configured",
-    }));
+    const live = new Map(drift.live ?? []);
+    // Missing from our LIST: gone, or taken by someone else. Look before writing over it.
+    await mapLimit(
+      resources.filter((r) => missing.has(r.key) && !r.pendingKind),
+      this.concurrency,
+      async (r) => {
+        const obj = await this.client.getOptional<KubeObject>(resourcePath(r.mapping, r.id.namespace, r.id.name));
+        if (obj) live.set(r.key, obj);
+      },
+    );
+    const steps: Step[] = [];
+    for (const r of applyOrder(resources, (x) => x.id)) {
+      const cur = live.get(r.key);
+      const policyR = policyOf(r.object.metadata.annotations);
+      const refused = opts.guard?.(r.id) ?? ownershipProblem(r, cur, owner, policyR);
+      if (refused) {
+        const entry: ChangeSetEntry = { key: r.key, subject: r.subject, action: "skipped", message: refused, source: r.source };
+        cs.add(entry);
+        this.onEntry(entry);
+        continue;
+      }
+      const step: Step = { resource: r, action: cur ? "configured" : "created", live: cur, notes: [], policy: policyR };
+      if (policyR.ssa === "Ignore" || liveIgnored(cur)) step.hold = "ignore";
+      else if (policyR.ssa === "IfNotPresent" && cur) step.hold = "exists";
+      else step.takeover = planTakeover(cur, this.fieldManager);
+      steps.push(step);
+    }
     try {
-      await this.write(planned, cs, owned);
+      await this.write(steps, cs, owned);
     } catch (e) {
-      throw new SyncError(e instanceof Error ? e.message : String(e), cs, [...owned.values()]);
+      throw new SyncError(errorText(e), cs, [...owned.values()]);
     }
     return { changeSet: cs, inventory: inventory.map((e) => owned.get(e.key) ?? e) };
+  }
+
+  /** The one planning path of sync and plan: every decision made, nothing written. */
+  private async prepare(req: SyncRequest): Promise<Prepared> {
+    const cs = new ChangeSet();
+    const resources = await this.resolve(req.owner, req.manifests, req.defaultNamespace, req.namespacePolicy);
+    if (resources.length === 0 && req.previous.length > 0 && !req.allowEmpty) {
+      throw new PlanError(
+        `the revision has no objects; refusing to prune all ${req.previous.length} objects plumber manages (set allowEmpty to allow it)`,
+        cs,
+      );
+    }
+    const problems: FileProblem[] = [];
+    const policies = new Map(resources.map((r) => [r.key, manifestPolicy(r.object, r.source, problems)]));
+    if (problems.length > 0) throw new FileProblemError(problems);
+
+    const fail = (r: Resource, message: string): void => {
+      const entry: ChangeSetEntry = { key: r.key, subject: r.subject, action: "failed", message, source: r.source };
+      cs.add(entry);
+      this.onEntry(entry);
+    };
+    const allowed = resources.filter((r) => {
+      const refused = req.guard?.(r.id);
+      if (refused) fail(r, refused);
+      return !refused;
+    });
+
+    // Ours: one LIST per (kind, namespace). Anything else is looked up once, so a first deploy
+    // sees what is already there (kubectl's, another app's); in steady state every object is in
+    // the LIST and this costs nothing.
+    const live = await listOwned(this.client, req.owner, this.listTargets(resources, req.previous), this.concurrency);
+    const lookUp = (rs: Resource[]): Promise<void> =>
+      mapLimit(
+        rs.filter((r) => !live.has(r.key) && !r.pendingKind),
+        this.concurrency,
+        async (r) => {
+          const obj = await this.client.getOptional<KubeObject>(resourcePath(r.mapping, r.id.namespace, r.id.name));
+          if (obj) live.set(r.key, obj);
+        },
+      ).then(() => undefined);
+    const stage0 = allowed.filter((r) => stageOf(r.id.group, r.id.kind) === 0);
+    await lookUp(stage0);
+    const newNamespaces = new Set(stage0.filter((r) => isNamespace(r) && !live.has(r.key)).map((r) => r.id.name));
+    const pendingWhy = (r: Resource): string | undefined =>
+      r.pendingKind
+        ? `not dry-run: kind ${r.id.kind} is defined by a CustomResourceDefinition this revision creates`
+        : stageOf(r.id.group, r.id.kind) === 1 && newNamespaces.has(r.id.namespace)
+          ? `not dry-run: namespace ${r.id.namespace} is created by this revision`
+          : undefined;
+    await lookUp(allowed.filter((r) => stageOf(r.id.group, r.id.kind) === 1 && !pendingWhy(r)));
+
+    const ready: Step[] = [];
+    const deferred: Step[] = [];
+    for (const r of allowed) {
+      const policy = policies.get(r.key) as ObjectPolicy;
+      const cur = live.get(r.key);
+      const refused = ownershipProblem(r, cur, req.owner, policy);
+      if (refused) {
+        fail(r, refused);
+        continue;
+      }
+      const step: Step = { resource: r, action: "created", live: cur, notes: [], policy };
+      if (policy.ssa === "Ignore" || liveIgnored(cur)) {
+        step.hold = "ignore";
+        step.action = "unchanged";
+        step.notes.push(`${SSA_ANNOTATION}: Ignore: left alone${cur ? "" : " (not created)"}`);
+      } else if (policy.ssa === "IfNotPresent" && cur) {
+        step.hold = "exists";
+        step.action = "unchanged";
+        step.notes.push(`${SSA_ANNOTATION}: IfNotPresent: exists, not updated`);
+      }
+      const why = step.hold ? undefined : pendingWhy(r);
+      if (why) {
+        step.notes.push(why);
+        deferred.push(step);
+      } else ready.push(step);
+    }
+
+    const previous = new Map(req.previous.map((e) => [e.key, e]));
+    await this.dryRun(ready, live, cs, previous);
+
+    const desired = new Set(resources.map((r) => r.key));
+    const dropped = new Set<string>();
+    for (const s of ready) if (s.hold === "ignore" && previous.has(s.resource.key)) dropped.add(s.resource.key);
+    const prune: Prepared["prune"] = [];
+    for (const e of req.previous) {
+      if (desired.has(e.key)) continue;
+      const id = parseIdKey(e.key);
+      const obj = live.get(e.key);
+      const mapping = this.discovery.lookup(e.apiVersion, id.kind);
+      // Only what carries this owner's marks is deleted; the LIST holds nothing else.
+      if (!obj || !mapping || !carriesMarks(obj, req.owner) || livePruneDisabled(obj) || liveIgnored(obj) || req.guard?.(id)) continue;
+      prune.push({ e, id, live: obj, mapping });
+    }
+    return { cs, resources, live, ready, deferred, prune, dropped, owner: req.owner, guard: req.guard };
   }
 
   private listTargets(resources: Resource[], previous: InventoryEntry[]): ListTarget[] {
@@ -272,68 +428,104 @@ export class Engine {
   }
 
   /**
-   * Dry-runs what may change. An object whose manifest is the one last applied and whose live
-   * state still matches the recorded fingerprint would come back unchanged and is never written,
-   * so it needs no dry-run: a one-line commit to a 1,000-object app costs one dry-run, not 1,000.
+   * Dry-runs what may change, filling in each step's action. An object whose manifest is the one
+   * last applied and whose live state still matches the recorded fingerprint would come back
+   * unchanged and is never written, so it needs no dry-run: a one-line commit to a 1,000-object
+   * app costs one dry-run, not 1,000.
    */
-  private async dryRun(resources: Resource[], live: Map<string, KubeObject>, cs: ChangeSet, previous: Map<string, InventoryEntry>): Promise<PlannedObject[]> {
-    const planned: PlannedObject[] = [];
-    const toCheck: Resource[] = [];
-    for (const r of resources) {
+  private async dryRun(steps: Step[], live: Map<string, KubeObject>, cs: ChangeSet, previous: Map<string, InventoryEntry>): Promise<Step[]> {
+    const toCheck: Step[] = [];
+    for (const s of steps) {
+      if (s.hold) continue;
+      const r = s.resource;
       const prev = previous.get(r.key);
       const current = live.get(r.key);
-      if (prev?.dh && current && prev.dh === desiredHash(r) && prev.fp === this.fingerprint(current)) {
-        planned.push({ resource: r, action: "unchanged", live: current });
-      } else toCheck.push(r);
+      s.live = current;
+      s.notes = s.notes.filter((n) => !n.startsWith("not dry-run:"));
+      if (prev?.dh && prev.fp && current && prev.dh === this.desiredHash(r) && prev.fp === this.fingerprint(current) && !planTakeover(current, this.fieldManager)) {
+        s.action = "unchanged";
+      } else toCheck.push(s);
     }
-    const results = await settleLimit(toCheck, this.concurrency, (r) => applyOne(this.client, r, { fieldManager: this.fieldManager, dryRun: true }));
+    const results = await settleLimit(toCheck, this.concurrency, async (s): Promise<Applied & { recreate?: boolean }> => {
+      try {
+        return await applyOne(this.client, s.resource, { fieldManager: this.fieldManager, dryRun: true });
+      } catch (e) {
+        if (!s.policy.force || immutableFields(e).length === 0 || !s.live) throw e;
+        return { ...(await dryRunRecreate(this.client, s.resource, this.fieldManager)), recreate: true };
+      }
+    });
     results.forEach((res, i) => {
-      const r = toCheck[i] as Resource;
+      const s = toCheck[i] as Step;
+      const r = s.resource;
       if (res.status === "rejected") {
         const entry: ChangeSetEntry = { key: r.key, subject: r.subject, action: "failed", message: errorText(res.reason), source: r.source };
         cs.add(entry);
         this.onEntry(entry);
         return;
       }
-      const merged = res.value;
-      const current = live.get(r.key);
-      let action: PlannedObject["action"];
-      if (!existedBefore(merged)) action = "created";
-      else if (current && this.fingerprint(current) === this.fingerprint(merged)) action = "unchanged";
-      else action = "configured";
-      planned.push({ resource: r, action, live: current, merged });
+      const merged = res.value.object;
+      s.merged = merged;
+      if (res.value.warnings.length > 0) s.warnings = res.value.warnings;
+      if (res.value.recreate) {
+        s.recreate = true;
+        s.action = "configured";
+        s.notes.push(`immutable fields change: deleted and recreated (${FORCE_ANNOTATION}: enabled)`);
+        return;
+      }
+      const current = s.live;
+      if (!existedBefore(merged)) s.action = "created";
+      else if (current && this.fingerprint(current) === this.fingerprint(merged)) s.action = "unchanged";
+      else s.action = "configured";
+      const t = planTakeover(current, this.fieldManager);
+      if (t) {
+        s.takeover = t;
+        if (s.action === "unchanged") s.action = "configured";
+        s.notes.push(`${takeoverNote(t)} (fields kubectl set that the manifest does not are removed on apply)`);
+      }
     });
-    return planned;
+    return steps;
   }
 
-  /** Writes planned objects in order; objects of one kind rank go out together. */
-  private async write(planned: PlannedObject[], cs: ChangeSet, owned: Map<string, InventoryEntry>): Promise<void> {
-    const batches = new Map<string, PlannedObject[]>();
-    for (const p of planned) {
-      if (p.action === "unchanged") {
-        const fp = this.fingerprint(p.live as KubeObject);
-        owned.set(p.resource.key, { key: p.resource.key, apiVersion: p.resource.object.apiVersion, fp, dh: desiredHash(p.resource) });
-        cs.add({ key: p.resource.key, subject: p.resource.subject, action: "unchanged", source: p.resource.source });
+  /** Writes steps in order; objects of one kind rank go out together. */
+  private async write(steps: Step[], cs: ChangeSet, owned: Map<string, InventoryEntry>): Promise<void> {
+    const batches = new Map<string, Step[]>();
+    for (const s of steps) {
+      const r = s.resource;
+      if (s.hold === "ignore") {
+        cs.add({ key: r.key, subject: r.subject, action: "skipped", message: s.notes.join("; ") || `${SSA_ANNOTATION}: Ignore`, source: r.source });
         continue;
       }
-      const k = sortKey(idOf(p.resource));
+      if (s.hold === "exists" || s.action === "unchanged") {
+        const fp = this.fingerprint(s.live as KubeObject);
+        owned.set(r.key, { key: r.key, apiVersion: r.object.apiVersion, fp, dh: this.desiredHash(r) });
+        if (s.hold) cs.add({ key: r.key, subject: r.subject, action: "skipped", message: s.notes.join("; "), source: r.source });
+        else cs.add({ key: r.key, subject: r.subject, action: "unchanged", source: r.source });
+        continue;
+      }
+      const k = sortKey(r.id);
       const batchKey = `${k[0]}/${k[1]}/${k[2]}`;
       const b = batches.get(batchKey);
-      if (b) b.push(p);
-      else batches.set(batchKey, [p]);
+      if (b) b.push(s);
+      else batches.set(batchKey, [s]);
     }
     for (const batch of batches.values()) {
-      const results = await settleLimit(batch, this.concurrency, (p) => applyOne(this.client, p.resource, { fieldManager: this.fieldManager }));
+      const results = await settleLimit(batch, this.concurrency, (s) => this.writeOne(s));
       let failed = 0;
       results.forEach((res, i) => {
-        const p = batch[i] as PlannedObject;
-        const r = p.resource;
+        const s = batch[i] as Step;
+        const r = s.resource;
         let entry: ChangeSetEntry;
         if (res.status === "fulfilled") {
-          owned.set(r.key, { key: r.key, apiVersion: r.object.apiVersion, fp: this.fingerprint(res.value), dh: desiredHash(r) });
-          entry = { key: r.key, subject: r.subject, action: p.action, source: r.source };
+          const { applied, notes } = res.value;
+          owned.set(r.key, { key: r.key, apiVersion: r.object.apiVersion, fp: this.fingerprint(applied.object), dh: this.desiredHash(r) });
+          entry = { key: r.key, subject: r.subject, action: s.recreate ? "recreated" : s.action, source: r.source };
+          if (applied.warnings.length > 0) entry.warnings = applied.warnings;
+          if (notes.length > 0) entry.notes = notes;
         } else {
           failed++;
+          // The answer may be lost while the write took effect: keep it known (fp "" = unverified),
+          // so a later prune or repair finds it.
+          if (!owned.has(r.key)) owned.set(r.key, { key: r.key, apiVersion: r.object.apiVersion, fp: "" });
           entry = { key: r.key, subject: r.subject, action: "failed", message: errorText(res.reason), source: r.source };
         }
         cs.add(entry);
@@ -343,20 +535,51 @@ export class Engine {
     }
   }
 
-  private async prune(owner: string, stale: InventoryEntry[], live: Map<string, KubeObject>, cs: ChangeSet, owned: Map<string, InventoryEntry>): Promise<void> {
-    const items = stale.map((e) => ({ e, id: parseIdKey(e.key) }));
-    const ordered = pruneOrder(items, (x) => x.id);
-    for (const { e, id } of ordered) {
+  private async writeOne(s: Step): Promise<{ applied: Applied; notes: string[] }> {
+    const r = s.resource;
+    const notes: string[] = [];
+    const warnings: string[] = [];
+    if (s.recreate) {
+      warnings.push(...(await deleteForRecreate(this.client, r, s.live?.metadata.uid as string | undefined, this.crdTimeoutMs)));
+      notes.push(`deleted and recreated: an immutable field changed (${FORCE_ANNOTATION}: enabled)`);
+    } else if (s.takeover) {
+      const done = await takeOver(this.client, r, s.takeover, this.fieldManager);
+      if (done) notes.push(takeoverNote(done));
+    }
+    let applied: Applied;
+    try {
+      applied = await applyOne(this.client, r, { fieldManager: this.fieldManager });
+    } catch (e) {
+      // Changed between the dry-run and now (or repair, which has no dry-run): same rule as the plan.
+      if (s.recreate || !s.policy.force || immutableFields(e).length === 0 || !s.live) throw e;
+      await deleteForRecreate(this.client, r, s.live.metadata.uid as string | undefined, this.crdTimeoutMs);
+      s.recreate = true;
+      notes.push(`deleted and recreated: an immutable field changed (${FORCE_ANNOTATION}: enabled)`);
+      applied = await applyOne(this.client, r, { fieldManager: this.fieldManager });
+    }
+    return { applied: { object: applied.object, warnings: [...warnings, ...applied.warnings] }, notes };
+  }
+
+  private async prune(p: Prepared, cs: ChangeSet, owned: Map<string, InventoryEntry>): Promise<void> {
+    const desired = new Set(p.resources.map((r) => r.key));
+    const deleting = new Set(p.prune.map((x) => x.e.key));
+    // Stale entries that are not deleted: say why and forget them.
+    for (const e of owned.values()) {
+      if (desired.has(e.key) || deleting.has(e.key)) continue;
+      const id = parseIdKey(e.key);
+      const obj = p.live.get(e.key);
       const subject = subjectOf(id.kind, id.namespace, id.name);
-      const obj = live.get(e.key);
-      const mapping: ResourceMapping | undefined = this.discovery.lookup(e.apiVersion, id.kind);
-      if (!obj || !mapping || !carriesMarks(obj, owner)) {
-        // Gone already, or no longer carrying our marks (someone adopted it): not ours to delete.
-        owned.delete(e.key);
-        const entry: ChangeSetEntry = { key: e.key, subject, action: "skipped", message: obj ? "no longer carries plumber's marks" : "already gone" };
-        cs.add(entry);
-        continue;
-      }
+      let message: string;
+      if (!obj) message = e.fp === "" ? "never written" : "already gone";
+      else if (livePruneDisabled(obj)) message = `${PRUNE_ANNOTATION}: disabled: left in the cluster and dropped from the inventory`;
+      else if (liveIgnored(obj)) message = `${SSA_ANNOTATION}: Ignore: left in the cluster and dropped from the inventory`;
+      else if (!carriesMarks(obj, p.owner)) message = `no longer carries app "${p.owner}"'s marks${ownerOfMarks(obj) ? ` (now app "${ownerOfMarks(obj)}"'s)` : ""}`;
+      else message = `not deleted: ${p.guard?.(id) ?? "its kind is no longer served"}`;
+      owned.delete(e.key);
+      cs.add({ key: e.key, subject, action: "skipped", message });
+    }
+    for (const { e, id, mapping } of pruneOrder(p.prune, (x) => x.id)) {
+      const subject = subjectOf(id.kind, id.namespace, id.name);
       try {
         await deleteOne(this.client, mapping, id.namespace, id.name);
         owned.delete(e.key);
@@ -373,27 +596,25 @@ export class Engine {
   }
 }
 
-function desiredHash(r: Resource): string {
-  return sha256Hex(canonicalJson(r.object)).slice(0, 32);
+function ownerOfMarks(obj: KubeObject): string {
+  return obj.metadata.labels?.[OWNER_LABEL] ?? "";
 }
 
-function idOf(r: Resource): { group: string; kind: string; namespace: string; name: string } {
-  return r.id;
+/** Another plumber app's object is refused unless the manifest opts in to adopt it. */
+function ownershipProblem(r: Resource, live: KubeObject | undefined, owner: string, policy: ObjectPolicy): string | undefined {
+  const other = live?.metadata.labels?.[OWNER_LABEL];
+  if (!other || other === owner || policy.adopt) return undefined;
+  return `${r.subject} belongs to plumber app "${other}"; app "${owner}" may not take it (set the annotation ${ADOPT_ANNOTATION}: enabled in "${owner}"'s manifest to adopt it)`;
 }
 
-function compareKeys(a: readonly (string | number)[], b: readonly (string | number)[]): number {
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as string | number;
-    const y = b[i] as string | number;
-    if (x < y) return -1;
-    if (x > y) return 1;
-  }
-  return 0;
-}
-
-function errorText(e: unknown): string {
-  if (e instanceof KubeApiError) return `${e.reason}: ${e.message}`;
-  return e instanceof Error ? e.message : String(e);
+function toPlanned(s: Step): PlannedObject {
+  const out: PlannedObject = { resource: s.resource, action: s.action };
+  if (s.live) out.live = s.live;
+  if (s.merged) out.merged = s.merged;
+  if (s.notes.length > 0) out.note = s.notes.join("; ");
+  if (s.warnings) out.warnings = s.warnings;
+  if (s.recreate) out.recreate = true;
+  return out;
 }
 
 function planFailure(cs: ChangeSet): string {

@@ -304,8 +304,74 @@ function matches(el: PathElement, item: unknown, index: number, itemCanon: strin
  * the same values, whatever resourceVersion, managedFields times, status or other managers' fields.
  */
 export function driftFingerprint(obj: KubeObject | Record<string, unknown>, manager: string): string {
+  return sha256Hex(driftPayload(obj, manager));
+}
+
+/** The text driftFingerprint hashes; callers that store it hash it keyed (hash.ts keyedHex). */
+export function driftPayload(obj: KubeObject | Record<string, unknown>, manager: string): string {
   const raw = managerFields(obj, manager, "Apply", "");
-  if (raw === undefined) return sha256Hex(canonicalJson({ fields: null }));
+  if (raw === undefined) return canonicalJson({ fields: null });
   const fields = canon(raw);
-  return sha256Hex(canonicalJson({ fields, values: projectRoot(obj, fields) }));
+  return canonicalJson({ fields, values: projectRoot(obj, fields) });
+}
+
+/** Every FieldsV1 path (keys joined with "\u0000") in the trie, leaves and inner nodes alike. */
+function fieldPaths(f: FieldsV1, prefix = "", out = new Set<string>()): Set<string> {
+  for (const k of Object.keys(f)) {
+    if (k === ".") continue;
+    const p = prefix ? `${prefix}\u0000${k}` : k;
+    const child = f[k] ?? {};
+    if (Object.keys(child).filter((c) => c !== ".").length === 0) out.add(p);
+    fieldPaths(child, p, out);
+  }
+  return out;
+}
+
+interface EntryView {
+  manager: string;
+  operation: string;
+  time: number;
+  fields: FieldsV1;
+}
+
+function mainEntries(obj: KubeObject | Record<string, unknown>): EntryView[] {
+  const metadata = isRec(obj) ? obj["metadata"] : undefined;
+  const entries = isRec(metadata) ? metadata["managedFields"] : undefined;
+  if (!Array.isArray(entries)) return [];
+  const out: EntryView[] = [];
+  for (const e of entries as unknown[]) {
+    if (!isRec(e) || (e["subresource"] ?? "") !== "" || typeof e["manager"] !== "string") continue;
+    const t = typeof e["time"] === "string" ? Date.parse(e["time"]) : NaN;
+    out.push({ manager: e["manager"], operation: String(e["operation"] ?? ""), time: Number.isNaN(t) ? 0 : t, fields: canonicalFields(e["fieldsV1"]) });
+  }
+  return out;
+}
+
+/**
+ * Field managers other than `manager` that contest what it applied: those that share a leaf field
+ * with its Apply entry (the same value set by both), or that wrote the object after its last
+ * apply (a field taken by an Update leaves the applier's set, so timing is what is left to see).
+ * Status subresource writers are not counted: they never touch applied fields.
+ */
+export function contestingManagers(obj: KubeObject | Record<string, unknown>, manager: string): string[] {
+  const entries = mainEntries(obj);
+  const mine = entries.filter((e) => e.manager === manager && e.operation === "Apply");
+  const myTime = Math.max(0, ...mine.map((e) => e.time));
+  const myLeaves = new Set<string>();
+  for (const e of mine) for (const p of fieldPaths(e.fields)) myLeaves.add(p);
+  const out = new Set<string>();
+  for (const e of entries) {
+    if (e.manager === manager) continue;
+    if (mine.length > 0 && e.time > myTime) {
+      out.add(e.manager);
+      continue;
+    }
+    for (const p of fieldPaths(e.fields)) {
+      if (myLeaves.has(p)) {
+        out.add(e.manager);
+        break;
+      }
+    }
+  }
+  return [...out].sort();
 }

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 
 /**
  * JSON with object keys sorted (code-unit order) at every level, so equal values always give
@@ -55,4 +55,12 @@ function cmp(a: string, b: string): number {
 
 export function sha256Hex(s: string): string {
   return createHash("sha256").update(s, "utf8").digest("hex");
+}
+
+/**
+ * HMAC-SHA256 hex with `key`, or plain sha256 without one. Hashes plumber stores (inventory fp and
+ * dh) go through here: keyed, a reader of the state cannot test guesses of a Secret's value offline.
+ */
+export function keyedHex(s: string, key: Uint8Array | undefined): string {
+  return key ? createHmac("sha256", key).update(s, "utf8").digest("hex") : sha256Hex(s);
 }

@@ -45,7 +45,8 @@ export async function listOwned(client: KubeClient, owner: string, targets: List
           namespace: o.metadata.namespace ?? "",
           name: o.metadata.name,
         });
-        live.set(key, o);
+        // LIST items carry neither apiVersion nor kind; give them back so they read like a GET.
+        live.set(key, { ...o, apiVersion: mapping.group ? `${mapping.group}/${mapping.version}` : mapping.version, kind: mapping.kind });
       }
       cont = res.body.metadata?.continue || undefined;
     } while (cont);

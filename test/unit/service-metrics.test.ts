@@ -30,6 +30,30 @@ describe("metrics", () => {
     }
   });
 
+  it("source health and contested objects", async () => {
+    const m = new PlumberMetrics({ processMetrics: false });
+    m.observeSource("plumbing", { lastGoodAt: 1_700_000_000_000 });
+    let text = await m.text();
+    expect(text).toMatch(/^plumber_source_failing\{repo="plumbing"\} 0$/m);
+    expect(text).toMatch(/^plumber_source_last_listing_timestamp_seconds\{repo="plumbing"\} 1700000000$/m);
+    expect(text).not.toMatch(/^plumber_source_failing_since_timestamp_seconds\{/m);
+    m.observeSource("plumbing", { failingSince: 1_700_000_060_500, lastGoodAt: 1_700_000_000_000 });
+    text = await m.text();
+    expect(text).toMatch(/^plumber_source_failing\{repo="plumbing"\} 1$/m);
+    expect(text).toMatch(/^plumber_source_failing_since_timestamp_seconds\{repo="plumbing"\} 1700000060.5$/m);
+    m.observeSource("plumbing", { lastGoodAt: 1_700_000_120_000 });
+    text = await m.text();
+    expect(text).not.toMatch(/^plumber_source_failing_since_timestamp_seconds\{/m);
+    expect(text).toMatch(/^plumber_source_last_listing_timestamp_seconds\{repo="plumbing"\} 1700000120$/m);
+
+    m.observeContest("tasks", 0, 0);
+    m.observeContest("tasks", 1, 2);
+    m.observeContest("tasks", 1, 1);
+    text = await m.text();
+    expect(text).toMatch(/^plumber_contested_objects\{app="tasks"\} 1$/m);
+    expect(text).toMatch(/^plumber_drift_repairs_deferred_total\{app="tasks"\} 3$/m);
+  });
+
   it("follows the runtime's own counters by their increase, across runtimes", async () => {
     const m = new PlumberMetrics({ processMetrics: false });
     const s1 = new RequestStats();

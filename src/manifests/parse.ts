@@ -202,14 +202,15 @@ function parseFile(file: string, content: string, maxAliasCount: number, problem
     problems.push({ file, line: 1, message: `cannot parse: ${(err as Error).message}` });
     return;
   }
-  const trap = findSyntaxTrap(content, MAX_DEPTH);
+  const firstJson = docs[0] !== undefined && isJsonText(content, docs[0]);
+  const trap = findSyntaxTrap(content, MAX_DEPTH, firstJson ? docs[0]!.range[1] : 0);
   if (trap) {
     problems.push({ file, line: lc.linePos(trap.offset).line, message: trap.message });
     return;
   }
   const isJson = file.endsWith(".json");
   let nonEmpty = 0;
-  for (const doc of docs) {
+  for (const [docIndex, doc] of docs.entries()) {
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
         const pos = e.linePos?.[0];
@@ -225,7 +226,8 @@ function parseFile(file: string, content: string, maxAliasCount: number, problem
     if (doc.contents === null) continue; // empty document
     let value: unknown;
     try {
-      value = documentToJson(doc, { maxAliasCount, maxDepth: MAX_DEPTH }, (off) => lc.linePos(off).line);
+      const json = docIndex === 0 && firstJson;
+      value = documentToJson(doc, { maxAliasCount, maxDepth: MAX_DEPTH, json }, (off) => lc.linePos(off).line);
     } catch (err) {
       if (err instanceof AliasLimitError) {
         problems.push({ file, line: lineOf(ctx, doc.contents, 1), message: `too many alias expansions (limit ${maxAliasCount}): ${err.message}` });
@@ -249,6 +251,21 @@ function parseFile(file: string, content: string, maxAliasCount: number, problem
       continue;
     }
     checkObject(ctx, doc.contents as Node, value, "", out, 0);
+  }
+}
+
+/**
+ * Whether kubectl reads this (first) document with encoding/json: its stream starts with "{"
+ * (apimachinery's GuessJSONStream) and the document is valid JSON; otherwise it falls back to YAML.
+ */
+function isJsonText(content: string, doc: Document.Parsed): boolean {
+  if (!/^\s*\{/.test(content)) return false;
+  const [start, end] = doc.range;
+  try {
+    JSON.parse(content.slice(start, end));
+    return true;
+  } catch {
+    return false;
   }
 }
 

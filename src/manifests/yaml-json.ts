@@ -13,6 +13,12 @@ export interface ToJsonOptions {
   maxAliasCount: number;
   /** Nesting allowed, alias expansion included (keeps recursion off the stack limit). */
   maxDepth: number;
+  /**
+   * The document is a JSON text that kubectl decodes with encoding/json rather than go-yaml (a
+   * stream starting with "{"): a number beyond float64 is an error there, not a string, and a
+   * lone surrogate escape becomes U+FFFD.
+   */
+  json?: boolean;
 }
 
 /** A value kubectl would not accept, or one plumber cannot carry exactly; `node` locates it. */
@@ -58,8 +64,19 @@ function implicit(s: Scalar): boolean {
   return (isPlain(s) && tagOf(s) === "") || tagOf(s) === "!";
 }
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
 function scalarOf(w: Walk, s: Scalar, path: string): GoScalar {
   try {
+    if (w.opts.json) {
+      const text = String(s.value ?? "");
+      if (!isPlain(s)) return { kind: "string", value: text.replace(LONE_SURROGATE, "\ufffd") };
+      const v = resolveScalar(text, "", true);
+      if (v.kind === "string") {
+        throw new YamlValueError(`number ${text} is out of range (kubectl refuses it too: cannot unmarshal number into float64)`, s, path);
+      }
+      return v;
+    }
     return resolveScalar(String(s.value ?? ""), tagOf(s), implicit(s));
   } catch (err) {
     if (err instanceof ScalarError) throw new YamlValueError(err.message, s, path);

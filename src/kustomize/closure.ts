@@ -238,9 +238,12 @@ class Walker {
   /**
    * A resources/bases entry (or a generators/transformers/validators path): a file under the root,
    * or a directory holding a kustomization anywhere in the repository. kind "plugin": a file holds
-   * plugin configurations, whose own paths are read relative to `root`.
+   * plugin configurations, and a directory's output does (kustomize loads a generators entry like a
+   * resources entry, then configures plugins from what it produced); the paths those configurations
+   * name are read relative to `pluginRoot`, the root of the kustomization listing the plugin.
    */
-  async resource(root: string, entry: unknown, ref: Ref, chain: string[], kind: "base" | "component" | "plugin"): Promise<void> {
+  async resource(root: string, entry: unknown, ref: Ref, chain: string[], kind: "base" | "component" | "plugin", pluginRoot?: string): Promise<void> {
+    if (kind === "plugin") pluginRoot = root;
     if (typeof entry !== "string") {
       this.problem(ref, "must be a string (a path)");
       return;
@@ -263,9 +266,9 @@ class Walker {
         return;
       }
       const bytes = await this.addFile(p, ref);
-      if (bytes && kind === "plugin") {
+      if (bytes && pluginRoot !== undefined) {
         const text = this.decode(bytes, ref, p);
-        if (text !== undefined) for (const doc of this.parse(text, p)) await this.pluginConfig(root, doc);
+        if (text !== undefined) for (const doc of this.parse(text, p)) await this.pluginConfig(pluginRoot, doc);
       }
       return;
     }
@@ -275,13 +278,14 @@ class Walker {
       this.problem(ref, `"${entry}" (${show(p)}) is at or above ${show(ancestor)}, which leads to it: kustomize refuses such a cycle`);
       return;
     }
-    await this.kustomizationDir(p, ref, [...chain, root]);
+    await this.kustomizationDir(p, ref, [...chain, root], pluginRoot);
   }
 
   /** A directory kustomize builds as a kustomization; `ref` names the entry that led here. */
-  async kustomizationDir(dir: string, ref: Ref | undefined, chain: string[]): Promise<void> {
-    if (this.visited.has(dir)) return;
-    this.visited.add(dir);
+  async kustomizationDir(dir: string, ref: Ref | undefined, chain: string[], pluginRoot?: string): Promise<void> {
+    const key = pluginRoot === undefined ? dir : `${dir}\0plugins of ${pluginRoot}`;
+    if (this.visited.has(key)) return;
+    this.visited.add(key);
     const listing = await this.list(dir);
     const present = KUSTOMIZATION_FILES.filter((n) => listing.has(n));
     const here: Ref = ref ?? { file: dir === "" ? "." : dir, line: 1, field: "path" };
@@ -298,13 +302,13 @@ class Walker {
       this.problem(here, `${kfile} is a ${listing.get(present[0] as string)?.type}; ${REFUSE_SYMLINK}`);
       return;
     }
-    this.kustomizations.push(kfile);
+    if (!this.kustomizations.includes(kfile)) this.kustomizations.push(kfile);
     const bytes = await this.addFile(kfile, here);
     if (!bytes) return;
     const text = this.decode(bytes, here, kfile);
     if (text === undefined) return;
     const [doc] = this.parse(text, kfile);
-    if (doc) await this.kustomization(dir, doc, chain);
+    if (doc) await this.kustomization(dir, doc, chain, pluginRoot);
   }
 
   // ---- YAML ----
@@ -349,16 +353,16 @@ class Walker {
 
   // ---- kustomization fields (api/types/kustomization.go) ----
 
-  private async kustomization(root: string, k: Located, chain: string[]): Promise<void> {
+  private async kustomization(root: string, k: Located, chain: string[], pluginRoot?: string): Promise<void> {
     if (!isRecord(k.value)) {
       this.problem(k.ref([]), "a kustomization must be a mapping");
       return;
     }
     const v = k.value;
     for (const field of ["resources", "bases"] as const) {
-      for (const [i, e] of this.items(v, field, k)) await this.resource(root, e, k.ref([field, i]), chain, "base");
+      for (const [i, e] of this.items(v, field, k)) await this.resource(root, e, k.ref([field, i]), chain, "base", pluginRoot);
     }
-    for (const [i, e] of this.items(v, "components", k)) await this.resource(root, e, k.ref(["components", i]), chain, "component");
+    for (const [i, e] of this.items(v, "components", k)) await this.resource(root, e, k.ref(["components", i]), chain, "component", pluginRoot);
     for (const field of ["crds", "configurations"] as const) {
       for (const [i, e] of this.items(v, field, k)) await this.file(root, e, k.ref([field, i]));
     }

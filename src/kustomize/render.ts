@@ -79,20 +79,25 @@ export async function logKustomizeIsolation(options: Partial<KustomizeOptions>, 
  * revision.
  */
 export async function renderKustomize(repo: TreeSource, sha: string, dir: string, kfile: string, options: Partial<KustomizeOptions> = {}): Promise<Manifest[]> {
+  return parseManifests([{ path: kfile, content: await buildKustomization(repo, sha, dir, kfile, options) }]);
+}
+
+/** kustomize's output for the kustomization in `dir` of commit `sha`, from the cache when built before. */
+export async function buildKustomization(repo: TreeSource, sha: string, dir: string, kfile: string, options: Partial<KustomizeOptions> = {}): Promise<string> {
   const opts = { ...DEFAULT_KUSTOMIZE, ...options };
   const key = `${opts.binary}\0${opts.allowRemoteBases}\0${sha}\0${dir}`;
-  let out = cache.get(key);
-  if (out !== undefined) {
+  const hit = cache.get(key);
+  if (hit !== undefined) {
     kustomizeStats.cacheHits++;
-  } else {
-    const closure = await computeClosure(repo, sha, dir, { limits: opts.limits, allowRemoteBases: opts.allowRemoteBases });
-    kustomizeStats.lastClosureFiles = closure.files.size;
-    kustomizeStats.lastClosureBytes = closure.bytes;
-    out = await buildClosure(closure, dir, kfile, opts);
-    cache.set(key, out);
-    while (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+    return hit;
   }
-  return parseManifests([{ path: kfile, content: out }]);
+  const closure = await computeClosure(repo, sha, dir, { limits: opts.limits, allowRemoteBases: opts.allowRemoteBases });
+  kustomizeStats.lastClosureFiles = closure.files.size;
+  kustomizeStats.lastClosureBytes = closure.bytes;
+  const out = await buildClosure(closure, dir, kfile, opts);
+  cache.set(key, out);
+  while (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+  return out;
 }
 
 /** Writes the closure into a fresh temporary tree and runs `kustomize build` on `dir` in it. */

@@ -94,12 +94,31 @@ describe("kustomize apps", () => {
   });
 
   it("reports a kustomize build error like a parse error: nothing applied", async () => {
-    const h = await start({ "app/kustomization.yaml": stringify({ resources: ["missing.yaml"] }) }, { path: "app" });
+    const h = await start(
+      {
+        "app/kustomization.yaml": stringify({ resources: ["cm.yaml"], patches: [{ path: "patch.yaml" }] }),
+        "app/cm.yaml": configMap("settings", { channel: "stable" }),
+        "app/patch.yaml": configMap("no-such-object", { channel: "x" }),
+      },
+      { path: "app" },
+    );
     const res = await h.cycle();
     expect(res.kind).toBe("failed");
     if (res.kind !== "failed") return;
     expect(res.permanent).toBe(true);
-    expect(res.message).toMatch(/^app\/kustomization\.yaml:1: kustomize build failed: .*missing\.yaml/);
+    expect(res.message).toMatch(/^app\/kustomization\.yaml:1: kustomize build failed: .*no-such-object/);
     expect(res.message).not.toContain("plumber-kustomize-");
+    expect(await getObject(h.kube, cmPath(h, "settings"))).toBeUndefined();
+  });
+
+  it("names the entry of a file the kustomization reads that is not in the commit, without running kustomize", async () => {
+    const h = await start({ "app/kustomization.yaml": stringify({ resources: ["missing.yaml"] }) }, { path: "app" });
+    const runs0 = kustomizeStats.runs;
+    const res = await h.cycle();
+    expect(res.kind).toBe("failed");
+    if (res.kind !== "failed") return;
+    expect(res.permanent).toBe(true);
+    expect(res.message).toBe('app/kustomization.yaml:2: resources[0]: "missing.yaml" does not exist in the commit (looked for "app/missing.yaml")');
+    expect(kustomizeStats.runs).toBe(runs0);
   });
 });

@@ -257,6 +257,19 @@ describe("kustomization closure", () => {
     expect(ps.map((p) => `${p.file}:${p.line}: ${p.field}`)).toEqual(["base/kustomization.yaml:3: resources[1]", "app/t.yaml:5: replacements[0].path"]);
   });
 
+  it("reads the plugin configs a generators directory produces, with their paths relative to the kustomization listing it", async () => {
+    const files: Record<string, Spec> = {
+      "app/kustomization.yaml": "generators:\n  - gens\n",
+      "app/gens/kustomization.yaml": "resources: [gen.yaml]\n",
+      "app/gens/gen.yaml": "apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata: {name: g}\nfiles:\n  - data.txt\n",
+      "app/data.txt": "from the outer root",
+    };
+    const c = await computeClosure(new FakeTree(files), SHA, "app");
+    expect([...c.files.keys()].sort()).toEqual(["app/data.txt", "app/gens/gen.yaml", "app/gens/kustomization.yaml", "app/kustomization.yaml"]);
+    files["app/gens/gen.yaml"] = "apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata: {name: g}\nfiles:\n  - creds=http://127.0.0.1:1/latest\n";
+    expect((await problems(files, "app")).map((p) => `${p.file}:${p.line}: ${p.field}`)).toEqual(["app/gens/gen.yaml:5: files[0]"]);
+  });
+
   it("sees entries through YAML aliases and << merges, as kustomize's YAML reader does", async () => {
     const ps = await problems({ "app/kustomization.yaml": "x: &r\n  - https://h/a.yaml\nresources: *r\npatches:\n  - <<: {path: 'https://h/p.yaml'}\n" }, "app");
     expect(ps.map((p) => `${p.line} ${p.field}`)).toEqual(["3 resources[0]", "5 patches[0].path"]);

@@ -327,7 +327,6 @@ describe("YAML is read as kubectl reads it", () => {
     // is split until the refused cases stand alone.
     const judge = async (idx: number[]): Promise<void> => {
       const r = await kubectlCreate(idx.map(file));
-      if (process.env.YAML_DEBUG) console.log(idx.length, r.code, r.stdout.slice(0, 300), r.stderr.slice(0, 300));
       if (r.code === 0) {
         for (const item of parseLossless(r.stdout)) {
           const name = get(get(item, "metadata")!, "name") as string;
@@ -358,6 +357,10 @@ describe("YAML is read as kubectl reads it", () => {
     expect(cases.length).toBeGreaterThan(1000);
     expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
     expect(kubectl.size).toBe(cases.length);
+    // Both sides of the comparison are exercised: many documents kubectl refuses, most it accepts.
+    const refused = [...kubectl.values()].filter((v) => !v.accepted).length;
+    expect(refused).toBeGreaterThan(50);
+    expect(cases.length - refused).toBeGreaterThan(1000);
   });
 
   it("gives the same JSON as kubectl for every case kubectl accepts, and refuses what kubectl refuses", () => {

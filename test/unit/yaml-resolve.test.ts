@@ -23,6 +23,16 @@ function problems(body: string): FileProblem[] {
   throw new Error(`expected a refusal for ${JSON.stringify(body)}`);
 }
 
+function parseProblems(path: string, content: string): FileProblem[] {
+  try {
+    parseManifests([{ path, content }]);
+  } catch (err) {
+    expect(err).toBeInstanceOf(FileProblemError);
+    return (err as FileProblemError).problems;
+  }
+  throw new Error(`expected a refusal for ${JSON.stringify(content)}`);
+}
+
 /** `v: <text>` → the JSON kubectl sends for v, or a refusal (kubectl refuses these too). */
 const VALUES: [string, string | { error: RegExp }][] = [
   [".", "\".\""],
@@ -291,6 +301,35 @@ describe("YAML values as kubectl reads them", () => {
     expect(tag[0]!.message).toMatch(/tag !important is directly followed by ","/);
     // Inside quotes nothing is a tag.
     expect(spec('v: "!important, x"')).toEqual({ v: "!important, x" });
+  });
+
+  it("refuses what kubectl's document splitter refuses: content after ---, directives", () => {
+    const sep = parseProblems("a.yaml", `--- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n`);
+    expect(sep).toEqual([expect.objectContaining({ file: "a.yaml", line: 1 })]);
+    expect(sep[0]!.message).toMatch(/only a comment after a "---" document separator/);
+    expect(parseManifests([{ path: "c.yaml", content: `--- # first\n${head}  v: 1\n---\n` }])).toHaveLength(1);
+    const dir = parseProblems("d.yaml", `%YAML 1.1\n---\n${head}  v: 1\n`);
+    expect(dir).toEqual([expect.objectContaining({ file: "d.yaml", line: 1 })]);
+    expect(dir[0]!.message).toMatch(/YAML directives \(%YAML\) are not supported/);
+  });
+
+  it("refuses surrogate escapes in YAML, which libyaml rejects even as a valid pair", () => {
+    const ps = problems('a: ok\nv: "x\\ud83d\\ude00"');
+    expect(ps).toEqual([expect.objectContaining({ file: "p.yaml", line: 7 })]);
+    expect(ps[0]!.message).toMatch(/escape \\ud83d is a UTF-16 surrogate/);
+    // An escaped backslash is not an escape.
+    expect(spec('v: "\\\\ud800"')).toEqual({ v: "\\ud800" });
+  });
+
+  it("reads a JSON document as encoding/json does: number overflow refused, lone surrogates replaced", () => {
+    const json = (specText: string) => `{"apiVersion": "tekton.dev/v1", "kind": "Pipeline", "metadata": {"name": "p"},\n "spec": ${specText}}`;
+    const [m] = parseManifests([{ path: "p.json", content: json('{"a": 1e3, "b": "\\ud800x", "c": "\\ud83d\\ude00", "d": 1.5}') }]);
+    expect(m!.object.spec).toEqual({ a: 1000, b: "\ufffdx", c: "😀", d: 1.5 });
+    const ps = parseProblems("p.json", json('{"v": 1e400}'));
+    expect(ps).toEqual([expect.objectContaining({ file: "p.json", line: 2, field: "spec.v" })]);
+    expect(ps[0]!.message).toMatch(/number 1e400 is out of range/);
+    // The same in YAML is go-yaml's string.
+    expect(spec("v: 1e400")).toEqual({ v: "1e400" });
   });
 
   it("keeps a __proto__ key as data", () => {

@@ -11,7 +11,7 @@ import { readManifests } from "../manifests/read.js";
 import type { Manifest } from "../types.js";
 import { FileProblemError } from "../types.js";
 import { computeClosure, DEFAULT_CLOSURE_LIMITS, KUSTOMIZATION_FILES, type Closure, type ClosureLimits, type TreeSource } from "./closure.js";
-import { BUILD_FLAGS, detectIsolation, runIsolated, type Isolation } from "./offline.js";
+import { BUILD_FLAGS, detectIsolation, resolveExecutable, runIsolated, type Isolation } from "./offline.js";
 
 export { KUSTOMIZATION_FILES, type TreeSource } from "./closure.js";
 export { isRemoteEntry } from "./remote.js";
@@ -62,12 +62,13 @@ export async function renderApp(repo: GitRepo, sha: string, path: string, option
   return readManifests(repo, sha, path);
 }
 
-/** Says once, at startup, how kustomize is kept offline here (or that it is not). */
+/** Says, at startup, how kustomize is kept offline here (or that it is not). */
 export async function logKustomizeIsolation(options: Partial<KustomizeOptions>, log: Logger): Promise<Isolation> {
   const opts = { ...DEFAULT_KUSTOMIZE, ...options };
   const iso = await detectIsolation(opts.binary, opts.allowRemoteBases);
   const fields = { kustomize: { binary: opts.binary, isolation: iso.mode } };
-  if (iso.mode === "netns" || iso.mode === "userns-netns") log.info(fields, iso.description);
+  if (!resolveExecutable(opts.binary)) log.info(fields, `kustomize binary "${opts.binary}" not found: apps whose path holds a kustomization file cannot be rendered`);
+  else if (iso.mode === "netns" || iso.mode === "userns-netns") log.info(fields, iso.description);
   else log.warn(fields, iso.description);
   return iso;
 }

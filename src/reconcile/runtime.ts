@@ -21,6 +21,7 @@ import { reservedObjectGuard } from "../state/guard.js";
 import { verifyIdentity } from "../kube/identity.js";
 import { AppReconciler, type AppEvent } from "./app.js";
 import { dependencyOrder } from "../deps/graph.js";
+import { logKustomizeIsolation } from "../kustomize/render.js";
 import { CommitVerifier } from "../signing/verify.js";
 
 /** A connection to one target cluster, shared by the apps deployed to it. */
@@ -91,6 +92,7 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
     if (!repos.has(app.repo)) repos.set(app.repo, await connectRepo(repoOf(config, app), opts.cacheDir ?? defaultCacheDir()));
     if (!clusters.has(app.cluster)) clusters.set(app.cluster, await connectCluster(clusterOf(config, app), config.state.namespace));
   }
+  await logKustomizeIsolation(config.kustomize, opts.log);
   const notifier = await buildNotifier(config.notifications, opts.log);
   const byName = new Map<string, AppReconciler>();
   const verifiers = new Map<string, CommitVerifier>();

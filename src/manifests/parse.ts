@@ -61,8 +61,10 @@ function lineOf(ctx: Ctx, node: { range?: [number, number, number] | null } | nu
   return off === undefined ? fallback : ctx.lc.linePos(off).line;
 }
 
-function pairOf(map: YAMLMap, key: string): { keyNode: Node | null; valueNode: Node | null } | undefined {
-  for (const p of map.items) {
+/** The pair written for `key` in `map`, for its line; undefined when the key came from a merge or an alias. */
+function pairOf(map: unknown, key: string): { keyNode: Node | null; valueNode: Node | null } | undefined {
+  if (!isMap(map)) return undefined;
+  for (const p of (map as YAMLMap).items) {
     const k = p.key as unknown;
     const kv = isScalar(k) ? k.value : k;
     if (kv === key) return { keyNode: (isScalar(k) ? k : null) as Node | null, valueNode: (p.value as Node | null) ?? null };
@@ -71,15 +73,16 @@ function pairOf(map: YAMLMap, key: string): { keyNode: Node | null; valueNode: N
 }
 
 /**
- * Validates one object node (a document's root, or an item of a List) and returns the Manifest(s)
- * it stands for, recording problems in ctx. `value` is the JS form of `node`.
+ * Validates one object (a document's root, or an item of a List) and returns the Manifest(s) it
+ * stands for, recording problems in ctx. `value` is the JSON form; `node` is where it was written,
+ * used for lines only (values reached through an alias or a merge key fall back to `fallbackLine`).
  */
-function checkObject(ctx: Ctx, node: Node, value: unknown, where: string, out: Manifest[], depth: number): void {
-  const startLine = lineOf(ctx, node, 1);
+function checkObject(ctx: Ctx, node: Node | null, value: unknown, where: string, out: Manifest[], depth: number, fallbackLine = 1): void {
+  const startLine = lineOf(ctx, node, fallbackLine);
   const problem = (line: number, field: string | undefined, message: string) => {
     ctx.problems.push({ file: ctx.file, line, ...(field !== undefined ? { field: `${where}${field}` } : {}), message });
   };
-  if (!isMap(node) || value === null || typeof value !== "object" || Array.isArray(value)) {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
     problem(startLine, where === "" ? undefined : where.replace(/\.$/, ""), "a manifest must be a mapping (an object with apiVersion, kind, metadata)");
     return;
   }
@@ -89,18 +92,18 @@ function checkObject(ctx: Ctx, node: Node, value: unknown, where: string, out: M
   const requireString = (key: "apiVersion" | "kind"): string | undefined => {
     const p = pairOf(node, key);
     const v = obj[key];
-    if (!p || v === undefined || v === null) {
+    if (v === undefined || v === null) {
       problem(startLine, key, "is required");
       ok = false;
       return undefined;
     }
     if (typeof v !== "string" || v.trim() === "") {
-      problem(lineOf(ctx, p.valueNode ?? p.keyNode, startLine), key, "must be a non-empty string");
+      problem(lineOf(ctx, p?.valueNode ?? p?.keyNode, startLine), key, "must be a non-empty string");
       ok = false;
       return undefined;
     }
     if (/\s/.test(v)) {
-      problem(lineOf(ctx, p.valueNode ?? p.keyNode, startLine), key, "must not contain whitespace");
+      problem(lineOf(ctx, p?.valueNode ?? p?.keyNode, startLine), key, "must not contain whitespace");
       ok = false;
       return undefined;
     }
@@ -114,7 +117,7 @@ function checkObject(ctx: Ctx, node: Node, value: unknown, where: string, out: M
     const p = pairOf(node, "items");
     const items = obj.items;
     if (items === undefined || items === null) return; // an empty List
-    if (!p || !isSeq(p.valueNode) || !Array.isArray(items)) {
+    if (!Array.isArray(items)) {
       problem(lineOf(ctx, p?.keyNode, startLine), "items", "must be a list of objects");
       return;
     }
@@ -122,9 +125,10 @@ function checkObject(ctx: Ctx, node: Node, value: unknown, where: string, out: M
       problem(startLine, undefined, "a List inside a List is not supported");
       return;
     }
-    const seq = p.valueNode;
-    seq.items.forEach((itemNode, i) => {
-      checkObject(ctx, itemNode as Node, items[i], `${where}items[${i}].`, out, depth + 1);
+    const seq = p && isSeq(p.valueNode) ? p.valueNode : null;
+    const itemsLine = lineOf(ctx, p?.keyNode, startLine);
+    items.forEach((item, i) => {
+      checkObject(ctx, (seq?.items[i] as Node | undefined) ?? null, item, `${where}items[${i}].`, out, depth + 1, itemsLine);
     });
     return;
   }
@@ -132,37 +136,37 @@ function checkObject(ctx: Ctx, node: Node, value: unknown, where: string, out: M
   const mp = pairOf(node, "metadata");
   const metadata = obj.metadata;
   let name: string | undefined;
-  if (!mp || metadata === undefined || metadata === null) {
+  if (metadata === undefined || metadata === null) {
     problem(startLine, "metadata.name", "is required (metadata is missing)");
     ok = false;
-  } else if (!isMap(mp.valueNode) || typeof metadata !== "object" || Array.isArray(metadata)) {
-    problem(lineOf(ctx, mp.keyNode, startLine), "metadata", "must be a mapping");
+  } else if (typeof metadata !== "object" || Array.isArray(metadata)) {
+    problem(lineOf(ctx, mp?.keyNode, startLine), "metadata", "must be a mapping");
     ok = false;
   } else {
     const md = metadata as Record<string, unknown>;
-    const mdLine = lineOf(ctx, mp.keyNode, startLine);
-    const np = pairOf(mp.valueNode, "name");
+    const mdLine = lineOf(ctx, mp?.keyNode, startLine);
+    const np = pairOf(mp?.valueNode, "name");
     const n = md.name;
-    if (!np || n === undefined || n === null) {
+    if (n === undefined || n === null) {
       const gen = md.generateName !== undefined ? " (generateName is not supported: objects need a stable name)" : "";
       problem(mdLine, "metadata.name", `is required${gen}`);
       ok = false;
     } else if (typeof n !== "string" || n === "") {
-      problem(lineOf(ctx, np.valueNode ?? np.keyNode, mdLine), "metadata.name", "must be a non-empty string");
+      problem(lineOf(ctx, np?.valueNode ?? np?.keyNode, mdLine), "metadata.name", "must be a non-empty string");
       ok = false;
     } else {
       const why = checkObjectName(n);
       if (why) {
-        problem(lineOf(ctx, np.valueNode ?? np.keyNode, mdLine), "metadata.name", `${JSON.stringify(n)} ${why}`);
+        problem(lineOf(ctx, np?.valueNode ?? np?.keyNode, mdLine), "metadata.name", `${JSON.stringify(n)} ${why}`);
         ok = false;
       } else {
         name = n;
       }
     }
-    const nsp = pairOf(mp.valueNode, "namespace");
+    const nsp = pairOf(mp?.valueNode, "namespace");
     const ns = md.namespace;
-    if (nsp && ns !== undefined && ns !== null) {
-      const line = lineOf(ctx, nsp.valueNode ?? nsp.keyNode, mdLine);
+    if (ns !== undefined && ns !== null) {
+      const line = lineOf(ctx, nsp?.valueNode ?? nsp?.keyNode, mdLine);
       if (typeof ns !== "string" || ns === "") {
         problem(line, "metadata.namespace", "must be a non-empty string");
         ok = false;
@@ -173,7 +177,7 @@ function checkObject(ctx: Ctx, node: Node, value: unknown, where: string, out: M
           ok = false;
         }
       }
-    } else if (nsp && ns === null) {
+    } else if (ns === null) {
       // `namespace:` with no value: treat as absent, like kubectl.
       delete md.namespace;
     }
@@ -250,7 +254,7 @@ function parseFile(file: string, content: string, maxAliasCount: number, problem
       problems.push({ file, line: lineOf(ctx, doc.contents, 1), message: "a JSON file must hold a single object" });
       continue;
     }
-    checkObject(ctx, doc.contents as Node, value, "", out, 0);
+    checkObject(ctx, doc.contents as Node, value, "", out, 0, lineOf(ctx, doc.contents, 1));
   }
 }
 

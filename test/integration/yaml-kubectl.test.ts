@@ -150,6 +150,8 @@ function generate(): Case[] {
   cases.push({ name: "json escapes", doc: json(`{"v": "\\u00e9\\n\\/\\t"}`) });
   cases.push({ name: "json lone surrogate", doc: json(`{"v": "\\ud800"}`) });
   cases.push({ name: "json then yaml", doc: `${json(`{"v": 1}`)}---\n${pipe.replace("NAME", "NAME-b")}` });
+  cases.push({ name: "top-level merge", doc: "x-base: &b\n  apiVersion: tekton.dev/v1\n  kind: Pipeline\n<<: *b\nmetadata: {name: NAME}\nspec: {v: yes}\n" });
+  cases.push({ name: "metadata through an alias", doc: "x: &md {name: NAME}\napiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: *md\nspec: {v: yes}\n" });
   cases.push({ name: "null document", doc: "~\n---\napiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: NAME\nspec: {v: 1}\n" });
   return cases;
 }

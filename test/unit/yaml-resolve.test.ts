@@ -332,6 +332,21 @@ describe("YAML values as kubectl reads them", () => {
     expect(spec("v: 1e400")).toEqual({ v: "1e400" });
   });
 
+  it("accepts apiVersion, kind and metadata that come through a merge key or an alias", () => {
+    const content = [
+      "x-base: &b {apiVersion: tekton.dev/v1, kind: Pipeline}",
+      "x-md: &md {name: merged}",
+      "<<: *b",
+      "metadata: *md",
+      "spec: {v: yes}",
+    ].join("\n");
+    const [m] = parseManifests([{ path: "m.yaml", content }]);
+    expect(m!.object).toMatchObject({ apiVersion: "tekton.dev/v1", kind: "Pipeline", metadata: { name: "merged" }, spec: { v: true } });
+    expect(m!.source).toEqual({ file: "m.yaml", line: 1 });
+    const ps = parseProblems("m.yaml", content.replace("{name: merged}", "{name: a/b}"));
+    expect(ps).toEqual([expect.objectContaining({ file: "m.yaml", line: 4, field: "metadata.name" })]);
+  });
+
   it("keeps a __proto__ key as data", () => {
     const s = spec("m:\n  __proto__: {polluted: yes}") as { m: Record<string, unknown> };
     expect(Object.keys(s.m)).toEqual(["__proto__"]);

@@ -16,7 +16,7 @@ import { carriesMarks, OWNER_LABEL } from "./marks.js";
 import { applyOrder, pruneOrder, sortKey, stageOf } from "./order.js";
 import { deleteOne } from "./prune.js";
 import { isCrd, isNamespace, resolveResources, type NamespacePolicy, type Resource } from "./resource.js";
-import { planTakeover, takeoverNote, type Takeover } from "./takeover.js";
+import { LAST_APPLIED_ANNOTATION, planTakeover, takeoverNote, type Takeover } from "./takeover.js";
 import { waitCrdEstablished } from "./wait.js";
 
 export interface EngineDeps {
@@ -116,6 +116,8 @@ interface Step extends PlannedObject {
   /** Not written: plumber.dev/ssa Ignore, or IfNotPresent and it exists. */
   hold?: "ignore" | "exists";
   takeover?: Takeover;
+  /** Who applies it: takeover from kubectl happens on the owner's first apply only. */
+  owner: string;
 }
 
 /** Everything sync decides before its first write; plan returns it, sync carries it out. */
@@ -308,10 +310,10 @@ export class Engine {
         this.onEntry(entry);
         continue;
       }
-      const step: Step = { resource: r, action: cur ? "configured" : "created", live: cur, notes: [], policy: policyR };
+      const step: Step = { resource: r, action: cur ? "configured" : "created", live: cur, notes: [], policy: policyR, owner };
       if (policyR.ssa === "Ignore" || liveIgnored(cur)) step.hold = "ignore";
       else if (policyR.ssa === "IfNotPresent" && cur) step.hold = "exists";
-      else step.takeover = planTakeover(cur, this.fieldManager);
+      else step.takeover = this.takeoverFor(cur, owner);
       steps.push(step);
     }
     try {
@@ -381,7 +383,7 @@ export class Engine {
         fail(r, refused);
         continue;
       }
-      const step: Step = { resource: r, action: "created", live: cur, notes: [], policy };
+      const step: Step = { resource: r, action: "created", live: cur, notes: [], policy, owner: req.owner };
       if (policy.ssa === "Ignore" || liveIgnored(cur)) {
         step.hold = "ignore";
         step.action = "unchanged";
@@ -417,6 +419,17 @@ export class Engine {
     return { cs, resources, live, ready, deferred, prune, dropped, owner: req.owner, guard: req.guard };
   }
 
+  /**
+   * kubectl's fields are taken over when plumber first applies an object (it does not carry this
+   * owner's marks yet), or when client-side apply has been at it again (the last-applied
+   * annotation is back). A later kubectl edit of a field plumber does not manage is left alone.
+   */
+  private takeoverFor(live: KubeObject | undefined, owner: string): Takeover | undefined {
+    if (!live) return undefined;
+    if (carriesMarks(live, owner) && live.metadata.annotations?.[LAST_APPLIED_ANNOTATION] === undefined) return undefined;
+    return planTakeover(live, this.fieldManager);
+  }
+
   private listTargets(resources: Resource[], previous: InventoryEntry[]): ListTarget[] {
     const targets: ListTarget[] = resources.filter((r) => !r.pendingKind).map((r) => ({ mapping: r.mapping, namespace: r.id.namespace }));
     for (const e of previous) {
@@ -442,7 +455,7 @@ export class Engine {
       const current = live.get(r.key);
       s.live = current;
       s.notes = s.notes.filter((n) => !n.startsWith("not dry-run:"));
-      if (prev?.dh && prev.fp && current && prev.dh === this.desiredHash(r) && prev.fp === this.fingerprint(current) && !planTakeover(current, this.fieldManager)) {
+      if (prev?.dh && prev.fp && current && prev.dh === this.desiredHash(r) && prev.fp === this.fingerprint(current) && !this.takeoverFor(current, s.owner)) {
         s.action = "unchanged";
       } else toCheck.push(s);
     }
@@ -476,7 +489,7 @@ export class Engine {
       if (!existedBefore(merged)) s.action = "created";
       else if (current && this.fingerprint(current) === this.fingerprint(merged)) s.action = "unchanged";
       else s.action = "configured";
-      const t = planTakeover(current, this.fieldManager);
+      const t = this.takeoverFor(current, s.owner);
       if (t) {
         s.takeover = t;
         if (s.action === "unchanged") s.action = "configured";

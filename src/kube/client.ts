@@ -124,6 +124,8 @@ export function loadKubeConfig(target: ClusterTarget, env: NodeJS.ProcessEnv = p
 export interface KubeClientOptions {
   timeoutMs?: number;
   maxSockets?: number;
+  /** How retries wait (tests inject a clock); default: a real timer. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 const HEADER_TTL_MS = 30_000;
@@ -149,6 +151,7 @@ export class KubeClient {
   readonly server: URL;
   private readonly agent: http.Agent;
   private readonly timeoutMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
   private headers: Record<string, string> = {};
   private headersAt = 0;
 
@@ -161,6 +164,7 @@ export class KubeClient {
     if (!cluster) throw new Error("kubeconfig names no current cluster");
     this.server = new URL(cluster.server);
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.sleep = opts.sleep ?? ((ms) => sleep(ms));
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 32 };
     this.agent = this.server.protocol === "https:" ? new https.Agent({ ...tls, ...agentOpts }) : new http.Agent(agentOpts);
   }
@@ -210,12 +214,14 @@ export class KubeClient {
   /**
    * Retries what the server said it could not take right now (429, 503 — e.g. "storage is
    * (re)initializing" just after start); such a request was not carried out, so a retry is safe.
+   * The wait is the server's Retry-After when it sends one (API priority and fairness does), at
+   * most MAX_RETRY_AFTER_MS, else exponential backoff.
    */
   private async send(req: KubeRequest): Promise<RawResponse> {
     for (let attempt = 0; ; attempt++) {
       const res = await this.raw(req);
       if ((res.status !== 429 && res.status !== 503) || attempt >= RETRIES) return res;
-      await sleep(retryDelayMs(attempt, res.retryAfterSec));
+      await this.sleep(retryDelayMs(attempt, res.retryAfterSec));
     }
   }
 

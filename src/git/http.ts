@@ -44,6 +44,23 @@ export interface GitHttpOptions {
   onRequest?: (info: GitRequestInfo) => void;
 }
 
+/** A request that may carry its own, smaller body limit (the ref listing uses one). */
+export type LimitedGitHttpRequest = GitHttpRequest & { maxResponseBytes?: number };
+
+/** What the git CLI needs to speak to the same server as this client does. Kept off the object. */
+export interface GitTransportSettings {
+  /** The Authorization header value, or undefined without credentials. */
+  authorization?: string;
+  caPem?: string;
+  timeoutMs: number;
+}
+const transportSettings = new WeakMap<object, GitTransportSettings>();
+
+/** The settings createGitHttp was given for `http`, or undefined for another plugin. */
+export function transportSettingsOf(http: HttpClient): GitTransportSettings | undefined {
+  return transportSettings.get(http);
+}
+
 /** The isomorphic-git plugin plus close(), which drops the keep-alive sockets. */
 export interface GitHttpClient extends HttpClient {
   close(): void;
@@ -158,7 +175,7 @@ export function createGitHttp(opts: GitHttpOptions): GitHttpClient {
   const httpsAgent = new https.Agent({
     keepAlive: true,
     maxSockets: 8,
-    // Like git's http.sslCAInfo: the given PEM replaces the default trust roots.
+    // In addition to Node's roots (the CLI side gets the same bundle: see caBundleFile in repo.ts).
     ...(opts.caPem !== undefined ? { ca: [...tls.rootCertificates, opts.caPem] } : {}),
   });
 
@@ -168,6 +185,7 @@ export function createGitHttp(opts: GitHttpOptions): GitHttpClient {
     headers: Record<string, string>,
     body: Buffer | undefined,
     signal: AbortSignal | undefined,
+    maxBytes: number,
   ): Promise<RawResponse> {
     const shown = redactUrl(target.toString());
     const isHttps = target.protocol === "https:";
@@ -266,7 +284,8 @@ export function createGitHttp(opts: GitHttpOptions): GitHttpClient {
     });
   }
 
-  async function request(r: GitHttpRequest): Promise<GitHttpResponse> {
+  async function request(r: LimitedGitHttpRequest): Promise<GitHttpResponse> {
+    const limit = r.maxResponseBytes !== undefined ? Math.min(r.maxResponseBytes, maxBytes) : maxBytes;
     const method = (r.method ?? "GET").toUpperCase();
     let target = new URL(r.url);
     if (target.username || target.password) {
@@ -284,7 +303,7 @@ export function createGitHttp(opts: GitHttpOptions): GitHttpClient {
     const body = await collectBody(r.body);
 
     for (let hop = 0; ; hop++) {
-      const res = await once(method, target, headers, body, r.signal);
+      const res = await once(method, target, headers, body, r.signal, limit);
       const location = res.headers.location;
       const redirectable =
         location !== undefined &&
@@ -321,11 +340,13 @@ export function createGitHttp(opts: GitHttpOptions): GitHttpClient {
     }
   }
 
-  return {
+  const client: GitHttpClient = {
     request,
     close() {
       httpAgent.destroy();
       httpsAgent.destroy();
     },
   };
+  transportSettings.set(client, { authorization: authHeader, caPem: opts.caPem, timeoutMs: opts.timeoutMs });
+  return client;
 }

@@ -1,50 +1,26 @@
-// A remote git repository mirrored into a bare, shallow gitdir on local disk.
-// Reads go straight to git objects (no checkout); fetches are depth 1, one branch at a time,
-// and incremental (the last fetched head of the branch is offered as a "have").
+// A remote git repository mirrored into a bare, shallow gitdir on local disk, driven by the git CLI.
+// - Branch listing: protocol v2 ls-refs with ref-prefix refs/heads/, in-process, bounded (refs.ts).
+// - Fetch: `git fetch --depth=1 <url> +refs/heads/B:refs/heads/B` (never needs the remote HEAD);
+//   git completes thin packs itself (index-pack --fix-thin), so no pack ever holds a delta whose
+//   base lives in another pack, and every pack is verified before it is renamed into place.
+// - Reads: one `git cat-file --batch-command` child; sizes come from object headers, so limits are
+//   enforced before any content is read, and plumber holds at most one file's bytes at a time.
+// - The cache is disposable: a corrupt gitdir or a read that times out throws it away, and the next
+//   ensureCommit clones afresh into a temp dir that is swapped in only when complete.
 
-import fs from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { createHash, randomBytes } from "node:crypto";
-import * as git from "isomorphic-git";
+import tls from "node:tls";
 import type { HttpClient } from "isomorphic-git";
-import { GitHttpError } from "./http.js";
+import { GitCliError, gitEnv, lastLines, runGit } from "./cli.js";
+import { GitSourceError } from "./errors.js";
+import { transportSettingsOf } from "./http.js";
+import { commitTree, ObjectReader, ObjectReadError, parseTree, type RawTreeEntry } from "./objects.js";
+import { DEFAULT_REF_LIMITS, listBranches, type RefLimits, type V2Capabilities } from "./refs.js";
 import { redactUrl, validateRepoUrl } from "./url.js";
 
-export type GitErrorCode =
-  /** The server refused the credentials (HTTP 401/403). */
-  | "auth"
-  /** The repository or branch does not exist (HTTP 404, unknown branch). */
-  | "not-found"
-  /** Timeout, connection failure, HTTP 5xx/429: try again later. */
-  | "network"
-  /** The branch moved between listing and fetching; list again and retry. */
-  | "moved"
-  /** The server is not a usable git smart-HTTP server, or sent something too large. */
-  | "protocol"
-  /** A bad argument: branch name, commit id, directory path. */
-  | "invalid-argument"
-  /** The commit is not in the local cache (call ensureCommit first). */
-  | "missing-commit"
-  /** The directory does not exist in the commit, or is not a directory. */
-  | "missing-path"
-  /** A symlink or submodule in the tree being read. */
-  | "unsupported-entry"
-  /** A file or the tree is over a size/count limit, or a file is not UTF-8. */
-  | "limit";
-
-export class GitSourceError extends Error {
-  constructor(
-    message: string,
-    readonly code: GitErrorCode,
-    /** True when the same call may succeed later without any change on our side. */
-    readonly retryable: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = "GitSourceError";
-  }
-}
+export { GitSourceError, type GitErrorCode } from "./errors.js";
 
 export interface ReadLimits {
   /** Largest single file, bytes. */
@@ -71,22 +47,31 @@ export interface TreeEntryInfo {
 export interface GitRepoOptions {
   /** http(s) URL; checked with validateRepoUrl. */
   url: string;
-  /** isomorphic-git HTTP plugin, normally createGitHttp(...). */
+  /** HTTP client for the ref listing, normally createGitHttp(...); its auth, CA and timeout are
+   *  also what the git CLI children get (through the environment, never the command line). */
   http: HttpClient;
   /** Shared cache directory; this repository's bare gitdir is <cacheDir>/<repoCacheKey(url)>. */
   cacheDir: string;
-  /** Re-clone instead of fetching once objects/pack holds this many packs. Default 32. */
+  /** Repack into one pack (dropping objects no branch reaches) once objects/pack holds this many. Default 16. */
   maxPacks?: number;
-  /**
-   * Ask for thin packs on fetch (default true). isomorphic-git does not request them, and without
-   * them a depth-1 fetch re-sends the whole tree of every new commit even though we offer the
-   * previous head as a "have". isomorphic-git reads thin packs fine (it resolves external bases
-   * from the gitdir); we only ever read this gitdir with isomorphic-git.
-   */
+  /** Ref listing caps. Default 8 MiB and 50,000 branches. */
+  refLimits?: Partial<RefLimits>;
+  /** Largest pack one fetch may write, bytes; more kills the fetch ("limit"). Default 1 GiB. */
+  maxFetchBytes?: number;
+  /** Deadline of one fetch (git child killed after it). Default max(10 × the HTTP timeout, 60 s). */
+  fetchTimeoutMs?: number;
+  /** Deadline of one object read; on expiry the cache is thrown away. Default 30 s. */
+  readTimeoutMs?: number;
+  /** Largest tree object read, bytes. Default 16 MiB (~400k entries). */
+  maxTreeBytes?: number;
+  /** Ignored (thin packs are always asked for: git completes them on arrival). Kept for old callers. */
   thinPack?: boolean;
 }
 
-export const DEFAULT_MAX_PACKS = 32;
+export const DEFAULT_MAX_PACKS = 16;
+export const DEFAULT_MAX_FETCH_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_READ_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_TREE_BYTES = 16 * 1024 * 1024;
 
 /** First 16 hex digits of sha256 of the normalized URL: the gitdir's name under cacheDir. */
 export function repoCacheKey(url: string): string {
@@ -134,41 +119,60 @@ export function normalizeRepoDir(dir: string): string {
   return norm;
 }
 
+
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 interface GitdirState {
   queue: Promise<unknown>;
-  cache: object;
+  reader: ObjectReader | undefined;
+  /** v2 capability advertisement of the remote (cached: steady-state listing is one POST). */
+  caps: V2Capabilities | undefined;
 }
 const gitdirStates = new Map<string, GitdirState>();
+
+interface TreeEntry extends RawTreeEntry {
+  type: TreeEntryInfo["type"];
+}
 
 export class GitRepo {
   readonly url: string;
   readonly gitdir: string;
   private readonly http: HttpClient;
+  private readonly cacheDir: string;
   private readonly maxPacks: number;
-  /** Lock and isomorphic-git cache, shared by every GitRepo on the same gitdir in this process. */
+  private readonly refLimits: RefLimits;
+  private readonly maxFetchBytes: number;
+  private readonly fetchTimeoutMs: number;
+  private readonly readTimeoutMs: number;
+  private readonly maxTreeBytes: number;
+  private readonly httpTimeoutMs: number;
+  private readonly authorization: string | undefined;
+  private readonly caPem: string | undefined;
+  private caFile: string | undefined;
+  /** Lock, reader and capabilities, shared by every GitRepo on the same gitdir in this process. */
   private readonly state: GitdirState;
 
   constructor(opts: GitRepoOptions) {
     this.url = validateRepoUrl(opts.url);
-    this.http = opts.thinPack === false ? opts.http : withThinPack(opts.http);
+    this.http = opts.http;
+    this.cacheDir = opts.cacheDir;
     this.gitdir = path.join(opts.cacheDir, repoCacheKey(this.url));
     this.maxPacks = opts.maxPacks ?? DEFAULT_MAX_PACKS;
+    this.refLimits = { ...DEFAULT_REF_LIMITS, ...opts.refLimits };
+    this.maxFetchBytes = opts.maxFetchBytes ?? DEFAULT_MAX_FETCH_BYTES;
+    this.readTimeoutMs = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+    this.maxTreeBytes = opts.maxTreeBytes ?? DEFAULT_MAX_TREE_BYTES;
+    const t = transportSettingsOf(opts.http);
+    this.httpTimeoutMs = t?.timeoutMs ?? 30_000;
+    this.authorization = t?.authorization;
+    this.caPem = t?.caPem;
+    this.fetchTimeoutMs = opts.fetchTimeoutMs ?? Math.max(10 * this.httpTimeoutMs, 60_000);
     let st = gitdirStates.get(this.gitdir);
     if (!st) {
-      st = { queue: Promise.resolve(), cache: {} };
+      st = { queue: Promise.resolve(), reader: undefined, caps: undefined };
       gitdirStates.set(this.gitdir, st);
     }
     this.state = st;
-  }
-
-  /** isomorphic-git's object/pack cache (holds loaded packs); replaced whenever the gitdir is. */
-  private get cache(): object {
-    return this.state.cache;
-  }
-  private set cache(c: object) {
-    this.state.cache = c;
   }
 
   /** The URL without credentials, for messages. */
@@ -177,59 +181,40 @@ export class GitRepo {
   }
 
   /**
-   * Branch name → head commit, from one HTTP request (the info/refs advertisement).
-   * Protocol v1 is used on purpose: v2 ls-refs costs a second round trip (GET + POST).
+   * Branch name → head commit. Protocol v2 ls-refs limited to refs/heads/ (one POST once the
+   * server's capabilities are known; GET info/refs + POST the first time), or the v1 advertisement
+   * from servers without v2. Over refLimits → GitSourceError "limit".
    */
   async listHeads(): Promise<Map<string, string>> {
-    let refs: git.ServerRef[];
-    try {
-      refs = await git.listServerRefs({
-        http: this.http,
-        url: this.url,
-        protocolVersion: 1,
-        prefix: "refs/heads/",
-      });
-    } catch (err) {
-      throw this.remoteError("listing branches of", err);
-    }
-    const heads = new Map<string, string>();
-    for (const r of refs) {
-      if (!r.ref.startsWith("refs/heads/")) continue;
-      heads.set(r.ref.slice("refs/heads/".length), r.oid);
-    }
-    return heads;
+    const r = await listBranches(this.http, this.url, this.displayUrl, this.refLimits, this.state.caps);
+    this.state.caps = r.caps;
+    return r.heads;
   }
 
   /**
    * Makes commit `sha` (the head of `branch` as last listed) available locally.
-   * No network when it is already cached. Otherwise fetches the branch at depth 1 (incrementally),
-   * or re-clones when the gitdir holds too many packs. If the branch moved on and `sha` is not what
-   * the server sent, throws a retryable GitSourceError with code "moved".
+   * No network when it is already cached. Otherwise fetches the branch at depth 1 (a fresh clone
+   * into a temp dir when there is no cache yet). If the branch moved on and `sha` is not what the
+   * server sent, throws a retryable GitSourceError with code "moved".
    */
   ensureCommit(branch: string, sha: string): Promise<void> {
     if (!isValidBranchName(branch)) {
-      return Promise.reject(
-        new GitSourceError(`invalid branch name ${JSON.stringify(branch)}`, "invalid-argument", false),
-      );
+      return Promise.reject(new GitSourceError(`invalid branch name ${JSON.stringify(branch)}`, "invalid-argument", false));
     }
     if (!SHA_RE.test(sha)) {
       return Promise.reject(new GitSourceError(`invalid commit id ${JSON.stringify(sha)}`, "invalid-argument", false));
     }
     return this.locked(async () => {
       if (await this.hasCommitUnlocked(sha)) return;
-      const exists = await isGitdir(this.gitdir);
-      if (!exists || (await this.packCountUnlocked()) >= this.maxPacks) {
+      this.closeReader();
+      if (!(await isGitdir(this.gitdir))) {
         await this.cloneFresh(branch);
       } else {
         await this.fetchBranch(this.gitdir, branch);
+        if ((await this.packCountUnlocked()) >= this.maxPacks) await this.compact();
       }
       if (!(await this.hasCommitUnlocked(sha))) {
-        let got = "";
-        try {
-          got = await git.resolveRef({ fs, gitdir: this.gitdir, ref: `refs/heads/${branch}` });
-        } catch {
-          // no ref: nothing fetched
-        }
+        const got = await this.localRef(branch);
         throw new GitSourceError(
           `branch ${branch} of ${this.displayUrl} moved: expected ${sha}, the server sent ${got || "nothing"}; list the heads again`,
           "moved",
@@ -244,15 +229,9 @@ export class GitRepo {
     return this.locked(() => this.hasCommitUnlocked(sha));
   }
 
-  /**
-   * Deletes the local gitdir; the next ensureCommit clones afresh. For recovering from a corrupted
-   * cache (e.g. a process killed in the middle of writing a pack).
-   */
+  /** Deletes the local gitdir; the next ensureCommit clones afresh. */
   reset(): Promise<void> {
-    return this.locked(async () => {
-      await fsp.rm(this.gitdir, { recursive: true, force: true });
-      this.cache = {};
-    });
+    return this.locked(() => this.discardUnlocked());
   }
 
   /** Number of packfiles in the gitdir (0 when it does not exist yet). */
@@ -264,70 +243,25 @@ export class GitRepo {
    * The files under `dir` in commit `sha` that pass `filter` (given the repo-root-relative path),
    * read from git objects without a checkout. Sorted by path.
    * Refuses symlinks and submodules anywhere under `dir`, a `dir` that escapes the repository,
-   * a missing `dir`, non-UTF-8 files, and anything over `limits`.
+   * a missing `dir`, non-UTF-8 files, and anything over `limits` (sizes checked before reading).
    */
-  readFiles(
-    sha: string,
-    dir: string,
-    filter: (path: string) => boolean,
-    limits: ReadLimits,
-  ): Promise<RepoFile[]> {
+  readFiles(sha: string, dir: string, filter: (path: string) => boolean, limits: ReadLimits): Promise<RepoFile[]> {
     let norm: string;
     try {
       norm = normalizeRepoDir(dir);
+      checkSha(sha);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (!SHA_RE.test(sha)) {
-      return Promise.reject(new GitSourceError(`invalid commit id ${JSON.stringify(sha)}`, "invalid-argument", false));
-    }
-    return this.locked(async () => {
-      const { fs: f, gitdir, cache } = this.ctx();
-      let treeOid: string;
-      try {
-        treeOid = (await git.readCommit({ fs: f, gitdir, cache, oid: sha })).commit.tree;
-      } catch (err) {
-        throw new GitSourceError(
-          `commit ${sha} of ${this.displayUrl} is not in the local cache (fetch it with ensureCommit first)`,
-          "missing-commit",
-          false,
-          { cause: err },
-        );
-      }
+    return this.reading(async () => {
       const shown = norm === "" ? "/" : norm;
-      // Resolve dir one component at a time so errors say exactly what is wrong.
-      let walked = "";
-      for (const part of norm === "" ? [] : norm.split("/")) {
-        const entries = await this.readTreeEntries(treeOid, walked, sha);
-        const entry = entries.find((e) => e.path === part);
-        walked = walked === "" ? part : `${walked}/${part}`;
-        if (!entry) {
-          throw new GitSourceError(`path ${shown} does not exist in commit ${sha}`, "missing-path", false);
-        }
-        if (entry.mode === "120000") {
-          throw new GitSourceError(
-            `path ${walked} in commit ${sha} is a symlink; symlinks are not supported`,
-            "unsupported-entry",
-            false,
-          );
-        }
-        if (entry.type !== "tree") {
-          throw new GitSourceError(`path ${walked} in commit ${sha} is not a directory`, "missing-path", false);
-        }
-        treeOid = entry.oid;
-      }
-
       const out: RepoFile[] = [];
       let total = 0;
       const walk = async (oid: string, prefix: string): Promise<void> => {
-        const entries = await this.readTreeEntries(oid, prefix, sha);
-        for (const e of entries) {
-          const full = prefix === "" ? e.path : `${prefix}/${e.path}`;
-          if (e.mode === "120000") {
-            throw new GitSourceError(`${full} in commit ${sha} is a symlink; symlinks are not supported`, "unsupported-entry", false);
-          }
-          if (e.type === "commit" || e.mode === "160000") {
-            throw new GitSourceError(`${full} in commit ${sha} is a submodule; submodules are not supported`, "unsupported-entry", false);
+        for (const e of await this.readTree(oid, prefix, sha)) {
+          const full = prefix === "" ? e.name : `${prefix}/${e.name}`;
+          if (e.type === "symlink" || e.type === "submodule") {
+            throw new GitSourceError(`${full} in commit ${sha} is a ${e.type}; ${e.type}s are not supported`, "unsupported-entry", false);
           }
           if (e.type === "tree") {
             await walk(e.oid, full);
@@ -335,28 +269,21 @@ export class GitRepo {
           }
           if (!filter(full)) continue;
           if (out.length + 1 > limits.maxFiles) {
+            throw new GitSourceError(`${full} in commit ${sha}: more than ${limits.maxFiles} files under ${shown}`, "limit", false);
+          }
+          const size = await this.objectSize(e.oid, "blob", full, sha);
+          if (size > limits.maxFileBytes) {
             throw new GitSourceError(
-              `${full} in commit ${sha}: more than ${limits.maxFiles} files under ${shown}`,
+              `${full} in commit ${sha} is ${size} bytes, over the limit of ${limits.maxFileBytes} bytes per file`,
               "limit",
               false,
             );
           }
-          const { blob } = await git.readBlob({ fs: f, gitdir, cache, oid: e.oid });
-          if (blob.byteLength > limits.maxFileBytes) {
-            throw new GitSourceError(
-              `${full} in commit ${sha} is ${blob.byteLength} bytes, over the limit of ${limits.maxFileBytes} bytes per file`,
-              "limit",
-              false,
-            );
-          }
-          total += blob.byteLength;
+          total += size;
           if (total > limits.maxTotalBytes) {
-            throw new GitSourceError(
-              `${full} in commit ${sha}: files under ${shown} total more than ${limits.maxTotalBytes} bytes`,
-              "limit",
-              false,
-            );
+            throw new GitSourceError(`${full} in commit ${sha}: files under ${shown} total more than ${limits.maxTotalBytes} bytes`, "limit", false);
           }
+          const blob = await this.objectContent(e.oid, "blob", full, sha);
           let content: string;
           try {
             content = utf8.decode(blob);
@@ -366,7 +293,7 @@ export class GitRepo {
           out.push({ path: full, content });
         }
       };
-      await walk(treeOid, norm);
+      await walk(await this.resolveDir(sha, norm), norm);
       out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       return out;
     });
@@ -380,101 +307,53 @@ export class GitRepo {
     let norm: string;
     try {
       norm = normalizeRepoDir(dir);
+      checkSha(sha);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (!SHA_RE.test(sha)) {
-      return Promise.reject(new GitSourceError(`invalid commit id ${JSON.stringify(sha)}`, "invalid-argument", false));
-    }
-    return this.locked(async () => {
-      const treeOid = await this.resolveDirUnlocked(sha, norm);
-      const entries = await this.readTreeEntries(treeOid, norm, sha);
+    return this.reading(async () => {
+      const entries = await this.readTree(await this.resolveDir(sha, norm), norm, sha);
       return entries
-        .map((e) => ({
-          name: e.path,
-          path: norm === "" ? e.path : `${norm}/${e.path}`,
-          type: entryType(e.mode, e.type),
-        }))
+        .map((e) => ({ name: e.name, path: norm === "" ? e.name : `${norm}/${e.name}`, type: e.type }))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     });
   }
 
   /**
    * One blob's bytes. A symlink or submodule at path → "unsupported-entry"; larger than maxBytes →
-   * "limit"; missing (or a directory) → "missing-path".
+   * "limit" (from the object header, before reading it); missing (or a directory) → "missing-path".
    */
   readFileBytes(sha: string, filePath: string, maxBytes: number): Promise<Buffer> {
     let norm: string;
     try {
       norm = normalizeRepoDir(filePath);
+      checkSha(sha);
     } catch (err) {
       return Promise.reject(err);
     }
     if (norm === "") {
       return Promise.reject(new GitSourceError(`path ${JSON.stringify(filePath)} is not a file`, "invalid-argument", false));
     }
-    if (!SHA_RE.test(sha)) {
-      return Promise.reject(new GitSourceError(`invalid commit id ${JSON.stringify(sha)}`, "invalid-argument", false));
-    }
-    return this.locked(async () => {
+    return this.reading(async () => {
       const slash = norm.lastIndexOf("/");
       const parent = slash < 0 ? "" : norm.slice(0, slash);
-      const base = slash < 0 ? norm : norm.slice(slash + 1);
-      const treeOid = await this.resolveDirUnlocked(sha, parent, norm);
-      const entries = await this.readTreeEntries(treeOid, parent, sha);
-      const e = entries.find((x) => x.path === base);
+      const base = norm.slice(slash + 1);
+      const entries = await this.readTree(await this.resolveDir(sha, parent, norm), parent, sha);
+      const e = entries.find((x) => x.name === base);
       if (!e) throw new GitSourceError(`path ${norm} does not exist in commit ${sha}`, "missing-path", false);
-      const t = entryType(e.mode, e.type);
-      if (t === "symlink" || t === "submodule") {
-        throw new GitSourceError(`${norm} in commit ${sha} is a ${t}; ${t}s are not supported`, "unsupported-entry", false);
+      if (e.type === "symlink" || e.type === "submodule") {
+        throw new GitSourceError(`${norm} in commit ${sha} is a ${e.type}; ${e.type}s are not supported`, "unsupported-entry", false);
       }
-      if (t === "tree") throw new GitSourceError(`path ${norm} in commit ${sha} is a directory, not a file`, "missing-path", false);
-      const { blob } = await git.readBlob({ fs, gitdir: this.gitdir, cache: this.cache, oid: e.oid });
-      if (blob.byteLength > maxBytes) {
-        throw new GitSourceError(
-          `${norm} in commit ${sha} is ${blob.byteLength} bytes, over the limit of ${maxBytes} bytes`,
-          "limit",
-          false,
-        );
+      if (e.type === "tree") throw new GitSourceError(`path ${norm} in commit ${sha} is a directory, not a file`, "missing-path", false);
+      const size = await this.objectSize(e.oid, "blob", norm, sha);
+      if (size > maxBytes) {
+        throw new GitSourceError(`${norm} in commit ${sha} is ${size} bytes, over the limit of ${maxBytes} bytes`, "limit", false);
       }
-      return Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+      return this.objectContent(e.oid, "blob", norm, sha);
     });
   }
 
-  /** The tree oid of directory `norm` in commit sha; errors name the first bad component. */
-  private async resolveDirUnlocked(sha: string, norm: string, wanted: string = norm): Promise<string> {
-    let treeOid: string;
-    try {
-      treeOid = (await git.readCommit({ fs, gitdir: this.gitdir, cache: this.cache, oid: sha })).commit.tree;
-    } catch (err) {
-      throw new GitSourceError(
-        `commit ${sha} of ${this.displayUrl} is not in the local cache (fetch it with ensureCommit first)`,
-        "missing-commit",
-        false,
-        { cause: err },
-      );
-    }
-    let walked = "";
-    for (const part of norm === "" ? [] : norm.split("/")) {
-      const entries = await this.readTreeEntries(treeOid, walked, sha);
-      const entry = entries.find((e) => e.path === part);
-      walked = walked === "" ? part : `${walked}/${part}`;
-      if (!entry) throw new GitSourceError(`path ${wanted} does not exist in commit ${sha}`, "missing-path", false);
-      const t = entryType(entry.mode, entry.type);
-      if (t === "symlink" || t === "submodule") {
-        throw new GitSourceError(`path ${walked} in commit ${sha} is a ${t}; ${t}s are not supported`, "unsupported-entry", false);
-      }
-      if (t !== "tree") throw new GitSourceError(`path ${walked} in commit ${sha} is not a directory`, "missing-path", false);
-      treeOid = entry.oid;
-    }
-    return treeOid;
-  }
-
   // ---- internals ----
-
-  private ctx(): { fs: typeof fs; gitdir: string; cache: object } {
-    return { fs, gitdir: this.gitdir, cache: this.cache };
-  }
 
   /** Runs fn after every earlier operation on this gitdir (fetches, re-clones and reads never overlap). */
   private locked<T>(fn: () => Promise<T>): Promise<T> {
@@ -483,27 +362,128 @@ export class GitRepo {
     return run;
   }
 
-  private async readTreeEntries(oid: string, where: string, sha: string): Promise<git.TreeEntry[]> {
-    const { tree } = await git.readTree({ fs, gitdir: this.gitdir, cache: this.cache, oid });
-    for (const e of tree) {
-      if (e.path === "" || e.path === "." || e.path === ".." || e.path.includes("/") || e.path.includes("\u0000")) {
+  /** A locked read: a reader failure (timeout, broken child, corrupt object) throws the cache away. */
+  private reading<T>(fn: () => Promise<T>): Promise<T> {
+    return this.locked(async () => {
+      try {
+        return await fn();
+      } catch (err) {
+        if (err instanceof GitSourceError) {
+          if (err.code === "cache") await this.discardUnlocked();
+          throw err;
+        }
+        await this.discardUnlocked();
+        const why = err instanceof Error ? err.message : String(err);
         throw new GitSourceError(
-          `tree ${where === "" ? "/" : where} in commit ${sha} has an invalid entry name ${JSON.stringify(e.path)}`,
-          "unsupported-entry",
-          false,
+          `reading the cache of ${this.displayUrl} failed (${why}); the cache was thrown away and is refetched next time`,
+          "cache",
+          true,
+          { cause: err },
         );
       }
+    });
+  }
+
+  private reader(): ObjectReader {
+    this.state.reader ??= new ObjectReader(this.gitdir, this.env(), this.readTimeoutMs);
+    return this.state.reader;
+  }
+
+  private closeReader(): void {
+    this.state.reader?.close();
+    this.state.reader = undefined;
+  }
+
+  private async discardUnlocked(): Promise<void> {
+    this.closeReader();
+    await fsp.rm(this.gitdir, { recursive: true, force: true });
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    return gitEnv({
+      authorization: this.authorization,
+      caFile: this.caFile,
+      lowSpeedSeconds: this.httpTimeoutMs / 1000,
+    });
+  }
+
+  /** The commit's tree, then one component at a time so errors say exactly what is wrong. */
+  private async resolveDir(sha: string, norm: string, wanted: string = norm): Promise<string> {
+    const info = await this.reader().info(sha);
+    if (!info || info.type !== "commit") {
+      throw new GitSourceError(
+        `commit ${sha} of ${this.displayUrl} is not in the local cache (fetch it with ensureCommit first)`,
+        "missing-commit",
+        false,
+      );
     }
-    return tree;
+    let treeOid = commitTree(await this.objectContent(sha, "commit", "", sha));
+    let walked = "";
+    for (const part of norm === "" ? [] : norm.split("/")) {
+      const entry = (await this.readTree(treeOid, walked, sha)).find((e) => e.name === part);
+      walked = walked === "" ? part : `${walked}/${part}`;
+      if (!entry) throw new GitSourceError(`path ${wanted} does not exist in commit ${sha}`, "missing-path", false);
+      if (entry.type === "symlink" || entry.type === "submodule") {
+        throw new GitSourceError(`path ${walked} in commit ${sha} is a ${entry.type}; ${entry.type}s are not supported`, "unsupported-entry", false);
+      }
+      if (entry.type !== "tree") throw new GitSourceError(`path ${walked} in commit ${sha} is not a directory`, "missing-path", false);
+      treeOid = entry.oid;
+    }
+    return treeOid;
+  }
+
+  private async readTree(oid: string, where: string, sha: string): Promise<TreeEntry[]> {
+    const shown = where === "" ? "/" : where;
+    const size = await this.objectSize(oid, "tree", shown, sha);
+    if (size > this.maxTreeBytes) {
+      throw new GitSourceError(`tree ${shown} in commit ${sha} is ${size} bytes, over the limit of ${this.maxTreeBytes} bytes`, "limit", false);
+    }
+    const raw = parseTree(await this.objectContent(oid, "tree", shown, sha));
+    return raw.map((e) => {
+      if (e.name === "" || e.name === "." || e.name === ".." || e.name.includes("/") || e.name.includes("\u0000")) {
+        throw new GitSourceError(`tree ${shown} in commit ${sha} has an invalid entry name ${JSON.stringify(e.name)}`, "unsupported-entry", false);
+      }
+      return { ...e, type: entryType(e.mode) };
+    });
+  }
+
+  /** Size from the object header; a missing or mistyped object means a corrupt cache. */
+  private async objectSize(oid: string, type: string, where: string, sha: string): Promise<number> {
+    const info = await this.reader().info(oid);
+    if (!info || info.type !== type) throw this.corrupt(oid, type, where, sha);
+    return info.size;
+  }
+
+  private async objectContent(oid: string, type: string, where: string, sha: string): Promise<Buffer> {
+    const r = await this.reader().contents(oid);
+    if (!r || r.info.type !== type) throw this.corrupt(oid, type, where, sha);
+    return r.content;
+  }
+
+  private corrupt(oid: string, type: string, where: string, sha: string): GitSourceError {
+    return new GitSourceError(
+      `the cache of ${this.displayUrl} lacks ${type} ${oid} (${where || "/"} in commit ${sha}); it was thrown away and is refetched next time`,
+      "cache",
+      true,
+    );
   }
 
   private async hasCommitUnlocked(sha: string): Promise<boolean> {
     if (!(await isGitdir(this.gitdir))) return false;
     try {
-      const { type } = await git.readObject({ fs, gitdir: this.gitdir, cache: this.cache, oid: sha, format: "content" });
-      return type === "commit";
-    } catch {
+      return (await this.reader().info(sha))?.type === "commit";
+    } catch (e) {
+      if (!(e instanceof ObjectReadError)) throw e;
+      await this.discardUnlocked();
       return false;
+    }
+  }
+
+  private async localRef(branch: string): Promise<string> {
+    try {
+      return (await fsp.readFile(path.join(this.gitdir, "refs", "heads", ...branch.split("/")), "utf8")).trim();
+    } catch {
+      return "";
     }
   }
 
@@ -516,132 +496,111 @@ export class GitRepo {
     }
   }
 
-  /** Fetch into a fresh temporary gitdir, then swap it in: a failed clone leaves the old one intact. */
+  /** One pack of what the branches reach; what nothing reaches any more is dropped. */
+  private async compact(): Promise<void> {
+    try {
+      await runGit(["--git-dir", this.gitdir, "repack", "-a", "-d", "-q"], { env: this.env(), timeoutMs: this.fetchTimeoutMs });
+    } catch (e) {
+      // A cache that cannot be repacked is rebuilt by the next fetch.
+      await this.discardUnlocked();
+      throw this.cliError(`compacting the cache of`, e);
+    }
+  }
+
+  /** Fetch into a fresh temporary gitdir, then swap it in: a failed clone leaves nothing behind. */
   private async cloneFresh(branch: string): Promise<void> {
-    await fsp.mkdir(path.dirname(this.gitdir), { recursive: true });
+    await fsp.mkdir(this.cacheDir, { recursive: true });
     const tmp = `${this.gitdir}.tmp-${randomBytes(6).toString("hex")}`;
     try {
-      await git.init({ fs, gitdir: tmp, bare: true });
-      await git.addRemote({ fs, gitdir: tmp, remote: "origin", url: this.url });
-      await this.fetchBranch(tmp, branch, {});
+      await runGit(["init", "--bare", "-q", tmp], { env: this.env(), timeoutMs: 30_000 });
+      await this.fetchBranch(tmp, branch);
       await fsp.rm(this.gitdir, { recursive: true, force: true });
       await fsp.rename(tmp, this.gitdir);
     } catch (err) {
       await fsp.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       throw err;
     }
-    this.cache = {};
   }
 
-  private async fetchBranch(gitdir: string, branch: string, cache: object = this.cache): Promise<void> {
-    let result: git.FetchResult;
+  private async fetchBranch(gitdir: string, branch: string): Promise<void> {
+    await this.ensureCaFile();
+    const packDir = path.join(gitdir, "objects", "pack");
+    const budget = async (): Promise<string | undefined> => {
+      let n = 0;
+      for (const f of await fsp.readdir(packDir).catch(() => [] as string[])) {
+        if (!f.startsWith("tmp_") && !f.startsWith(".tmp")) continue;
+        n += (await fsp.stat(path.join(packDir, f)).catch(() => ({ size: 0 }))).size;
+      }
+      return n > this.maxFetchBytes ? `the fetch wrote more than ${this.maxFetchBytes} bytes` : undefined;
+    };
     try {
-      // ref=branch makes isomorphic-git offer refs/heads/<branch> (our last fetched head) as a "have",
-      // so the server sends only what changed.
-      result = await git.fetch({
-        fs,
-        http: this.http,
-        gitdir,
-        cache,
-        url: this.url,
-        ref: branch,
-        remoteRef: `refs/heads/${branch}`,
-        singleBranch: true,
-        depth: 1,
-        tags: false,
-      });
-    } catch (err) {
-      throw this.remoteError(`fetching branch ${branch} of`, err);
+      await runGit(
+        [
+          "--git-dir", gitdir, "fetch", "--quiet", "--depth=1", "--no-tags", "--no-recurse-submodules",
+          "--no-write-fetch-head", "--no-auto-gc", "--no-auto-maintenance",
+          this.url, `+refs/heads/${branch}:refs/heads/${branch}`,
+        ],
+        { env: this.env(), timeoutMs: this.fetchTimeoutMs, watch: budget, maxStdout: 64 * 1024 },
+      );
+    } catch (e) {
+      const err = this.cliError(`fetching branch ${branch} of`, e);
+      if (err.code === "cache") await this.discardUnlocked();
+      throw err;
     }
-    if (!result.fetchHead) {
-      throw new GitSourceError(`branch ${branch} not found in ${this.displayUrl} (empty repository)`, "not-found", false);
-    }
-    await git.writeRef({ fs, gitdir, ref: `refs/heads/${branch}`, value: result.fetchHead, force: true });
   }
 
-  private remoteError(what: string, err: unknown): GitSourceError {
-    const where = this.displayUrl;
-    if (err instanceof GitSourceError) return err;
-    if (err instanceof GitHttpError) {
-      const retryable = err.code === "timeout" || err.code === "network" || err.code === "aborted";
-      return new GitSourceError(`${what} ${where}: ${err.message}`, retryable ? "network" : "protocol", retryable, {
-        cause: err,
-      });
+  /** git's http.sslCAInfo replaces its roots: give it Node's roots plus the configured CA, like the listing. */
+  private async ensureCaFile(): Promise<void> {
+    if (this.caPem === undefined || this.caFile !== undefined) return;
+    const bundle = `${tls.rootCertificates.join("\n")}\n${this.caPem}\n`;
+    const file = path.join(this.cacheDir, `.ca-${createHash("sha256").update(bundle).digest("hex").slice(0, 16)}.pem`);
+    await fsp.mkdir(this.cacheDir, { recursive: true });
+    await fsp.writeFile(file, bundle, { mode: 0o600 });
+    this.caFile = file;
+  }
+
+  private cliError(what: string, err: unknown): GitSourceError {
+    const where = `${what} ${this.displayUrl}`;
+    if (!(err instanceof GitCliError)) return new GitSourceError(`${where}: ${String(err)}`, "network", true, { cause: err });
+    if (err.kind === "timeout") return new GitSourceError(`${where}: ${err.message}`, "network", true, { cause: err });
+    if (err.kind === "too-large") return new GitSourceError(`${where}: ${err.message} (repos[].limits.maxFetchBytes)`, "limit", false, { cause: err });
+    if (err.kind === "spawn") return new GitSourceError(`${where}: cannot run git (${err.message}); is git installed?`, "protocol", false, { cause: err });
+    const s = err.stderr;
+    const msg = `${where}: ${lastLines(s) || err.message}`;
+    const status = /returned error: (\d{3})/.exec(s);
+    if (status) {
+      const code = Number(status[1]);
+      if (code === 401 || code === 403) return new GitSourceError(`${where}: authentication failed (HTTP ${code}); check the repository credentials`, "auth", false, { cause: err });
+      if (code === 404) return new GitSourceError(`${where}: repository not found (HTTP 404)`, "not-found", false, { cause: err });
+      const retryable = code >= 500 || code === 429 || code === 408;
+      return new GitSourceError(`${where}: server answered HTTP ${code}`, retryable ? "network" : "protocol", retryable, { cause: err });
     }
-    const e = err as { code?: string; message?: string; data?: { statusCode?: number; statusMessage?: string } };
-    if (e?.code === "HttpError" && e.data?.statusCode !== undefined) {
-      const status = e.data.statusCode;
-      const line = `HTTP ${status}${e.data.statusMessage ? ` ${e.data.statusMessage}` : ""}`;
-      if (status === 401 || status === 403) {
-        return new GitSourceError(
-          `${what} ${where}: authentication failed (${line}); check the repository credentials`,
-          "auth",
-          false,
-          { cause: err },
-        );
-      }
-      if (status === 404) {
-        return new GitSourceError(`${what} ${where}: repository not found (${line})`, "not-found", false, { cause: err });
-      }
-      const retryable = status >= 500 || status === 429 || status === 408;
-      return new GitSourceError(`${what} ${where}: server answered ${line}`, retryable ? "network" : "protocol", retryable, {
-        cause: err,
-      });
+    if (/Authentication failed|could not read (Username|Password)|terminal prompts disabled/i.test(s)) {
+      return new GitSourceError(`${where}: authentication failed; check the repository credentials`, "auth", false, { cause: err });
     }
-    if (e?.code === "NotFoundError") {
-      return new GitSourceError(`${what} ${where}: ${e.message ?? "not found"}`, "not-found", false, { cause: err });
+    if (/couldn't find remote ref/i.test(s)) {
+      return new GitSourceError(`${where}: branch not found on the server`, "not-found", false, { cause: err });
     }
-    if (e?.code === "SmartHttpError" || e?.code === "UnknownTransportError" || e?.code === "RemoteCapabilityError") {
-      return new GitSourceError(`${what} ${where}: not a usable git smart-HTTP server (${e.code})`, "protocol", false, {
-        cause: err,
-      });
+    if (/timed out|Operation too slow|Could not resolve|Failed to connect|Connection refused|Connection reset|transfer closed|early EOF|hung up|unexpected disconnect|RPC failed|SSL|gnutls|TLS/i.test(s)) {
+      return new GitSourceError(msg, "network", true, { cause: err });
     }
-    return new GitSourceError(`${what} ${where}: ${e?.message ?? String(err)}`, "network", true, { cause: err });
+    if (/bad object|corrupt|loose object|unable to read|could not read [0-9a-f]{40}|shallow file|did not send all necessary objects|bad pack|index-pack failed|fsck/i.test(s)) {
+      // Either side may be at fault; a fresh clone settles it.
+      return new GitSourceError(`${msg} (the local cache is thrown away; the next fetch clones afresh)`, "cache", true, { cause: err });
+    }
+    return new GitSourceError(msg, "protocol", false, { cause: err });
   }
 }
 
-/**
- * Adds the `thin-pack` capability to the first "want" line of upload-pack requests (protocol v0/v1).
- * Every mainstream server (git http-backend, GitHub, GitLab, Gitea, Bitbucket, JGit) advertises it.
- */
-export function withThinPack(http: HttpClient): HttpClient {
-  return {
-    async request(req) {
-      if ((req.method ?? "GET").toUpperCase() !== "POST" || !/\/git-upload-pack$/.test(req.url) || !req.body) {
-        return http.request(req);
-      }
-      const chunks: Uint8Array[] = [];
-      const body = req.body as unknown;
-      if (Array.isArray(body)) chunks.push(...(body as Uint8Array[]));
-      else for await (const c of body as AsyncIterable<Uint8Array>) chunks.push(c);
-      const patched = addThinPackCapability(Buffer.concat(chunks));
-      return http.request({ ...req, body: [patched] as unknown as AsyncIterableIterator<Uint8Array> });
-    },
-  };
+function checkSha(sha: string): void {
+  if (!SHA_RE.test(sha)) throw new GitSourceError(`invalid commit id ${JSON.stringify(sha)}`, "invalid-argument", false);
 }
 
-/** Exported for tests. Returns the request unchanged unless its first pkt-line is a v0 "want" with capabilities. */
-export function addThinPackCapability(buf: Buffer): Buffer {
-  if (buf.length < 4) return buf;
-  const len = Number.parseInt(buf.subarray(0, 4).toString("latin1"), 16);
-  if (!Number.isInteger(len) || len < 4 + 46 || len > buf.length) return buf;
-  const line = buf.subarray(4, len).toString("latin1");
-  const m = /^want [0-9a-f]{40} ([^\n]*)(\n?)$/.exec(line);
-  if (!m || m[1]!.split(" ").includes("thin-pack")) return buf;
-  const newLine = `want ${line.slice(5, 45)} ${m[1]} thin-pack${m[2]}`;
-  const newLen = 4 + Buffer.byteLength(newLine, "latin1");
-  if (newLen > 0xfff0) return buf;
-  return Buffer.concat([
-    Buffer.from(newLen.toString(16).padStart(4, "0"), "latin1"),
-    Buffer.from(newLine, "latin1"),
-    buf.subarray(len),
-  ]);
-}
-
-function entryType(mode: string, type: string): TreeEntryInfo["type"] {
+function entryType(mode: string): TreeEntryInfo["type"] {
   if (mode === "120000") return "symlink";
-  if (mode === "160000" || type === "commit") return "submodule";
-  return type === "tree" ? "tree" : "blob";
+  if (mode === "160000") return "submodule";
+  if (mode === "040000") return "tree";
+  return "blob";
 }
 
 async function isGitdir(gitdir: string): Promise<boolean> {

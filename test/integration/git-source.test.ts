@@ -54,7 +54,7 @@ afterAll(async () => {
 });
 
 describe("GitRepo against a git smart-HTTP server", () => {
-  it("lists branch heads with exactly one request, sending the token up front", async () => {
+  it("lists branch heads with protocol v2 (GET + POST once, then one POST per listing), sending the token up front", async () => {
     const t = await newRepo("heads");
     const main = await t.commit({ "apps/a.yaml": cm("a", "1") });
     const feature = await t.commit({ "apps/b.yaml": cm("b", "2") }, "feature", { branch: "feature/x" });
@@ -64,10 +64,16 @@ describe("GitRepo against a git smart-HTTP server", () => {
     server.resetCounts();
     const heads = await repo.listHeads();
     expect(heads).toEqual(new Map([["main", main], ["feature/x", feature]]));
-    // One request, answered 200 at once: no 401 challenge round trip.
-    expect(server.requests.total).toBe(1);
-    expect(infos.map((i) => i.status)).toEqual([200]);
+    // Answered 200 at once: no 401 challenge round trip.
+    expect(server.requests.total).toBe(2);
+    expect(infos.map((i) => i.status)).toEqual([200, 200]);
     expect(infos[0]!.url).toContain("/info/refs?service=git-upload-pack");
+    expect(infos[1]!.url).toMatch(/\/git-upload-pack$/);
+    // Steady state: the capability advertisement is cached, one POST per listing.
+    server.resetCounts();
+    expect(await repo.listHeads()).toEqual(heads);
+    expect(server.requests.total).toBe(1);
+    expect(infos.at(-1)!.method).toBe("POST");
   });
 
   it("fetches a commit once, then serves it from the cache with no requests", async () => {
@@ -76,7 +82,7 @@ describe("GitRepo against a git smart-HTTP server", () => {
     const repo = new GitRepo({ url: server.url(t.name), http: client(), cacheDir: cacheRoot });
     server.resetCounts();
     await repo.ensureCommit("main", sha);
-    expect(server.requests.total).toBe(2); // info/refs + git-upload-pack
+    expect(server.requests.total).toBe(3); // git fetch, protocol v2: info/refs + ls-refs + fetch
     expect(await repo.hasCommit(sha)).toBe(true);
 
     server.resetCounts();
@@ -106,7 +112,7 @@ describe("GitRepo against a git smart-HTTP server", () => {
     const c2 = await t.commit({ "apps/cm-07.yaml": changed, "apps/new.yaml": cm("new", "n") }, "second");
     server.resetCounts();
     await repo.ensureCommit("main", c2);
-    expect(server.requests.total).toBe(2);
+    expect(server.requests.total).toBe(3);
     const after = await packs(repo);
     expect(after).toHaveLength(2);
     const second = after.find((p) => p.name !== first!.name)!;
@@ -199,7 +205,7 @@ describe("GitRepo against a git smart-HTTP server", () => {
     expect(server.requests.total).toBe(0);
   });
 
-  it("re-clones instead of piling up packs", async () => {
+  it("repacks instead of piling up packs", async () => {
     const t = await newRepo("compact");
     const repo = new GitRepo({ url: server.url(t.name), http: client(), cacheDir: cacheRoot, maxPacks: 3 });
     let last = "";

@@ -2,7 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createGitHttp, type GitRequestInfo } from "../../src/git/http.js";
-import { addThinPackCapability, isValidBranchName, normalizeRepoDir } from "../../src/git/repo.js";
+import { isValidBranchName, normalizeRepoDir } from "../../src/git/repo.js";
 import { redactUrl, validateRepoUrl } from "../../src/git/url.js";
 
 describe("validateRepoUrl", () => {
@@ -66,20 +66,6 @@ describe("repository paths and branch names", () => {
     for (const bad of ["", "../x", "a..b", "a b", "a:b", "/a", "a/", ".hidden", "x.lock", "a@{1}", "a//b", "@"]) {
       expect(isValidBranchName(bad), bad).toBe(false);
     }
-  });
-
-  it("adds thin-pack to the first want line and fixes its pkt-line length", () => {
-    const want = `want ${"a".repeat(40)} multi_ack_detailed ofs-delta agent=x\n`;
-    const pkt = (s: string) => (4 + Buffer.byteLength(s)).toString(16).padStart(4, "0") + s;
-    const body = Buffer.from(pkt(want) + pkt("deepen 1\n") + "0000" + pkt("done\n"));
-    const out = addThinPackCapability(body).toString("latin1");
-    const len = Number.parseInt(out.slice(0, 4), 16);
-    expect(out.slice(4, len)).toBe(`want ${"a".repeat(40)} multi_ack_detailed ofs-delta agent=x thin-pack\n`);
-    expect(out.slice(len)).toBe(pkt("deepen 1\n") + "0000" + pkt("done\n"));
-    // idempotent, and other requests untouched
-    expect(addThinPackCapability(Buffer.from(out, "latin1")).toString("latin1")).toBe(out);
-    const lsRefs = Buffer.from(pkt("command=ls-refs\n") + "0000");
-    expect(addThinPackCapability(lsRefs)).toBe(lsRefs);
   });
 });
 

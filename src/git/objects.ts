@@ -1,0 +1,212 @@
+// Object reads through one long-lived `git cat-file --batch-command` child per gitdir.
+// `info` gives an object's type and size from its header, so limits are checked before a byte of
+// content crosses into this process; `contents` is requested only for objects within the limit.
+// Every request has a deadline; on timeout or a protocol surprise the child is killed and the
+// caller treats the cache as suspect.
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { killGroup, spawnGit } from "./cli.js";
+
+export interface ObjectInfo {
+  type: "blob" | "tree" | "commit" | "tag";
+  size: number;
+}
+
+export class ObjectReadError extends Error {
+  constructor(
+    message: string,
+    readonly kind: "timeout" | "broken",
+  ) {
+    super(message);
+    this.name = "ObjectReadError";
+  }
+}
+
+const IDLE_CLOSE_MS = 5_000;
+const HEADER_RE = /^([0-9a-f]{40}) (blob|tree|commit|tag) (\d+)$/;
+
+interface Pending {
+  oid: string;
+  withContent: boolean;
+  resolve: (v: { info: ObjectInfo; content?: Buffer } | undefined) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class ObjectReader {
+  private child: ChildProcessWithoutNullStreams | undefined;
+  private buf: Buffer = Buffer.alloc(0);
+  private header: ObjectInfo | undefined;
+  private pending: Pending | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+  private idle: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly gitdir: string,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Type and size, or undefined when the object is not in the gitdir. */
+  async info(oid: string): Promise<ObjectInfo | undefined> {
+    return (await this.request(oid, false))?.info;
+  }
+
+  /** The object's bytes, or undefined when missing. Call info first when the size matters. */
+  async contents(oid: string): Promise<{ info: ObjectInfo; content: Buffer } | undefined> {
+    const r = await this.request(oid, true);
+    return r ? { info: r.info, content: r.content! } : undefined;
+  }
+
+  close(): void {
+    if (this.idle) clearTimeout(this.idle);
+    this.idle = undefined;
+    const c = this.child;
+    this.child = undefined;
+    this.buf = Buffer.alloc(0);
+    this.header = undefined;
+    if (c) {
+      c.stdin.end();
+      killGroup(c);
+    }
+  }
+
+  private request(oid: string, withContent: boolean): Promise<{ info: ObjectInfo; content?: Buffer } | undefined> {
+    const run = this.chain.then(() => this.send(oid, withContent));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private send(oid: string, withContent: boolean): Promise<{ info: ObjectInfo; content?: Buffer } | undefined> {
+    if (this.idle) clearTimeout(this.idle);
+    const child = this.ensureChild();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending = undefined;
+        this.close();
+        reject(new ObjectReadError(`reading object ${oid} timed out after ${this.timeoutMs} ms`, "timeout"));
+      }, this.timeoutMs);
+      this.pending = {
+        oid,
+        withContent,
+        timer,
+        resolve: (v) => {
+          clearTimeout(timer);
+          this.pending = undefined;
+          this.armIdle();
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          this.pending = undefined;
+          reject(e);
+        },
+      };
+      child.stdin.write(`${withContent ? "contents" : "info"} ${oid}\n`);
+    });
+  }
+
+  private armIdle(): void {
+    this.idle = setTimeout(() => this.close(), IDLE_CLOSE_MS);
+    this.idle.unref();
+  }
+
+  private ensureChild(): ChildProcessWithoutNullStreams {
+    if (this.child) return this.child;
+    const child = spawnGit(["--git-dir", this.gitdir, "cat-file", "--batch-command"], this.env);
+    this.child = child;
+    child.stdin.on("error", () => undefined);
+    child.stderr.resume();
+    child.stdout.on("data", (c: Buffer) => {
+      if (this.child !== child) return;
+      this.buf = this.buf.length === 0 ? c : Buffer.concat([this.buf, c]);
+      this.drain();
+    });
+    const gone = (why: string) => {
+      if (this.child !== child) return;
+      this.child = undefined;
+      const p = this.pending;
+      if (p) p.reject(new ObjectReadError(`git cat-file ${why}`, "broken"));
+    };
+    child.on("error", (e) => gone(`failed: ${e.message}`));
+    child.on("close", (code) => gone(`exited (${code})`));
+    return child;
+  }
+
+  private drain(): void {
+    const p = this.pending;
+    if (!p) {
+      if (this.buf.length > 0) this.breakWith(undefined, "sent output nobody asked for");
+      return;
+    }
+    if (this.header === undefined) {
+      const nl = this.buf.indexOf(10);
+      if (nl < 0) {
+        if (this.buf.length > 256) this.breakWith(p, "sent an overlong header");
+        return;
+      }
+      const line = this.buf.subarray(0, nl).toString("latin1");
+      this.buf = this.buf.subarray(nl + 1);
+      if (line === `${p.oid} missing`) {
+        p.resolve(undefined);
+        return;
+      }
+      const m = HEADER_RE.exec(line);
+      if (!m || m[1] !== p.oid) {
+        this.breakWith(p, `answered ${JSON.stringify(line.slice(0, 100))} for ${p.oid}`);
+        return;
+      }
+      const info: ObjectInfo = { type: m[2] as ObjectInfo["type"], size: Number(m[3]) };
+      if (!p.withContent) {
+        p.resolve({ info });
+        return;
+      }
+      this.header = info;
+    }
+    const size = this.header.size;
+    if (this.buf.length < size + 1) return;
+    const content = Buffer.from(this.buf.subarray(0, size));
+    if (this.buf[size] !== 10) {
+      this.breakWith(p, `object ${p.oid} not terminated by a newline`);
+      return;
+    }
+    this.buf = this.buf.subarray(size + 1);
+    const info = this.header;
+    this.header = undefined;
+    p.resolve({ info, content });
+  }
+
+  private breakWith(p: Pending | undefined, why: string): void {
+    this.close();
+    p?.reject(new ObjectReadError(`git cat-file ${why}`, "broken"));
+  }
+}
+
+/** A parsed tree entry (git's binary tree format: "<mode> <name>\0<20-byte oid>"). */
+export interface RawTreeEntry {
+  mode: string;
+  name: string;
+  oid: string;
+}
+
+export function parseTree(buf: Buffer): RawTreeEntry[] {
+  const out: RawTreeEntry[] = [];
+  let i = 0;
+  while (i < buf.length) {
+    const sp = buf.indexOf(32, i);
+    const nul = sp < 0 ? -1 : buf.indexOf(0, sp + 1);
+    if (sp < 0 || nul < 0 || nul + 21 > buf.length) throw new Error("malformed tree object");
+    const mode = buf.subarray(i, sp).toString("latin1");
+    const name = buf.subarray(sp + 1, nul).toString("utf8");
+    const oid = buf.subarray(nul + 1, nul + 21).toString("hex");
+    out.push({ mode: mode.length === 5 ? `0${mode}` : mode, name, oid });
+    i = nul + 21;
+  }
+  return out;
+}
+
+/** The tree oid named by a commit object's first line. */
+export function commitTree(buf: Buffer): string {
+  const m = /^tree ([0-9a-f]{40})\n/.exec(buf.subarray(0, 46).toString("latin1"));
+  if (!m) throw new Error("malformed commit object");
+  return m[1]!;
+}

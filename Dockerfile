@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
 # plumber: built with npm ci + tsc, run on a slim Node 20 image with production dependencies
-# only (isomorphic-git needs no git binary), plus kustomize. Runs as a non-root user (uid 1000)
+# only, plus kustomize and git (Debian's package: plumber fetches and reads trees with the git CLI). Runs as a non-root user (uid 1000)
 # with a read-only root filesystem: the only writable paths are the git cache volume and /tmp.
 #
 #   docker build -t plumber .
@@ -35,6 +35,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE}
+# git fetches and reads repositories (src/git/cli.ts); ca-certificates for its https.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     PLUMBER_CONFIG=/etc/plumber/config/plumber.yaml \
     PLUMBER_CACHE_DIR=/var/cache/plumber/repos

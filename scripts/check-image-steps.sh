@@ -98,6 +98,15 @@ else
   [[ "$v" == *"$KUSTOMIZE_VERSION"* ]] || fail "kustomize reports $v, not $KUSTOMIZE_VERSION"
 fi
 
+step "final stage: git from the Debian package (plumber runs the git CLI)"
+grep -q "apt-get install -y --no-install-recommends git ca-certificates" Dockerfile || fail "the final stage does not install git"
+command -v git >/dev/null || fail "no git on PATH: the image's runtime needs it, and so do these steps"
+gv=$(git --version)
+echo "$gv" >&2
+# cat-file --batch-command (used by the object reader) is git >= 2.36; bookworm has 2.39.
+node -e 'const [a,b]=process.argv[1].replace(/^git version /,"").split(".").map(Number);process.exit(a>2||(a===2&&b>=36)?0:1)' "$gv" \
+  || fail "$gv is older than 2.36 (cat-file --batch-command)"
+
 step "final stage: /app from the stages, read-only"
 app="$work/app/app"
 mkdir -p "$app/dist" "$app/config"

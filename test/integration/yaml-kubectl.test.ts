@@ -28,6 +28,9 @@ const SCALARS = [
   "2001-12-14", "2001-12-14t21:59:43.10-05:00", "2001-12-14T21:59:43Z", "2001-12-14 21:59:43.10", "2001-12-14 21:59:43.10 -5",
   "2001-13-14", "2002-02-29", "12:30:00", "190:20:30", "1:2", "=", "+", "-1-", "+-1", "--1", "0.0.0.0", "1,000", "<<x",
   "!important", "a b", "é", "0x1F_", "1e3_", "+.5e-3",
+  "0x8000000000000000", "-0x8000000000000000", "0xFFFFFFFFFFFFFFFF", "0x10000000000000000", `0b${"1".repeat(64)}`, "-0b1",
+  "1_000_000_000_000_000_000_000", "0o", "0_", "-_1", "+_1", "1__", ".1_e1", "0.5_", "1_e5", "00.5", "-00", "0x-1", "1e+", "1.e5",
+  "0.0000001", "123456789.123456789", "4.9e-324", "2.5e-324", "1.7976931348623157e308", "1.8e308",
 ];
 
 interface Case {
@@ -109,6 +112,26 @@ function generate(): Case[] {
     ["lone surrogate escape", 'v: "\\ud800"'],
     ["surrogate pair escape", 'v: "\\ud83d\\ude00"'],
     ["long string", `v: ${"x".repeat(5000)}`],
+    ["tab after colon", "v:\t1"],
+    ["comment after value", "v: 1 # one\nw: a#b\nx: 'it''s'"],
+    ["folded plain with blank line", "v: a\n  b\n\n  c"],
+    ["block keep", "v: |+\n  a\n\nw: 1"],
+    ["block strip", "v: |-\n  a\n"],
+    ["block indent indicator", "v: |2\n   a\n  b"],
+    ["folded more-indented", "v: >\n  a\n    b\n  c"],
+    ["anchor with tag", "a: &x !!str 12\nb: *x"],
+    ["complex scalar key", "m:\n  ? a\n  : b\n  ? 1\n  : 2"],
+    ["set", "v: !!set {a, b}"],
+    ["omap", "v: !!omap [a: 1, b: 2]"],
+    ["tag on seq", "v: !!seq [a]\nw: !!map {a: 1}\nx: !custom {a: 1}"],
+    ["str tag on map", "v: !!str {a: 1}"],
+    ["int tag on seq", "v: !!int [1]"],
+    ["nulls in flow", "l: [~, null, '', ]\nm: {a: , b: ~}"],
+    ["non-ascii key", "m:\n  é: x\n  日本: y"],
+    ["single-pair flow seq", "l: [a: 1, b]"],
+    ["flow key without value", "m: {a, b: 1}"],
+    ["plain with colon and hash", "v: a:b\nw: http://x/y#z"],
+    ["indicator starts", "v: ?x\nw: :x\nx: -x"],
     ["deep nesting", `v: ${"[".repeat(50)}1${"]".repeat(50)}`],
   ] as [string, string][]) {
     add(name, spec);
@@ -152,6 +175,8 @@ function generate(): Case[] {
   cases.push({ name: "json then yaml", doc: `${json(`{"v": 1}`)}---\n${pipe.replace("NAME", "NAME-b")}` });
   cases.push({ name: "top-level merge", doc: "x-base: &b\n  apiVersion: tekton.dev/v1\n  kind: Pipeline\n<<: *b\nmetadata: {name: NAME}\nspec: {v: yes}\n" });
   cases.push({ name: "metadata through an alias", doc: "x: &md {name: NAME}\napiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: *md\nspec: {v: yes}\n" });
+  cases.push({ name: "crlf", doc: "apiVersion: tekton.dev/v1\r\nkind: Pipeline\r\nmetadata:\r\n  name: NAME\r\nspec:\r\n  v: |\r\n    a\r\n    b\r\n  w: yes\r\n" });
+  cases.push({ name: "bom", doc: "\ufeffapiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: NAME\nspec: {v: yes}\n" });
   cases.push({ name: "null document", doc: "~\n---\napiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: NAME\nspec: {v: 1}\n" });
   return cases;
 }

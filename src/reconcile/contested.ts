@@ -177,8 +177,9 @@ export class ContestTracker {
   readonly backoff: ContestBackoff;
   private pending: ContestNotice[] = [];
   private deferredCount = 0;
-  /** The contested note as recorded in the cluster; undefined until read (once per process). */
+  /** The contested note as recorded in the cluster; undefined until read (once per process, at the first drift). */
   private recorded?: string;
+  private seenDrift = false;
 
   constructor(opts: { now?: () => number; capMs?: number } = {}) {
     this.backoff = new ContestBackoff(opts);
@@ -195,7 +196,10 @@ export class ContestTracker {
     }
     this.pending.push(...v.notices);
     this.deferredCount += v.deferred.length;
-    await this.recordNote(ctx);
+    // Nothing drifted and nothing contested in memory: no request at all (a steady state costs
+    // no read either). A note left by an earlier process is read, and corrected, at the first drift.
+    this.seenDrift ||= drift.drifted.length > 0;
+    if (this.seenDrift) await this.recordNote(ctx);
     return { ...drift, drifted: v.repair };
   }
 

@@ -258,13 +258,14 @@ export async function commitFiles(repo: TestRepo, files: Record<string, Monorepo
       if (typeof spec === "object" && !Buffer.isBuffer(spec)) await symlink(spec.symlink, abs);
       else await writeFile(abs, spec);
     }
-    await git(["add", "--all"], work);
-    await git(["commit", "--quiet", "--no-verify", "-m", message], work);
+    // gc.auto=0: a detached auto-gc over 20k loose objects would race the cleanup below
+    await git(["-c", "gc.auto=0", "add", "--all"], work);
+    await git(["-c", "gc.auto=0", "commit", "--quiet", "--no-verify", "-m", message], work);
     const sha = await git(["rev-parse", "HEAD"], work);
-    await git(["push", "--quiet", repo.bareDir, `HEAD:refs/heads/${branch}`], work);
+    await git(["-c", "gc.auto=0", "push", "--quiet", repo.bareDir, `HEAD:refs/heads/${branch}`], work);
     return sha;
   } finally {
-    await rm(work, { recursive: true, force: true });
+    await rm(work, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 

@@ -406,6 +406,16 @@ export class Engine {
     const desired = new Set(resources.map((r) => r.key));
     const dropped = new Set<string>();
     for (const s of ready) if (s.hold === "ignore" && previous.has(s.resource.key)) dropped.add(s.resource.key);
+    // Stale entries missing from our LIST are gone or someone else's now: look, so the change set
+    // can say which (rare: only when objects leave the repo).
+    const staleUnseen = req.previous.filter((e) => !desired.has(e.key) && !live.has(e.key));
+    await mapLimit(staleUnseen, this.concurrency, async (e) => {
+      const id = parseIdKey(e.key);
+      const mapping = this.discovery.lookup(e.apiVersion, id.kind);
+      if (!mapping) return;
+      const obj = await this.client.getOptional<KubeObject>(resourcePath(mapping, id.namespace, id.name));
+      if (obj) live.set(e.key, obj);
+    });
     const prune: Prepared["prune"] = [];
     for (const e of req.previous) {
       if (desired.has(e.key)) continue;

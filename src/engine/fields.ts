@@ -350,7 +350,8 @@ function mainEntries(obj: KubeObject | Record<string, unknown>): EntryView[] {
 /**
  * Field managers other than `manager` that contest what it applied: those that share a leaf field
  * with its Apply entry (the same value set by both), or that wrote the object after its last
- * apply (a field taken by an Update leaves the applier's set, so timing is what is left to see).
+ * apply, in the same second or later (a field taken by an Update leaves the applier's set, so
+ * timing is what is left to see).
  * Status subresource writers are not counted: they never touch applied fields.
  */
 export function contestingManagers(obj: KubeObject | Record<string, unknown>, manager: string): string[] {
@@ -362,7 +363,9 @@ export function contestingManagers(obj: KubeObject | Record<string, unknown>, ma
   const out = new Set<string>();
   for (const e of entries) {
     if (e.manager === manager) continue;
-    if (mine.length > 0 && e.time > myTime) {
+    // Same second counts: managedFields times have one-second resolution, and a manager writing
+    // in the very second of plumber's apply is what a fight over a field looks like.
+    if (mine.length > 0 && e.time >= myTime) {
       out.add(e.manager);
       continue;
     }

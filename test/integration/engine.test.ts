@@ -1,0 +1,229 @@
+// The engine as a library against the real apiserver (issue 11 item 4): no git, no config, no
+// reconciler. Apply staging, prune order, drift, ownership between apps, plan without writes.
+import { afterEach, describe, expect, it } from "vitest";
+import { PlanError } from "../../src/engine/engine.js";
+import type { InventoryEntry } from "../../src/engine/inventory.js";
+import { OWNER_LABEL } from "../../src/engine/marks.js";
+import { applyOrder } from "../../src/engine/order.js";
+import type { KubeObject } from "../../src/types.js";
+import { uniqueName } from "../setup/env.js";
+import { bed, cm, cmPath, m, type Bed } from "./engine-support.js";
+
+const open: Bed[] = [];
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c().catch(() => undefined);
+  for (const b of open.splice(0)) await b.close();
+});
+
+async function newBed(owner?: string) {
+  const b = await bed(owner);
+  open.push(b);
+  return b;
+}
+
+function crd(group: string, opts: { deprecatedBeta?: boolean } = {}) {
+  const schema = { openAPIV3Schema: { type: "object", properties: { spec: { type: "object", "x-kubernetes-preserve-unknown-fields": true } } } };
+  return m({
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `widgets.${group}` },
+    spec: {
+      group,
+      scope: "Namespaced",
+      names: { kind: "Widget", plural: "widgets", singular: "widget", listKind: "WidgetList" },
+      versions: [
+        { name: "v1", served: true, storage: true, schema },
+        { name: "v1beta1", served: true, storage: false, schema, ...(opts.deprecatedBeta ? { deprecated: true } : {}) },
+      ],
+    },
+  });
+}
+
+const mutationsOf = (reqs: { method: string; query?: Record<string, string | undefined> }[]) => reqs.filter((r) => r.method !== "GET" && r.query?.dryRun !== "All");
+
+describe("engine as a library", () => {
+  it("stages a Namespace, a CRD and its custom resource in one set; plan writes nothing and says what it cannot dry-run", async () => {
+    const b = await newBed();
+    const group = `${uniqueName("g")}.example.com`;
+    const ns = uniqueName("staged");
+    cleanups.push(() => b.client.request({ method: "DELETE", path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.${group}` }));
+    cleanups.push(() => b.client.request({ method: "DELETE", path: `/api/v1/namespaces/${ns}` }));
+    const manifests = [
+      m({ apiVersion: `${group}/v1beta1`, kind: "Widget", metadata: { name: "w", namespace: ns }, spec: { size: 3 } }),
+      cm("settings", { a: "1" }, { namespace: ns }),
+      crd(group, { deprecatedBeta: true }),
+      m({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }),
+    ];
+    const engine = b.engine();
+
+    b.sent();
+    const plan = await engine.plan(b.req(manifests));
+    expect(mutationsOf(b.sent())).toEqual([]);
+    const byKind = new Map(plan.objects.map((p) => [p.resource.id.kind, p]));
+    expect(plan.objects.map((p) => p.resource.id.kind)).toEqual(["Namespace", "CustomResourceDefinition", "ConfigMap", "Widget"]);
+    expect(plan.objects.every((p) => p.action === "created")).toBe(true);
+    expect(byKind.get("Widget")?.note).toMatch(/not dry-run: kind Widget is defined by a CustomResourceDefinition this revision creates/);
+    expect(byKind.get("ConfigMap")?.note).toBe(`not dry-run: namespace ${ns} is created by this revision`);
+    expect(byKind.get("Namespace")?.merged).toBeDefined();
+    expect(await b.get(`/api/v1/namespaces/${ns}`)).toBeUndefined();
+
+    const out = await engine.sync(b.req(manifests));
+    expect(out.changeSet.summary()).toMatchObject({ created: 4, failed: 0 });
+    const widget = out.changeSet.entries.find((e) => e.subject === `Widget/${ns}/w`);
+    // The deprecated version is served with a Warning header: it reaches the change set.
+    expect(widget?.warnings?.join("\n")).toMatch(/v1beta1 Widget is deprecated/);
+    expect((await b.get<KubeObject>(`/apis/${group}/v1/namespaces/${ns}/widgets/w`))?.spec).toEqual({ size: 3 });
+    expect(out.inventory.map((e) => e.key).sort()).toEqual(
+      [`/ConfigMap/${ns}/settings`, `/Namespace//${ns}`, `apiextensions.k8s.io/CustomResourceDefinition//widgets.${group}`, `${group}/Widget/${ns}/w`].sort(),
+    );
+
+    // Now that the kind is served, plan dry-runs it too, and shows its warning.
+    const again = await engine.plan(b.req([...manifests.slice(0, 1).map((x) => ({ ...x, object: { ...x.object, spec: { size: 4 } } })), ...manifests.slice(1)], out.inventory));
+    const w = again.objects.find((p) => p.resource.id.kind === "Widget");
+    expect(w?.action).toBe("configured");
+    expect(w?.note).toBeUndefined();
+    expect(w?.warnings?.join("\n")).toMatch(/deprecated/);
+  });
+
+  it("prunes in the exact reverse of apply order, across kinds", async () => {
+    const b = await newBed();
+    const ns = b.namespace;
+    const manifests = [
+      m({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "sa" } }),
+      cm("cfg", { a: "1" }),
+      m({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "r" }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get"] }] }),
+      m({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "rb" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "r" }, subjects: [{ kind: "ServiceAccount", name: "sa", namespace: ns }] }),
+      m({ apiVersion: "v1", kind: "Service", metadata: { name: "svc" }, spec: { ports: [{ port: 80 }] } }),
+      m({ apiVersion: "tekton.dev/v1", kind: "Task", metadata: { name: "t" }, spec: { steps: [{ name: "s", image: "alpine" }] } }),
+      m({ apiVersion: "batch/v1", kind: "CronJob", metadata: { name: "cj" }, spec: { schedule: "0 0 * * *", jobTemplate: { spec: { template: { spec: { restartPolicy: "Never", containers: [{ name: "c", image: "alpine" }] } } } } } }),
+    ];
+    const engine = b.engine();
+    b.sent();
+    const first = await engine.sync(b.req(manifests));
+    const applied = mutationsOf(b.sent()).filter((r) => r.method === "PATCH").map((r) => r.path);
+    expect(first.changeSet.summary()).toMatchObject({ created: 7 });
+
+    const pruned: string[] = [];
+    const prune = b.engine({ onEntry: (e) => e.action === "pruned" && pruned.push(e.subject) });
+    b.sent();
+    const out = await prune.sync(b.req([], first.inventory, { allowEmpty: true }));
+    const deleted = b.sent().filter((r) => r.method === "DELETE").map((r) => r.path);
+    expect(out.changeSet.count("pruned")).toBe(7);
+    expect(deleted).toEqual([...applied].reverse());
+    const expectedOrder = applyOrder(manifests.map((x) => ({ group: x.object.apiVersion.includes("/") ? x.object.apiVersion.split("/")[0]! : "", kind: x.object.kind, namespace: ns, name: x.object.metadata.name })), (x) => x).reverse();
+    expect(pruned).toEqual(expectedOrder.map((x) => `${x.kind}/${ns}/${x.name}`));
+    expect(pruned[0]).toBe(`Task/${ns}/t`);
+    expect(pruned.at(-1)).toBe(`ServiceAccount/${ns}/sa`);
+    for (const p of applied) expect(await b.get(p)).toBeUndefined();
+    expect(out.inventory).toEqual([]);
+  });
+
+  it("detects drift and missing objects with one LIST per kind, names the contesting manager, and treats intent-only entries as missing", async () => {
+    const b = await newBed();
+    const engine = b.engine();
+    const out = await engine.sync(b.req([cm("a", { v: "1" }), cm("b", { v: "1" }), cm("c", { v: "1" })]));
+    expect((await engine.detectDrift(b.owner, out.inventory)).drifted).toEqual([]);
+
+    await b.client.request({ method: "PATCH", path: cmPath(b.namespace, "a"), query: { fieldManager: "hpa-like-controller" }, contentType: "application/merge-patch+json", body: JSON.stringify({ data: { v: "theirs" } }) });
+    await b.client.request({ method: "DELETE", path: cmPath(b.namespace, "b") });
+    const intentOnly: InventoryEntry = { key: `/ConfigMap/${b.namespace}/never`, apiVersion: "v1", fp: "" };
+    const written = out.inventory.find((e) => e.key.endsWith("/c")) as InventoryEntry;
+    b.sent();
+    const drift = await engine.detectDrift(b.owner, [...out.inventory, intentOnly, { ...written, fp: "" }]);
+    const reqs = b.sent();
+    expect(reqs.filter((r) => r.method === "GET" && r.list).length).toBe(1);
+    expect(reqs.filter((r) => r.method !== "GET")).toEqual([]);
+    expect(drift.drifted).toEqual([`/ConfigMap/${b.namespace}/a`]);
+    expect(drift.contested.get(`/ConfigMap/${b.namespace}/a`)).toEqual(["hpa-like-controller"]);
+    expect(drift.missing.sort()).toEqual([`/ConfigMap/${b.namespace}/b`, `/ConfigMap/${b.namespace}/c`, `/ConfigMap/${b.namespace}/never`].sort());
+  });
+
+  it("refuses an object another app owns, naming both apps, unless the manifest adopts it; the old owner never prunes it", async () => {
+    const a = await newBed(uniqueName("app-a"));
+    const ownerB = uniqueName("app-b");
+    const ns = a.namespace;
+    const outA = await a.engine().sync(a.req([cm("shared", { v: "a" }), cm("only-a", { v: "a" })]));
+    const before = (await a.get<KubeObject>(cmPath(ns, "shared")))?.metadata.resourceVersion;
+
+    const engineB = a.engine();
+    const reqB = (annotations?: Record<string, string>) => ({ ...a.req([cm("shared", { v: "b" }, { annotations })]), owner: ownerB });
+    a.sent();
+    const err = await engineB.sync(reqB()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PlanError);
+    expect((err as Error).message).toContain(`belongs to plumber app "${a.owner}"; app "${ownerB}" may not take it`);
+    expect((err as Error).message).toContain("plumber.dev/adopt: enabled");
+    expect((err as PlanError).changeSet.entries[0]?.source?.file).toBe("shared.yaml");
+    await expect(engineB.plan(reqB())).rejects.toThrow(/belongs to plumber app/);
+    expect(mutationsOf(a.sent())).toEqual([]);
+    expect((await a.get<KubeObject>(cmPath(ns, "shared")))?.metadata.resourceVersion).toBe(before);
+
+    const adopted = await engineB.sync(reqB({ "plumber.dev/adopt": "enabled" }));
+    expect(adopted.changeSet.summary()).toMatchObject({ configured: 1 });
+    const live = await a.get<KubeObject>(cmPath(ns, "shared"));
+    expect(live?.metadata.labels?.[OWNER_LABEL]).toBe(ownerB);
+
+    // a drops both: it prunes its own object, never the one b now owns.
+    const pruned = await a.engine().sync(a.req([], outA.inventory, { allowEmpty: true }));
+    expect(pruned.changeSet.entries.map((e) => `${e.action} ${e.subject}`).sort()).toEqual([`pruned ConfigMap/${ns}/only-a`, `skipped ConfigMap/${ns}/shared`]);
+    expect(pruned.changeSet.entries.find((e) => e.action === "skipped")?.message).toContain(`now app "${ownerB}"'s`);
+    expect((await a.get<KubeObject>(cmPath(ns, "shared")))?.data).toEqual({ v: "b" });
+    // and a, still holding it in git, is refused in turn.
+    await expect(a.engine().sync(a.req([cm("shared", { v: "a" })], outA.inventory))).rejects.toThrow(new RegExp(`belongs to plumber app "${ownerB}"`));
+  });
+
+  it("the guard refuses objects before any write, Namespaces included", async () => {
+    const b = await newBed();
+    const guard = (id: { kind: string; namespace: string; name: string }) => (id.name.startsWith("plumber-") ? `${id.kind} ${id.name} is plumber's own` : undefined);
+    b.sent();
+    const err = await b.engine().sync(b.req([cm("fine", { v: "1" }), cm("plumber-control-x", { approve: "yes" }), m({ apiVersion: "v1", kind: "Namespace", metadata: { name: "plumber-state" } })], [], { guard })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PlanError);
+    expect((err as Error).message).toContain("ConfigMap plumber-control-x is plumber's own");
+    expect((err as Error).message).toContain("Namespace plumber-state is plumber's own");
+    expect(mutationsOf(b.sent())).toEqual([]);
+    expect(await b.get(cmPath(b.namespace, "fine"))).toBeUndefined();
+  });
+
+  it("plan is sync with the writes left out: resourceVersions do not move and nothing is written", async () => {
+    const b = await newBed();
+    const engine = b.engine();
+    const out = await engine.sync(b.req([cm("a", { v: "1" }), cm("b", { v: "1" }), cm("gone", { v: "1" })]));
+    const rvs = async () => Promise.all(["a", "b", "gone"].map(async (n) => (await b.get<KubeObject>(cmPath(b.namespace, n)))?.metadata.resourceVersion));
+    const before = await rvs();
+    b.sent();
+    const plan = await engine.plan(b.req([cm("a", { v: "2" }), cm("b", { v: "1" }), cm("new", { v: "1" })], out.inventory, { namespacePolicy: { allowedNamespaces: [b.namespace] } }));
+    expect(mutationsOf(b.sent())).toEqual([]);
+    expect(await rvs()).toEqual(before);
+    expect(await b.get(cmPath(b.namespace, "new"))).toBeUndefined();
+    expect(plan.objects.map((p) => `${p.action} ${p.resource.id.name}`).sort()).toEqual(["configured a", "created new", "unchanged b"]);
+    expect(plan.prune.map((p) => p.subject)).toEqual([`ConfigMap/${b.namespace}/gone`]);
+    // The namespace policy applies to plan exactly as to sync.
+    await expect(engine.plan(b.req([cm("x", { v: "1" }, { namespace: "elsewhere" })], [], { namespacePolicy: { allowedNamespaces: [b.namespace] } }))).rejects.toThrow(/namespace "elsewhere" .* not allowed/);
+  });
+
+  it("records intent (previous ∪ desired, new entries fp \"\") before the first write; prune deletes intent-only objects that exist", async () => {
+    const b = await newBed();
+    const engine = b.engine();
+    const first = await engine.sync(b.req([cm("a", { v: "1" })]));
+    const seen: { inventory: InventoryEntry[]; bExisted: boolean }[] = [];
+    const recordIntent = async (inventory: InventoryEntry[]) => {
+      seen.push({ inventory, bExisted: (await b.get(cmPath(b.namespace, "b"))) !== undefined });
+    };
+    const out = await engine.sync(b.req([cm("b", { v: "1" })], first.inventory, { recordIntent }));
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.bExisted).toBe(false);
+    expect(seen[0]?.inventory.map((e) => [e.key, e.fp === ""]).sort()).toEqual([
+      [`/ConfigMap/${b.namespace}/a`, false],
+      [`/ConfigMap/${b.namespace}/b`, true],
+    ]);
+    expect(out.inventory.map((e) => e.key)).toEqual([`/ConfigMap/${b.namespace}/b`]);
+    expect(await b.get(cmPath(b.namespace, "a"))).toBeUndefined();
+
+    // A kill after b was written but before its fp was recorded leaves b as fp "": a later
+    // revision without b still prunes it.
+    const intentOnly = out.inventory.map((e) => ({ ...e, fp: "" }));
+    const pruned = await engine.sync(b.req([cm("c", { v: "1" })], intentOnly));
+    expect(pruned.changeSet.entries.filter((e) => e.action === "pruned").map((e) => e.subject)).toEqual([`ConfigMap/${b.namespace}/b`]);
+    expect(await b.get(cmPath(b.namespace, "b"))).toBeUndefined();
+  });
+});

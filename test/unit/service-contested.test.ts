@@ -117,3 +117,67 @@ describe("writersSinceApply", () => {
     expect(who).toEqual(new Map([[OTHER, ["operator"]], [KEY, ["hpa-like"]]]));
   });
 });
+
+describe("ContestTracker: the status note", () => {
+  /** A KubeClient stand-in recording requests to the state ConfigMap. */
+  function fakeKube(initial?: Record<string, string>) {
+    const calls: string[] = [];
+    let data = initial;
+    const client = {
+      async getOptional() {
+        calls.push("GET");
+        return data ? { data } : undefined;
+      },
+      async request(req: { method: string; body?: string; query?: Record<string, string> }) {
+        calls.push(`${req.method} ${req.query?.fieldManager}`);
+        const body = JSON.parse(req.body ?? "{}") as { data?: Record<string, string> };
+        data = { ...(body.data ?? {}) };
+        return { status: 200, body: {}, headers: {}, warnings: [] };
+      },
+    };
+    return { client: client as unknown as import("../../src/kube/client.js").KubeClient, calls, data: () => data };
+  }
+  const drift = (drifted: string[], who: string[] = []) => ({ drifted, missing: [], live: new Map(), contested: new Map(drifted.map((k) => [k, who])) });
+  const inv = [{ key: KEY, apiVersion: "apps/v1", fp: "f", dh: "h1" }];
+
+  it("costs no request while nothing drifts, writes when the contested set changes, and clears it when the contest ends", async () => {
+    const { ContestTracker } = await import("../../src/reconcile/contested.js");
+    const { silentLogger } = await import("../../src/log.js");
+    const k = fakeKube({ revision: "abc" });
+    const t = new ContestTracker({ now: () => 0 });
+    const ctx = { app: "tasks", client: k.client, namespace: "plumber", log: silentLogger() };
+    for (let i = 0; i < 3; i++) await t.review(drift([]), inv, ctx);
+    expect(k.calls).toEqual([]);
+    // First drift: repaired, the note read once (nothing to change).
+    expect((await t.review(drift([KEY]), inv, ctx)).drifted).toEqual([KEY]);
+    expect(k.calls).toEqual(["GET"]);
+    // Taken back: deferred, and the note says who — one write.
+    expect((await t.review(drift([KEY], ["hpa-like"]), inv, ctx)).drifted).toEqual([]);
+    expect(k.calls).toEqual(["GET", "PATCH plumber-contest"]);
+    expect(parseContested(k.data()?.contested)).toEqual([{ object: "apps/Deployment ci/web", managers: ["hpa-like"] }]);
+    // Repaired and taken back again: same set, no write.
+    await t.review(drift([KEY], ["hpa-like"]), inv, ctx);
+    await t.review(drift([KEY], ["hpa-like"]), inv, ctx);
+    expect(k.calls).toHaveLength(2);
+    const drained = t.drain();
+    expect(drained.notices.map((n) => [n.kind, n.strikes])).toEqual([["contested", 1], ["contested", 2]]);
+    expect(drained).toMatchObject({ contested: 1 });
+    expect(drained.deferred).toBeGreaterThanOrEqual(2);
+    // It stays in place: resolved, the key removed with one write.
+    for (let i = 0; i < 4; i++) await t.review(drift([KEY], ["hpa-like"]), inv, ctx);
+    await t.review(drift([]), inv, ctx);
+    expect(k.calls.filter((c) => c !== "GET")).toEqual(["PATCH plumber-contest", "PATCH plumber-contest"]);
+    expect(k.data()?.contested).toBeUndefined();
+    expect(t.drain().notices.at(-1)).toMatchObject({ kind: "resolved", managers: ["hpa-like"] });
+  });
+
+  it("corrects a note left by an earlier process at the first drift", async () => {
+    const { ContestTracker } = await import("../../src/reconcile/contested.js");
+    const { silentLogger } = await import("../../src/log.js");
+    const k = fakeKube({ contested: '[{"object":"ConfigMap ci/old","managers":["x"]}]' });
+    const t = new ContestTracker({ now: () => 0 });
+    await t.review(drift([KEY]), inv, { app: "tasks", client: k.client, namespace: "plumber", log: silentLogger() });
+    expect(k.calls).toEqual(["GET", "PATCH plumber-contest"]);
+    expect(k.data()?.contested).toBeUndefined();
+  });
+});

@@ -20,6 +20,8 @@ import {
 } from "yaml";
 import { FileProblemError, type FileProblem } from "../types.js";
 import { parseDuration } from "./duration.js";
+import { rememberConfigField } from "./secrets.js";
+import { repoUrlProblem } from "../git/url.js";
 import { checkReleases, normalizeRelease, type RawRelease } from "./releases.js";
 import { findGatedFields, isApiFieldsGate } from "./gates.js";
 import { configSchema, configValidator, walkSchema, type PathSegment, type SchemaNode } from "./schema.js";
@@ -122,7 +124,28 @@ export function parseConfig(text: string, file: string): PlumberConfig {
   if (isPlainObject(data)) checkSemantics(data, problems);
 
   if (problems.list.length > 0) throw problems.error();
-  return normalize(data as RawConfig, file);
+  const config = normalize(data as RawConfig, file);
+  rememberFileFields(config, problems);
+  return config;
+}
+
+/** Where each file-valued repo field is written, so a failed read later names file:line:col of it. */
+function rememberFileFields(config: PlumberConfig, problems: Problems): void {
+  config.repos.forEach((r, i) => {
+    const fields: [PathSegment[], string | undefined][] = [
+      [["auth", "tokenFile"], r.auth?.tokenFile],
+      [["auth", "usernameFile"], r.auth?.usernameFile],
+      [["auth", "passwordFile"], r.auth?.passwordFile],
+      [["caFile"], r.caFile],
+      [["verify", "keysFile"], r.verify?.keysFile],
+    ];
+    for (const [sub, abs] of fields) {
+      if (abs === undefined) continue;
+      const path: PathSegment[] = ["repos", i, ...sub];
+      const { line, col } = problems.lineCounter.linePos(locate(problems.doc, path, "value"));
+      rememberConfigField(abs, { file: problems.file, line, column: col, field: formatPath(path) });
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,23 +487,9 @@ function isLoopbackHost(hostname: string): boolean {
  * which could hold credentials.
  */
 export function checkRepoUrl(url: string, hasAuth: boolean): string | undefined {
-  if (/^[\w.-]+@[\w.-]+:/.test(url) && !/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    return "scp-style ssh addresses (user@host:path) are not supported; use an https:// URL";
-  }
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return "must be an https:// or http:// URL";
-  }
-  if (u.protocol !== "https:" && u.protocol !== "http:") {
-    return `${u.protocol.slice(0, -1)}:// URLs are not supported; use an https:// or http:// URL`;
-  }
-  if (u.hostname === "") return "must name a host";
-  if (u.username !== "" || u.password !== "") {
-    return "must not contain credentials; use auth.tokenFile, or auth.usernameFile and auth.passwordFile";
-  }
-  if (u.hash !== "" || url.includes("#")) return "must not contain a #fragment";
+  const problem = repoUrlProblem(url);
+  if (problem) return problem;
+  const u = new URL(url);
   if (u.protocol === "http:" && hasAuth && !isLoopbackHost(u.hostname)) {
     return "plain http:// would send the credentials of auth unencrypted; use https:// (http:// with auth is allowed only for loopback hosts)";
   }

@@ -1,7 +1,30 @@
-// Secret files named by the config (auth.tokenFile, usernameFile, passwordFile). Errors name the
-// file and what it is for, never its content.
+// Files named by the config (auth.tokenFile, usernameFile, passwordFile, caFile, keysFile). Errors
+// name the file, what it is for and — when the config named it — file:line:col of that field;
+// never its content.
 
 import { open } from "node:fs/promises";
+
+/** Where in a config file a file-valued field is written. */
+export interface ConfigFieldSource {
+  file: string;
+  line: number;
+  column: number;
+  /** e.g. repos[0].auth.tokenFile */
+  field: string;
+}
+
+/** Absolute path → where the last parsed config names it (filled by parseConfig). */
+const fieldSources = new Map<string, ConfigFieldSource>();
+
+export function rememberConfigField(absPath: string, at: ConfigFieldSource): void {
+  fieldSources.set(absPath, at);
+}
+
+/** "plumber.yaml:12:18: repos[0].auth.tokenFile: " for a path the config named, else "". */
+export function configFieldPrefix(path: string): string {
+  const at = fieldSources.get(path);
+  return at ? `${at.file}:${at.line}:${at.column}: ${at.field}: ` : "";
+}
 
 /** Secret files larger than this are refused. */
 export const MAX_SECRET_BYTES = 64 * 1024;
@@ -32,7 +55,7 @@ function reason(err: unknown): string {
  * control characters inside (a second line, say), which would corrupt an HTTP header.
  */
 export async function readSecretFile(path: string, what: string): Promise<string> {
-  const where = `${what}: file ${JSON.stringify(path)}`;
+  const where = `${configFieldPrefix(path)}${what}: file ${JSON.stringify(path)}`;
   let handle;
   try {
     handle = await open(path, "r");
@@ -67,4 +90,36 @@ export async function readSecretFile(path: string, what: string): Promise<string
     throw new Error(`${where}: contains line breaks or other control characters inside the value`);
   }
   return secret;
+}
+
+/** Non-secret files the config names (caFile): the same errors, a larger limit, content as is. */
+export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
+
+export async function readConfigFile(path: string, what: string): Promise<string> {
+  const where = `${configFieldPrefix(path)}${what}: file ${JSON.stringify(path)}`;
+  let handle;
+  try {
+    handle = await open(path, "r");
+  } catch (err) {
+    throw new Error(`${where}: ${reason(err)}`);
+  }
+  try {
+    const st = await handle.stat();
+    if (st.isDirectory()) throw new Error(`${where}: is a directory`);
+    const buf = Buffer.alloc(MAX_CONFIG_FILE_BYTES + 1);
+    let length = 0;
+    while (length < buf.length) {
+      const { bytesRead } = await handle.read(buf, length, buf.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > MAX_CONFIG_FILE_BYTES) throw new Error(`${where}: larger than ${MAX_CONFIG_FILE_BYTES / 1024 / 1024} MiB`);
+    if (length === 0) throw new Error(`${where}: is empty`);
+    return buf.subarray(0, length).toString("utf8");
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith(where)) throw err;
+    throw new Error(`${where}: ${reason(err)}`);
+  } finally {
+    await handle.close();
+  }
 }

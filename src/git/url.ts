@@ -1,5 +1,5 @@
-// Repository URL checks. isomorphic-git speaks only http(s) and does not validate URLs itself,
-// so every URL that reaches it goes through validateRepoUrl first.
+// Repository URL checks: every URL that reaches git goes through validateRepoUrl first, and
+// config validation uses the same repoUrlProblem.
 
 export class RepoUrlError extends Error {
   constructor(message: string) {
@@ -9,43 +9,51 @@ export class RepoUrlError extends Error {
 }
 
 /**
- * Checks a repository URL and returns it normalized.
- * Accepted: http:// or https:// with a host, no user:password@, no query, no fragment.
- * Normalized: scheme and host lower-cased (WHATWG URL), default port dropped, trailing slashes removed.
- * Throws RepoUrlError; the message never contains embedded credentials.
+ * Why a repository URL cannot be used, or undefined when it can. The one URL check of plumber:
+ * config validation (with file:line:col of the url field) and GitRepo both use it. The message
+ * never repeats the URL, which could hold credentials.
+ * Accepted: http:// or https:// with a host; no user:password@, no query, no fragment, no
+ * whitespace or control characters.
  */
-export function validateRepoUrl(url: string): string {
-  if (typeof url !== "string" || url.trim() === "") {
-    throw new RepoUrlError("repository URL is empty");
-  }
-  if (/[\s\u0000-\u001f\u007f]/.test(url)) {
-    throw new RepoUrlError(`repository URL ${redactUrl(url)} contains whitespace or control characters`);
+export function repoUrlProblem(url: string): string | undefined {
+  if (typeof url !== "string" || url.trim() === "") return "is empty";
+  if (/^[\w.-]+@[\w.-]+:/.test(url) && !/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    return "scp-style ssh addresses (user@host:path) are not supported; use an https:// URL";
   }
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    throw new RepoUrlError(`repository URL ${redactUrl(url)} is not a valid URL`);
+    return "must be an https:// or http:// URL";
   }
+  // WHATWG URL strips or encodes these silently; git would not see the same URL.
+  if (/[\s\u0000-\u001f\u007f]/.test(url)) return "contains whitespace or control characters";
   if (u.protocol !== "https:" && u.protocol !== "http:") {
-    throw new RepoUrlError(
-      `repository URL ${redactUrl(url)} uses ${u.protocol.replace(/:$/, "")}://; only http:// and https:// are supported`,
-    );
+    return `${u.protocol.slice(0, -1)}:// URLs are not supported; use an https:// or http:// URL`;
   }
-  if (u.username !== "" || u.password !== "") {
-    throw new RepoUrlError(
-      `repository URL ${redactUrl(url)} embeds credentials; pass them through the auth settings instead`,
-    );
-  }
-  if (u.hostname === "") {
-    throw new RepoUrlError(`repository URL ${redactUrl(url)} has no host`);
+  if (u.hostname === "") return "must name a host";
+  if (u.username !== "" || u.password !== "" || /^[a-z]+:\/\/[^/]*@/i.test(url)) {
+    return "must not contain credentials; use auth.tokenFile, or auth.usernameFile and auth.passwordFile";
   }
   if (u.search !== "" || url.includes("?")) {
-    throw new RepoUrlError(`repository URL ${redactUrl(url)} must not have a query string`);
+    if (/[?&]ref=/.test(url)) {
+      return "must not have a query string: ?ref= is kustomize's remote-target syntax; name the branch in the app's branch field";
+    }
+    return "must not have a query string (git would send it to the server with every request)";
   }
-  if (u.hash !== "" || url.includes("#")) {
-    throw new RepoUrlError(`repository URL ${redactUrl(url)} must not have a fragment`);
-  }
+  if (u.hash !== "" || url.includes("#")) return "must not contain a #fragment; name the branch in the app's branch field";
+  return undefined;
+}
+
+/**
+ * Checks a repository URL (repoUrlProblem) and returns it normalized: scheme and host lower-cased
+ * (WHATWG URL), default port dropped, trailing slashes removed. Throws RepoUrlError; the message
+ * never contains embedded credentials.
+ */
+export function validateRepoUrl(url: string): string {
+  const problem = repoUrlProblem(url);
+  if (problem) throw new RepoUrlError(`repository URL ${redactUrl(String(url))} ${problem}`);
+  const u = new URL(url);
   const path = u.pathname.replace(/\/+$/, "");
   return `${u.protocol}//${u.host}${path}`;
 }

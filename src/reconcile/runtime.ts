@@ -1,8 +1,7 @@
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { homedir } from "node:os";
 import type { AppConfig, ClusterConfig, PlumberConfig, RepoConfig } from "../config/types.js";
-import { readSecretFile } from "../config/secrets.js";
+import { readConfigFile, readSecretFile } from "../config/secrets.js";
 import { Engine } from "../engine/engine.js";
 import type { ChangeSetEntry } from "../engine/changeset.js";
 import { SelfConfigGuardedEngine } from "../service/selfconfig.js";
@@ -196,7 +195,7 @@ export async function connectRepo(config: RepoConfig, cacheDir: string): Promise
       password: await readSecretFile(config.auth.passwordFile, `repos[${config.name}].auth.passwordFile`),
     };
   }
-  const caPem = config.caFile ? await readFile(config.caFile, "utf8") : undefined;
+  const caPem = config.caFile ? await readConfigFile(config.caFile, `repos[${config.name}].caFile`) : undefined;
   const requests = { total: 0, failed: 0 };
   const http = createGitHttp({
     auth,

@@ -194,7 +194,8 @@ export class ContestTracker {
       if (n.kind === "contested") ctx.log.warn({ ...fields, nextInChecks: n.nextInChecks }, `${describeKey(n.key)}: fields plumber applied are taken back by ${describeManagers(n.managers)}; repairing with backoff`);
       else ctx.log.info(fields, `${describeKey(n.key)}: no longer contested`);
     }
-    this.pending.push(...v.notices);
+    // Bounded: only the daemon drains them (a library user may never).
+    this.pending = [...this.pending, ...v.notices].slice(-100);
     this.deferredCount += v.deferred.length;
     // Nothing drifted and nothing contested in memory: no request at all (a steady state costs
     // no read either). A note left by an earlier process is read, and corrected, at the first drift.

@@ -8,7 +8,7 @@
 import { LineCounter, parseAllDocuments, isMap, isScalar, isSeq, type Document, type Node, type YAMLMap } from "yaml";
 import { FileProblemError, formatProblem, type FileProblem, type KubeObject, type Manifest } from "../types.js";
 import { AliasLimitError, YamlValueError, documentToJson } from "./yaml-json.js";
-import { findSyntaxTrap } from "./yaml-syntax.js";
+import { scanSyntax } from "./yaml-syntax.js";
 
 export interface ParseOptions {
   /** Limit on alias expansion per document (yaml's maxAliasCount); default 100. Stops billion-laughs. */
@@ -187,31 +187,49 @@ function checkObject(ctx: Ctx, node: Node | null, value: unknown, where: string,
   out.push({ object: obj as KubeObject, source: { file: ctx.file, line: startLine } });
 }
 
-function parseFile(file: string, content: string, maxAliasCount: number, problems: FileProblem[], out: Manifest[]): void {
-  const lc = new LineCounter();
-  const ctx: Ctx = { file, lc, problems };
-  let docs: Document.Parsed[];
+/** The documents of `content` (failsafe schema), or undefined after recording the stream's errors. */
+function parseDocs(file: string, content: string, lc: LineCounter, problems: FileProblem[]): Document.Parsed[] | undefined {
   try {
     // Failsafe: every scalar stays a string with its tag and style; documentToJson resolves it.
     // Duplicate keys are refused there, after keys are converted the way kubectl converts them.
     const parsed = parseAllDocuments(content, { lineCounter: lc, uniqueKeys: false, version: "1.1", schema: "failsafe" });
-    docs = Array.isArray(parsed) ? parsed : [];
     const stray = Array.isArray(parsed) ? [] : (parsed as { errors?: { message: string; linePos?: { line: number; col: number }[] }[] }).errors ?? [];
     // An EmptyStream can still carry errors (e.g. stray directives).
     for (const e of stray) {
       const pos = e.linePos?.[0];
       problems.push({ file, line: pos?.line ?? 1, ...(pos ? { column: pos.col } : {}), message: firstLine(e.message) });
     }
+    return Array.isArray(parsed) ? parsed : [];
   } catch (err) {
     problems.push({ file, line: 1, message: `cannot parse: ${(err as Error).message}` });
-    return;
+    return undefined;
   }
+}
+
+function parseFile(file: string, content: string, maxAliasCount: number, problems: FileProblem[], out: Manifest[]): void {
+  let lc = new LineCounter();
+  let docs = parseDocs(file, content, lc, problems);
+  if (!docs) return;
   const firstJson = docs[0] !== undefined && isJsonText(content, docs[0]);
-  const trap = findSyntaxTrap(content, MAX_DEPTH, firstJson ? docs[0]!.range[1] : 0);
-  if (trap) {
-    problems.push({ file, line: lc.linePos(trap.offset).line, message: trap.message });
+  const scan = scanSyntax(content, MAX_DEPTH, firstJson ? docs[0]!.range[1] : 0);
+  if (scan.trap) {
+    problems.push({ file, line: lc.linePos(scan.trap.offset).line, message: scan.trap.message });
     return;
   }
+  if (scan.bareDashes.length > 0) {
+    // Read `[cat, -]` as kubectl does, as `[cat, "-"]`: quoting adds no line, so lines stay true.
+    let text = "";
+    let from = 0;
+    for (const at of scan.bareDashes) {
+      text += `${content.slice(from, at)}"-"`;
+      from = at + 1;
+    }
+    text += content.slice(from);
+    lc = new LineCounter();
+    docs = parseDocs(file, text, lc, problems);
+    if (!docs) return;
+  }
+  const ctx: Ctx = { file, lc, problems };
   const isJson = file.endsWith(".json");
   let nonEmpty = 0;
   for (const [docIndex, doc] of docs.entries()) {

@@ -9,6 +9,15 @@ export interface SyntaxTrap {
   message: string;
 }
 
+export interface SyntaxScan {
+  trap?: SyntaxTrap;
+  /**
+   * Offsets of a `-` alone in a flow collection right before `,`, `]` or `}` (`[cat, -]`): libyaml
+   * reads it as the plain scalar "-", the `yaml` package as a misplaced sequence indicator.
+   */
+  bareDashes: number[];
+}
+
 // Lexer tokens that stand for structure, not for source text.
 const CONTROL = new Set(["\u0002", "\u0018", "\u001f"]);
 
@@ -27,7 +36,13 @@ const CONTROL = new Set(["\u0002", "\u0018", "\u001f"]);
  * - Flow collections nested deeper than maxDepth: the `yaml` package's composer recurses per level
  *   and runs out of stack near 800, so deeper input is refused before it is parsed.
  */
-export function findSyntaxTrap(content: string, maxDepth: number, jsonEnd = 0): SyntaxTrap | undefined {
+export function scanSyntax(content: string, maxDepth: number, jsonEnd = 0): SyntaxScan {
+  const bareDashes: number[] = [];
+  const trap = findTrap(content, maxDepth, jsonEnd, bareDashes);
+  return trap ? { trap, bareDashes } : { bareDashes };
+}
+
+function findTrap(content: string, maxDepth: number, jsonEnd: number, bareDashes: number[]): SyntaxTrap | undefined {
   const m = /[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u.exec(content);
   if (m) {
     const cp = m[0].codePointAt(0)!;
@@ -47,8 +62,15 @@ export function findSyntaxTrap(content: string, maxDepth: number, jsonEnd = 0): 
   let offset = 0;
   let depth = 0;
   let tag: { text: string; offset: number } | undefined;
+  let dash: number | undefined;
+  let prev = "";
   for (const tok of new Lexer().lex(content)) {
+    const afterScalarMark = prev === "\u001f";
+    prev = tok;
     if (CONTROL.has(tok) || tok === "") continue;
+    if (dash !== undefined && /^[,\]}]/.test(tok)) bareDashes.push(dash);
+    // The lexer marks a "-" it reads as a scalar with \u001f; an unmarked one is an indicator.
+    dash = tok === "-" && depth > 0 && !afterScalarMark ? offset : undefined;
     if (tok === "[" || tok === "{") {
       if (++depth > maxDepth) return { offset, message: `flow collections nested deeper than ${maxDepth} levels` };
     } else if (tok === "]" || tok === "}") {

@@ -347,6 +347,20 @@ describe("YAML values as kubectl reads them", () => {
     expect(ps).toEqual([expect.objectContaining({ file: "m.yaml", line: 4, field: "metadata.name" })]);
   });
 
+  it("reads a lone - in a flow collection as the string \"-\", as libyaml does (`command: [cat, -]`)", () => {
+    expect(spec("command: [cat, -]\nm: {k: -}\nl: [-, x, '-']\nq: {-: 1}")).toEqual({
+      command: ["cat", "-"],
+      m: { k: "-" },
+      l: ["-", "x", "-"],
+      q: { "-": 1 },
+    });
+    // The quoting keeps every line where it was.
+    const ps = problems("l: [cat, -]\nv: .nan");
+    expect(ps).toEqual([expect.objectContaining({ line: 7, field: "spec.v" })]);
+    // A "- " in a flow collection is a block entry there, which both refuse.
+    expect(problems("l: [- x]")[0]!.line).toBe(6);
+  });
+
   it("keeps a __proto__ key as data", () => {
     const s = spec("m:\n  __proto__: {polluted: yes}") as { m: Record<string, unknown> };
     expect(Object.keys(s.m)).toEqual(["__proto__"]);

@@ -11,7 +11,7 @@ import { errorText, immutableFields } from "./errors.js";
 import { contestingManagers, driftPayload } from "./fields.js";
 import { canonicalJson, keyedHex } from "./hash.js";
 import type { InventoryEntry } from "./inventory.js";
-import { listOwned, type ListTarget } from "./live.js";
+import { listOwned, lookUp as lookUpUnowned, type ListTarget } from "./live.js";
 import { carriesMarks, OWNER_LABEL } from "./marks.js";
 import { applyOrder, pruneOrder, sortKey, stageOf } from "./order.js";
 import { deleteOne } from "./prune.js";
@@ -353,15 +353,10 @@ export class Engine {
     // sees what is already there (kubectl's, another app's); in steady state every object is in
     // the LIST and this costs nothing.
     const live = await listOwned(this.client, req.owner, this.listTargets(resources, req.previous), this.concurrency);
-    const lookUp = (rs: Resource[]): Promise<void> =>
-      mapLimit(
-        rs.filter((r) => !live.has(r.key) && !r.pendingKind),
-        this.concurrency,
-        async (r) => {
-          const obj = await this.client.getOptional<KubeObject>(resourcePath(r.mapping, r.id.namespace, r.id.name));
-          if (obj) live.set(r.key, obj);
-        },
-      ).then(() => undefined);
+    const lookUp = async (rs: Resource[]): Promise<void> => {
+      const unseen = rs.filter((r) => !live.has(r.key) && !r.pendingKind).map((r) => ({ key: r.key, mapping: r.mapping, namespace: r.id.namespace, name: r.id.name }));
+      for (const [k, obj] of await lookUpUnowned(this.client, unseen, this.concurrency)) live.set(k, obj);
+    };
     const stage0 = allowed.filter((r) => stageOf(r.id.group, r.id.kind) === 0);
     await lookUp(stage0);
     const newNamespaces = new Set(stage0.filter((r) => isNamespace(r) && !live.has(r.key)).map((r) => r.id.name));

@@ -53,3 +53,47 @@ export async function listOwned(client: KubeClient, owner: string, targets: List
   });
   return live;
 }
+
+/** Above this many objects of one (kind, namespace) to look up, one paged LIST beats a GET each. */
+export const LIST_INSTEAD_OF_GET = 16;
+
+/**
+ * Objects that are not (yet) the owner's, by key: whatever else holds those names now (kubectl's,
+ * another app's), or nothing. Only first deploys and newly added objects get here. Few of one
+ * (kind, namespace): a GET each; many: one unfiltered paged LIST, keeping only the names asked for.
+ */
+export async function lookUp(
+  client: KubeClient,
+  wanted: { key: string; mapping: ResourceMapping; namespace: string; name: string }[],
+  concurrency: number,
+): Promise<Map<string, KubeObject>> {
+  const groups = new Map<string, { mapping: ResourceMapping; namespace: string; items: typeof wanted }>();
+  for (const w of wanted) {
+    const ns = w.mapping.namespaced ? w.namespace : "";
+    const g = `${w.mapping.group}/${w.mapping.version}/${w.mapping.resource}/${ns}`;
+    const entry = groups.get(g);
+    if (entry) entry.items.push(w);
+    else groups.set(g, { mapping: w.mapping, namespace: ns, items: [w] });
+  }
+  const found = new Map<string, KubeObject>();
+  const apiVersion = (m: ResourceMapping) => (m.group ? `${m.group}/${m.version}` : m.version);
+  const small = [...groups.values()].filter((g) => g.items.length < LIST_INSTEAD_OF_GET).flatMap((g) => g.items);
+  const large = [...groups.values()].filter((g) => g.items.length >= LIST_INSTEAD_OF_GET);
+  await mapLimit(small, concurrency, async (w) => {
+    const obj = await client.getOptional<KubeObject>(resourcePath(w.mapping, w.namespace, w.name));
+    if (obj) found.set(w.key, obj);
+  });
+  await mapLimit(large, concurrency, async ({ mapping, namespace, items }) => {
+    const byName = new Map(items.map((w) => [w.name, w.key]));
+    let cont: string | undefined;
+    do {
+      const res = await client.request<ObjectList>({ method: "GET", list: true, path: resourcePath(mapping, namespace), query: { limit: String(PAGE), continue: cont } });
+      for (const o of res.body.items ?? []) {
+        const key = byName.get(o.metadata.name);
+        if (key) found.set(key, { ...o, apiVersion: apiVersion(mapping), kind: mapping.kind });
+      }
+      cont = res.body.metadata?.continue || undefined;
+    } while (cont);
+  });
+  return found;
+}

@@ -40,7 +40,7 @@ function crd(group: string, opts: { deprecatedBeta?: boolean } = {}) {
   });
 }
 
-const mutationsOf = (reqs: { method: string; query?: Record<string, string | undefined> }[]) => reqs.filter((r) => r.method !== "GET" && r.query?.dryRun !== "All");
+const mutationsOf = <T extends { method: string; query?: Record<string, string | undefined> }>(reqs: T[]): T[] => reqs.filter((r) => r.method !== "GET" && r.query?.dryRun !== "All");
 
 describe("engine as a library", () => {
   it("stages a Namespace, a CRD and its custom resource in one set; plan writes nothing and says what it cannot dry-run", async () => {
@@ -170,6 +170,18 @@ describe("engine as a library", () => {
     expect((await a.get<KubeObject>(cmPath(ns, "shared")))?.data).toEqual({ v: "b" });
     // and a, still holding it in git, is refused in turn.
     await expect(a.engine().sync(a.req([cm("shared", { v: "a" })], outA.inventory))).rejects.toThrow(new RegExp(`belongs to plumber app "${ownerB}"`));
+  });
+
+  it("a first deploy looks up objects it does not own yet: a GET each for a few, one LIST for many of a kind", async () => {
+    const b = await newBed();
+    const many = Array.from({ length: 20 }, (_, i) => cm(`many-${i}`, { i: String(i) }));
+    b.sent();
+    await b.engine().plan(b.req([...many, m({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "one" } })]));
+    const reads = b.sent().filter((r) => r.method === "GET" && !r.path.startsWith("/api?") && r.path !== "/api" && r.path !== "/apis");
+    const cmList = `/api/v1/namespaces/${b.namespace}/configmaps`;
+    expect(reads.filter((r) => r.path === cmList && !r.query?.labelSelector)).toHaveLength(1);
+    expect(reads.filter((r) => r.path.startsWith(`${cmList}/`))).toEqual([]);
+    expect(reads.filter((r) => r.path === `/api/v1/namespaces/${b.namespace}/serviceaccounts/one`)).toHaveLength(1);
   });
 
   it("the guard refuses objects before any write, Namespaces included", async () => {

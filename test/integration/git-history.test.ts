@@ -146,3 +146,63 @@ describe("GitRepo on history that moves back and forth", () => {
     expect((await readHead(again, "main")).rev).toBe("6");
   });
 });
+
+describe("a remote whose HEAD is dangling", () => {
+  it("fetches and reads a named branch (bare repo with HEAD → master, only main pushed)", async () => {
+    const env = testEnv();
+    const t = await newTestRepo("dangling-head", { branch: "main" });
+    repos.push(t);
+    const sha = await t.commit({ "app/cm.yaml": cm("c", "1") });
+    await git(["--git-dir", t.bareDir, "symbolic-ref", "HEAD", "refs/heads/master"]);
+    const http = createGitHttp({ auth: { token: env.gitToken }, timeoutMs: 30_000 });
+    clients.push(http);
+    const repo = new GitRepo({ url: env.gitUrl(t.name), http, cacheDir: await tempDir("git-dangling") });
+    expect((await repo.listHeads()).get("main")).toBe(sha);
+    await repo.ensureCommit("main", sha);
+    expect((await repo.readFiles(sha, "app", () => true, LIMITS)).map((f) => f.content)).toEqual([cm("c", "1")]);
+    expect(await repo.listDir(sha, "")).toEqual([{ name: "app", path: "app", type: "tree" }]);
+    expect((await repo.readFileBytes(sha, "app/cm.yaml", 1024)).toString()).toBe(cm("c", "1"));
+  });
+});
+
+describe("a disposable cache", () => {
+  it("throws a corrupt cache away on read and rebuilds it on the next ensureCommit", async () => {
+    const { t, repo } = await setup("corrupt");
+    const sha = await commitRev(t, 1);
+    await repo.ensureCommit("main", sha);
+    // Damage every pack's object data (a disk error, a kill mid-write by something else).
+    const dir = join(repo.gitdir, "objects", "pack");
+    const { open } = await import("node:fs/promises");
+    for (const n of (await readdir(dir)).filter((x) => x.endsWith(".pack"))) {
+      const fh = await open(join(dir, n), "r+");
+      const size = (await fh.stat()).size;
+      await fh.write(Buffer.alloc(size - 64, 0x5a), 0, size - 64, 32);
+      await fh.close();
+    }
+    const err = await repo.readFiles(sha, "", () => true, LIMITS).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "cache", retryable: true });
+    expect(await repo.hasCommit(sha)).toBe(false);
+    await repo.ensureCommit("main", sha);
+    expect((await repo.readFileBytes(sha, "data/a.txt", 4 << 20)).toString()).toBe(bigFile("a", 1));
+  });
+
+  it("listDir and readFileBytes: entry types, symlinks, directories and limits", async () => {
+    const { t, repo } = await setup("contract");
+    await t.commit({ "k/kustomization.yaml": "resources: []\n", "k/base/a.yaml": "a: 1\n", "big.txt": "x".repeat(5000) });
+    const sha = await t.symlink("k/link", "base/a.yaml");
+    await repo.ensureCommit("main", sha);
+    expect(await repo.listDir(sha, "k")).toEqual([
+      { name: "base", path: "k/base", type: "tree" },
+      { name: "kustomization.yaml", path: "k/kustomization.yaml", type: "blob" },
+      { name: "link", path: "k/link", type: "symlink" },
+    ]);
+    expect(await repo.readFileBytes(sha, "k/base/a.yaml", 100)).toEqual(Buffer.from("a: 1\n"));
+    await expect(repo.readFileBytes(sha, "k/link", 100)).rejects.toMatchObject({ code: "unsupported-entry" });
+    await expect(repo.listDir(sha, "k/link")).rejects.toMatchObject({ code: "unsupported-entry" });
+    await expect(repo.readFileBytes(sha, "big.txt", 4999)).rejects.toMatchObject({ code: "limit" });
+    await expect(repo.readFileBytes(sha, "k/base", 100)).rejects.toMatchObject({ code: "missing-path" });
+    await expect(repo.readFileBytes(sha, "k/nope.yaml", 100)).rejects.toMatchObject({ code: "missing-path" });
+    await expect(repo.listDir(sha, "big.txt")).rejects.toMatchObject({ code: "missing-path" });
+    await expect(repo.listDir("b".repeat(40), "")).rejects.toMatchObject({ code: "missing-commit" });
+  });
+});

@@ -42,4 +42,12 @@ describe("diffObject", () => {
     expect(d).toContain("--- /dev/null");
     expect(d).toMatch(/^\+kind: ConfigMap$/m);
   });
+  it("shows only real changes: a live object from a LIST (no apiVersion, no kind) against the dry-run", () => {
+    const live = { metadata: { name: "a", namespace: "ns", resourceVersion: "1" }, data: { v: "1", same: "x" } } as unknown as KubeObject;
+    const merged: KubeObject = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "a", namespace: "ns", resourceVersion: "2" }, data: { v: "2", same: "x" } };
+    const d = diffObject("ConfigMap/ns/a", live, merged);
+    const changed = d.split("\n").filter((l) => /^[-+][^-+]/.test(l));
+    expect(changed).toEqual(['-  v: "1"', '+  v: "2"']);
+    expect(diffObject("ConfigMap/ns/a", live, { ...merged, data: { v: "1", same: "x" } })).toBe("");
+  });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   canonicalFields,
+  contestingManagers,
   driftFingerprint,
   managerFields,
   mergeFields,
@@ -529,5 +530,26 @@ describe("driftFingerprint", () => {
     ports['k:{"protocol":"TCP","containerPort":80}'] = ports['k:{"containerPort":80,"protocol":"TCP"}'];
     delete ports['k:{"containerPort":80,"protocol":"TCP"}'];
     expect(fp(b)).toBe(fp(a));
+  });
+});
+
+describe("contestingManagers", () => {
+  const entry = (manager: string, operation: string, time: string, fieldsV1: Record<string, unknown>, subresource?: string) => ({ manager, operation, time, fieldsType: "FieldsV1", fieldsV1, ...(subresource ? { subresource } : {}) });
+  const obj = (managedFields: unknown[]) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c", managedFields }, data: { a: "1", b: "2" } });
+
+  it("names managers that wrote in the second of plumber's apply or later, or share a field with it", () => {
+    const o = obj([
+      entry("plumber", "Apply", "2026-01-01T00:00:10Z", { "f:data": { "f:a": {} } }),
+      entry("hpa", "Update", "2026-01-01T00:00:10Z", { "f:data": { "f:b": {} } }),
+      entry("old-writer", "Update", "2026-01-01T00:00:05Z", { "f:data": { "f:c": {} } }),
+      entry("co-applier", "Apply", "2026-01-01T00:00:01Z", { "f:data": { "f:a": {} } }),
+      entry("status-writer", "Update", "2026-01-01T00:00:20Z", { "f:status": {} }, "status"),
+    ]);
+    expect(contestingManagers(o, "plumber")).toEqual(["co-applier", "hpa"]);
+  });
+
+  it("is empty when only plumber and earlier, disjoint writers are there", () => {
+    const o = obj([entry("plumber", "Apply", "2026-01-01T00:00:10Z", { "f:data": { "f:a": {} } }), entry("creator", "Update", "2026-01-01T00:00:01Z", { "f:data": { "f:z": {} } })]);
+    expect(contestingManagers(o, "plumber")).toEqual([]);
   });
 });

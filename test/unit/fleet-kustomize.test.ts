@@ -1,8 +1,13 @@
 // The kustomization closure and the remote-reference check, against an in-memory tree.
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { GitSourceError, type TreeEntryInfo } from "../../src/git/repo.js";
 import { computeClosure, isInlineYaml, type TreeSource } from "../../src/kustomize/closure.js";
+import { detectIsolation, offlineEnv, proxyStats } from "../../src/kustomize/offline.js";
 import { isRemoteEntry, isRemoteFileSource } from "../../src/kustomize/remote.js";
 import { FileProblemError, type FileProblem } from "../../src/types.js";
 
@@ -285,5 +290,43 @@ describe("kustomization closure", () => {
     for (const n of ["a", "b", "c"]) files[`app/${n}.yaml`] = cm(n);
     const ps = await problems(files, "app", { limits: { maxFileBytes: 1 << 20, maxTotalBytes: 1 << 20, maxFiles: 3 } });
     expect(ps).toEqual([expect.objectContaining({ field: "resources[2]", message: expect.stringContaining("more than 3 files") })]);
+  });
+});
+
+describe("kustomize's environment", () => {
+  it("holds nothing of plumber's, an empty PATH and a proxy that drops every connection", async () => {
+    const home = await mkdtemp(join(tmpdir(), "plumber-offline-env-"));
+    process.env.PLUMBER_TEST_SECRET_TOKEN = "s3cret";
+    try {
+      const env = await offlineEnv(home, { mode: "netns", prefix: [], description: "" });
+      expect(Object.values(env)).not.toContain("s3cret");
+      expect(env.PATH).toBe(join(home, "bin"));
+      expect(await readdir(env.PATH as string)).toEqual([]);
+      expect(env.NO_PROXY).toBe("");
+      expect(env.no_proxy).toBe("");
+      for (const k of ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"]) expect(env[k], k).toBe(env.HTTP_PROXY);
+      const url = new URL(env.HTTP_PROXY as string);
+      expect(url.hostname).toBe("127.0.0.1");
+      const refused0 = proxyStats.refused;
+      const got = await new Promise<string>((resolve) => {
+        let data = "";
+        const sock = connect(Number(url.port), "127.0.0.1", () => sock.write("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"));
+        sock.on("data", (b) => (data += b.toString()));
+        sock.on("error", () => resolve(data));
+        sock.on("close", () => resolve(data));
+      });
+      expect(got).toBe("");
+      expect(proxyStats.refused).toBe(refused0 + 1);
+    } finally {
+      delete process.env.PLUMBER_TEST_SECRET_TOKEN;
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
+  it("says why there is no network namespace when the binary is missing, and that the network is allowed by config", async () => {
+    const none = await detectIsolation("/nonexistent/kustomize");
+    expect(none.mode).toBe("proxy-only");
+    expect(none.description).toContain('kustomize binary "/nonexistent/kustomize" not found');
+    expect((await detectIsolation("/nonexistent/kustomize", true)).mode).toBe("network-allowed");
   });
 });

@@ -299,7 +299,7 @@ class Walker {
     }
     const kfile = dir === "" ? (present[0] as string) : `${dir}/${present[0]}`;
     if (listing.get(present[0] as string)?.type !== "blob") {
-      this.problem(here, `${kfile} is a ${listing.get(present[0] as string)?.type}; ${REFUSE_SYMLINK}`);
+      this.problem(ref ?? { file: kfile, line: 1, field: "" }, `${kfile} is a ${listing.get(present[0] as string)?.type}; ${REFUSE_SYMLINK}`);
       return;
     }
     if (!this.kustomizations.includes(kfile)) this.kustomizations.push(kfile);

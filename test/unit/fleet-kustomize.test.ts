@@ -285,6 +285,15 @@ describe("kustomization closure", () => {
     expect(ps.map((p) => p.field)).toEqual(["patches[0].path"]);
   });
 
+  it("names the kustomization file itself when it cannot be read: a symlink, bad YAML", async () => {
+    expect(await problems({ "real.yaml": "resources: []\n", "app/kustomization.yaml": { symlink: "../real.yaml" } }, "app")).toEqual([
+      { file: "app/kustomization.yaml", line: 1, field: "", message: expect.stringContaining("is a symlink") },
+    ]);
+    expect(await problems({ "app/kustomization.yaml": "resources:\n  - a.yaml\n - b.yaml\n" }, "app")).toEqual([
+      { file: "app/kustomization.yaml", line: 3, field: "", message: expect.stringMatching(/^cannot parse YAML/) },
+    ]);
+  });
+
   it("bounds the files and bytes of a closure", async () => {
     const files: Record<string, Spec> = { "app/kustomization.yaml": stringify({ resources: ["a.yaml", "b.yaml", "c.yaml"] }) };
     for (const n of ["a", "b", "c"]) files[`app/${n}.yaml`] = cm(n);

@@ -168,6 +168,12 @@ describe("engine as a library", () => {
     expect(pruned.changeSet.entries.map((e) => `${e.action} ${e.subject}`).sort()).toEqual([`pruned ConfigMap/${ns}/only-a`, `skipped ConfigMap/${ns}/shared`]);
     expect(pruned.changeSet.entries.find((e) => e.action === "skipped")?.message).toContain(`now app "${ownerB}"'s`);
     expect((await a.get<KubeObject>(cmPath(ns, "shared")))?.data).toEqual({ v: "b" });
+    // a's drift check sees it missing (it lost a's marks); repair leaves it to b instead of taking it back.
+    const drift = await a.engine().detectDrift(a.owner, outA.inventory);
+    expect(drift.missing).toContain(`/ConfigMap/${ns}/shared`);
+    const repaired = await a.engine().repair(a.owner, [cm("shared", { v: "a" })], ns, drift, outA.inventory);
+    expect(repaired.changeSet.entries).toEqual([expect.objectContaining({ action: "skipped", message: expect.stringContaining(`belongs to plumber app "${ownerB}"`) })]);
+    expect((await a.get<KubeObject>(cmPath(ns, "shared")))?.metadata.labels?.[OWNER_LABEL]).toBe(ownerB);
     // and a, still holding it in git, is refused in turn.
     await expect(a.engine().sync(a.req([cm("shared", { v: "a" })], outA.inventory))).rejects.toThrow(new RegExp(`belongs to plumber app "${ownerB}"`));
   });

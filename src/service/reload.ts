@@ -114,6 +114,16 @@ export class ConfigReloader {
       return this.refuse(undefined, `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
     if (why === "file" && (text === this.lastText || text === this.refusedText)) return "unchanged";
+    if (why === "file") {
+      // A file written in place (not swapped) can be read half-written: take only a text that
+      // stays the same for a moment, else wait for the next change event or poll.
+      await new Promise((r) => setTimeout(r, Math.min(this.opts.debounceMs ?? 300, 100)));
+      const again = await readFile(path, "utf8").catch(() => undefined);
+      if (again !== text) {
+        this.schedule();
+        return "unchanged";
+      }
+    }
     this.lastText = text;
     let config: PlumberConfig;
     try {

@@ -8,7 +8,7 @@
 import { LineCounter, parseAllDocuments, isMap, isScalar, isSeq, type Document, type Node, type YAMLMap } from "yaml";
 import { FileProblemError, formatProblem, type FileProblem, type KubeObject, type Manifest } from "../types.js";
 import { AliasLimitError, YamlValueError, documentToJson } from "./yaml-json.js";
-import { scanSyntax } from "./yaml-syntax.js";
+import { applyRewrites, scanSyntax } from "./yaml-syntax.js";
 
 export interface ParseOptions {
   /** Limit on alias expansion per document (yaml's maxAliasCount); default 100. Stops billion-laughs. */
@@ -216,17 +216,9 @@ function parseFile(file: string, content: string, maxAliasCount: number, problem
     problems.push({ file, line: lc.linePos(scan.trap.offset).line, message: scan.trap.message });
     return;
   }
-  if (scan.bareDashes.length > 0) {
-    // Read `[cat, -]` as kubectl does, as `[cat, "-"]`: quoting adds no line, so lines stay true.
-    let text = "";
-    let from = 0;
-    for (const at of scan.bareDashes) {
-      text += `${content.slice(from, at)}"-"`;
-      from = at + 1;
-    }
-    text += content.slice(from);
+  if (scan.rewrites.length > 0) {
     lc = new LineCounter();
-    docs = parseDocs(file, text, lc, problems);
+    docs = parseDocs(file, applyRewrites(content, scan.rewrites), lc, problems);
     if (!docs) return;
   }
   const ctx: Ctx = { file, lc, problems };

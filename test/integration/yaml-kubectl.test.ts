@@ -132,6 +132,46 @@ function generate(): Case[] {
     ["flow key without value", "m: {a, b: 1}"],
     ["plain with colon and hash", "v: a:b\nw: http://x/y#z"],
     ["indicator starts", "v: ?x\nw: :x\nx: -x"],
+    ["args with dashes", 'args: ["--flag=value", -v, --, -, -1, --x=-]'],
+    ["flow dash words", "l: [a, -b, - , c]"],
+    ["flow map dash values", "m: {k: -v, j: --}"],
+    ["nested block seqs", "l:\n- - a\n  - -\n- -"],
+    ["colon in flow seq", "l: [a:b, http://x/y, a: b]"],
+    ["colon in flow map", "m: {a:b}"],
+    ["json-like adjacent value", 'm: {"a":b, "c":1}'],
+    ["plain with colon value in flow", "m: {a: b:c}"],
+    ["percent value", "v: 100%\nw: '%x'"],
+    ["at sign start", "v: @x"],
+    ["backtick start", "v: `x`"],
+    ["anchor with dot", "a: &a.b x\nb: *a.b"],
+    ["anchor with brackets", "a: &a1 x\nb: [*a1]"],
+    ["anchor unicode", "a: &é x\nb: *é"],
+    ["tab indentation", "v:\n\t- a"],
+    ["verbatim tag", "v: !<tag:yaml.org,2002:int> 12\nw: !<!local> 12"],
+    ["long implicit key", `m:\n  ${"k".repeat(1100)}: x`],
+    ["long explicit key", `m:\n  ? ${"k".repeat(1100)}\n  : x`],
+    ["flow across lines", "l: [a,\n  b]\nm: {a: 1,\n  b: 2}"],
+    ["flow under-indented", "l: [a,\nb]"],
+    ["multi-line double-quoted", 'v: "a\n  b\n\n  c"'],
+    ["multi-line single-quoted", "v: 'a\n\n  b'"],
+    ["escapes", 'v: "\\0\\a\\b\\e\\f\\v\\ \\/\\P\\x7f\\U0001F600"'],
+    ["bad escape", 'v: "\\q"'],
+    ["escaped single quote in double", `v: "it\\'s \\\\' x"`],
+    ["slash escape", 'v: "a\\/b"'],
+    ["escaped quote in single", "v: 'a\\'"],
+    ["comment forms", "v: a #b\nw: a# b\n# full\nx: 1 #"],
+    ["empty flow item", "l: [a, , b]"],
+    ["flow duplicate key", "m: {a: 1, a: 2}"],
+    ["explicit key without value", "m:\n  ? a\n  ? b\n  : 1"],
+    ["key with trailing spaces", "m:\n  a   : 1"],
+    ["quoted keys", "m:\n  'yes': 1\n  \"0644\": 2\n  '': 3"],
+    ["value on next line", "v:\n  yes"],
+    ["plain multi-line key value", "m:\n  a: b\n    c"],
+    ["sequence of maps compact", "l:\n- a: 1\n  b: yes\n- {c: off}"],
+    ["indentless sequence", "m:\n  l:\n  - a\n  - b"],
+    ["null alias", "a: &n\nb: *n"],
+    ["anchor on empty", "a: &e\n  \nb: *e"],
+    ["alias of alias", "a: &x 1\nb: &y [*x]\nc: *y"],
     ["deep nesting", `v: ${"[".repeat(50)}1${"]".repeat(50)}`],
   ] as [string, string][]) {
     add(name, spec);
@@ -186,7 +226,9 @@ function generate(): Case[] {
  * - ints past 2^53 that a JS number would round: kubectl sends them exactly, plumber would change
  *   the value silently, so it refuses (quote them);
  * - duplicate keys (also after key conversion): kubectl keeps the last value, or a random one when
- *   the keys only collide as strings; the YAML spec and go-yaml's strict mode refuse them.
+ *   the keys only collide as strings; the YAML spec and go-yaml's strict mode refuse them;
+ * - a tag glued to a flow indicator (`[!x, y]`), which libyaml reads as part of the tag;
+ * - flow collection items indented no deeper than their key, which the YAML spec forbids.
  */
 const big = (v: string) => ["value", "flow-list", "block-list", "nested", "flow-map", "anchored"].map((p) => `${p} ${v}`);
 const PLUMBER_REFUSES = new Map<string, RegExp>([
@@ -200,6 +242,9 @@ const PLUMBER_REFUSES = new Map<string, RegExp>([
   ["flow-list !important", /directly followed by ","/],
   ["json big int", /not exactly representable/],
   ["json duplicate key", /already defined/],
+  ["flow duplicate key", /already defined/],
+  // Flow items indented no deeper than their key: libyaml lets them pass, the YAML spec does not.
+  ["flow under-indented", /must be sufficiently indented/],
 ]);
 
 function manifestOf(c: Case, name: string): string {
@@ -421,7 +466,7 @@ describe("YAML is read as kubectl reads it", () => {
       expect(problem.file).toBe(`cases/c${c}.yaml`);
       expect(problem.line).toBeGreaterThanOrEqual(cases[c]!.doc ? 1 : 5);
       expect(problem.message).toMatch(why);
-      if (!/directly followed/.test(problem.message)) expect(problem.field).toMatch(/^spec\./);
+      if (!/directly followed|sufficiently indented/.test(problem.message)) expect(problem.field).toMatch(/^spec\./);
     }
   });
 

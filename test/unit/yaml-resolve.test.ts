@@ -321,6 +321,17 @@ describe("YAML values as kubectl reads them", () => {
     expect(spec('v: "\\\\ud800"')).toEqual({ v: "\\ud800" });
   });
 
+  it("refuses escapes and anchor names libyaml does not know", () => {
+    const esc = problems('v: "a\\/b"');
+    expect(esc).toEqual([expect.objectContaining({ line: 6 })]);
+    expect(esc[0]!.message).toMatch(/escape \\\/ is not one kubectl knows/);
+    expect(spec('v: "\\x41\\t\\\'\\N\\_"')).toEqual({ v: "A\t'\u0085\u00a0" });
+    const anchor = problems("a: &a.b x\nb: *a.b");
+    expect(anchor).toEqual([expect.objectContaining({ line: 6 })]);
+    expect(anchor[0]!.message).toMatch(/anchor "&a\.b": kubectl accepts only ASCII letters/);
+    expect(spec("a: &a-1_B x\nb: *a-1_B")).toEqual({ a: "x", b: "x" });
+  });
+
   it("reads a JSON document as encoding/json does: number overflow refused, lone surrogates replaced", () => {
     const json = (specText: string) => `{"apiVersion": "tekton.dev/v1", "kind": "Pipeline", "metadata": {"name": "p"},\n "spec": ${specText}}`;
     const [m] = parseManifests([{ path: "p.json", content: json('{"a": 1e3, "b": "\\ud800x", "c": "\\ud83d\\ude00", "d": 1.5}') }]);

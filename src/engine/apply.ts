@@ -75,6 +75,13 @@ export async function dryRunRecreate(client: KubeClient, r: Resource, fieldManag
     query: { dryRun: "All", propagationPolicy: "Background" },
   });
   warnings.push(...del.warnings);
+  const created = await dryRunCreateFresh(client, r, fieldManager);
+  return { object: created.object, warnings: [...warnings, ...created.warnings] };
+}
+
+/** The manifest as a fresh create would store it (dry-run, generated name, then renamed back). */
+export async function dryRunCreateFresh(client: KubeClient, r: Resource, fieldManager: string): Promise<Applied> {
+  const warnings: string[] = [];
   const { name: _name, ...metadata } = r.object.metadata;
   const body = { ...r.object, metadata: { ...metadata, generateName: `${r.id.name.slice(0, 52)}-` } };
   const created = await client.request<KubeObject>({

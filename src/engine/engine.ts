@@ -5,10 +5,10 @@ import type { FileProblem, KubeObject, Manifest } from "../types.js";
 import { FileProblemError } from "../types.js";
 import { mapLimit, settleLimit } from "../util/pool.js";
 import { ADOPT_ANNOTATION, FORCE_ANNOTATION, PRUNE_ANNOTATION, SSA_ANNOTATION, liveIgnored, livePruneDisabled, manifestPolicy, policyOf, type ObjectPolicy } from "./annotations.js";
-import { applyOne, deleteForRecreate, dryRunRecreate, existedBefore, takeOver, type Applied } from "./apply.js";
+import { applyOne, deleteForRecreate, dryRunCreateFresh, dryRunRecreate, existedBefore, takeOver, type Applied } from "./apply.js";
 import { ChangeSet, subjectOf, type ChangeSetEntry } from "./changeset.js";
 import { errorText, immutableFields } from "./errors.js";
-import { contestingManagers, driftPayload } from "./fields.js";
+import { contestingManagers, driftPayload, fieldsMissingFrom, managerFields, mergeFields, removeFields, restoreFields, type FieldsV1 } from "./fields.js";
 import { canonicalJson, keyedHex } from "./hash.js";
 import type { InventoryEntry } from "./inventory.js";
 import { listOwned, lookUp as lookUpUnowned, type ListTarget } from "./live.js";
@@ -472,6 +472,7 @@ export class Engine {
         return { ...(await dryRunRecreate(this.client, s.resource, this.fieldManager)), recreate: true };
       }
     });
+    const takeovers: Step[] = [];
     results.forEach((res, i) => {
       const s = toCheck[i] as Step;
       const r = s.resource;
@@ -495,11 +496,20 @@ export class Engine {
       else if (current && this.fingerprint(current) === this.fingerprint(merged)) s.action = "unchanged";
       else s.action = "configured";
       const t = this.takeoverFor(current, s.owner);
-      if (t) {
+      if (t && current) {
         s.takeover = t;
         if (s.action === "unchanged") s.action = "configured";
-        s.notes.push(`${takeoverNote(t)} (fields kubectl set that the manifest does not are removed on apply)`);
+        s.notes.push(takeoverNote(t));
+        takeovers.push(s);
       }
+    });
+    // The dry-run ran before the takeover, so it kept what only kubectl owns. Foresee what the
+    // apply removes, with a fresh dry-run create to tell which of those the server defaults again
+    // (once per object, on its first apply by plumber only).
+    await mapLimit(takeovers, this.concurrency, async (s) => {
+      const fresh = await dryRunCreateFresh(this.client, s.resource, this.fieldManager).catch(() => undefined);
+      if (fresh) s.merged = afterTakeover(s.merged as KubeObject, s.live as KubeObject, s.takeover as Takeover, this.fieldManager, fresh.object);
+      else s.notes.push("fields only kubectl set are removed on apply (not shown: the server could not dry-run a fresh create)");
     });
     return steps;
   }
@@ -623,6 +633,29 @@ function ownershipProblem(r: Resource, live: KubeObject | undefined, owner: stri
   const other = live?.metadata.labels?.[OWNER_LABEL];
   if (!other || other === owner || policy.adopt) return undefined;
   return `${r.subject} belongs to plumber app "${other}"; app "${owner}" may not take it (set the annotation ${ADOPT_ANNOTATION}: enabled in "${owner}"'s manifest to adopt it)`;
+}
+
+/**
+ * `merged` as it will be once plumber owns what kubectl set: fields only the taken-over managers
+ * held, which the manifest no longer sets and no other manager holds, are gone; so is the
+ * last-applied annotation.
+ */
+function afterTakeover(merged: KubeObject, live: KubeObject, t: Takeover, fieldManager: string, fresh: KubeObject): KubeObject {
+  let theirs: FieldsV1 = {};
+  for (const mgr of t.managers) theirs = mergeFields(theirs, managerFields(live, mgr, "Update") ?? {});
+  let keep: FieldsV1 = managerFields(merged, fieldManager, "Apply") ?? {};
+  const entries = (Array.isArray(merged.metadata.managedFields) ? merged.metadata.managedFields : []) as { manager?: string; operation?: string }[];
+  for (const e of entries) {
+    if (!e.manager || e.manager === fieldManager || t.managers.includes(e.manager)) continue;
+    keep = mergeFields(keep, managerFields(merged, e.manager, e.operation === "Apply" ? "Apply" : "Update") ?? {});
+  }
+  const gone = fieldsMissingFrom(theirs, keep);
+  const out = restoreFields(removeFields(merged, gone), fresh, gone) as KubeObject;
+  if (out.metadata?.annotations) {
+    delete out.metadata.annotations[LAST_APPLIED_ANNOTATION];
+    if (Object.keys(out.metadata.annotations).length === 0) delete out.metadata.annotations;
+  }
+  return out;
 }
 
 function toPlanned(s: Step): PlannedObject {

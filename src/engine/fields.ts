@@ -378,3 +378,77 @@ export function contestingManagers(obj: KubeObject | Record<string, unknown>, ma
   }
   return [...out].sort();
 }
+
+/**
+ * The parts of `from` that `keep` does not hold, cut at the first key `keep` lacks (that whole
+ * subtree goes). Used to foresee what an apply removes once plumber owns `from` (a takeover).
+ */
+export function fieldsMissingFrom(from: FieldsV1, keep: FieldsV1): FieldsV1 {
+  const out: FieldsV1 = {};
+  for (const k of Object.keys(from)) {
+    if (k === ".") continue;
+    if (!hasOwn(keep, k)) setOwn(out, k, {});
+    else {
+      const sub = fieldsMissingFrom(from[k] ?? {}, keep[k] ?? {});
+      if (Object.keys(sub).length > 0) setOwn(out, k, sub);
+    }
+  }
+  return out;
+}
+
+/** A copy of `obj` without the fields named by `fields`: a leaf `{}` removes the whole value. */
+export function removeFields(obj: unknown, fields: FieldsV1): unknown {
+  const f = sanitize(fields);
+  if (Object.keys(f).length === 0) return deepCopy(obj);
+  if (Array.isArray(obj)) {
+    const matchers = Object.keys(f).map((k) => ({ el: parseKey(k), child: f[k] ?? {} })).filter((m) => m.el.t === "k" || m.el.t === "v" || m.el.t === "i");
+    const out: unknown[] = [];
+    obj.forEach((item, index) => {
+      const itemCanon = safeCanon(item);
+      const hit = matchers.find((m) => matches(m.el, item, index, itemCanon));
+      if (!hit) out.push(deepCopy(item));
+      else if (Object.keys(hit.child).length > 0) out.push(removeFields(item, hit.child));
+    });
+    return out;
+  }
+  if (!isRec(obj)) return deepCopy(obj);
+  const out: Rec = {};
+  for (const name of Object.keys(obj)) {
+    const key = `f:${name}`;
+    if (!hasOwn(f, key)) setOwn(out, name, deepCopy(obj[name]));
+    else if (Object.keys(f[key] ?? {}).length > 0) setOwn(out, name, removeFields(obj[name], f[key] ?? {}));
+  }
+  return out;
+}
+
+/**
+ * `target` with the map fields named by `fields` copied back from `source` where `source` has
+ * them: after removeFields, puts back what the server would default again (list elements are not
+ * restored; a default never adds one).
+ */
+export function restoreFields(target: unknown, source: unknown, fields: FieldsV1): unknown {
+  const f = sanitize(fields);
+  if (Array.isArray(target) && Array.isArray(source)) {
+    return target.map((item, index) => {
+      for (const k of Object.keys(f)) {
+        const el = parseKey(k);
+        if (el.t !== "k" && el.t !== "v" && el.t !== "i") continue;
+        if (!matches(el, item, index, safeCanon(item))) continue;
+        const twin = source.find((s, i) => matches(el, s, i, safeCanon(s)));
+        if (twin !== undefined && Object.keys(f[k] ?? {}).length > 0) return restoreFields(item, twin, f[k] ?? {});
+      }
+      return item;
+    });
+  }
+  if (!isRec(target) || !isRec(source)) return target;
+  const out: Rec = { ...target };
+  for (const k of Object.keys(f)) {
+    if (!k.startsWith("f:")) continue;
+    const name = k.slice(2);
+    if (!hasOwn(source, name)) continue;
+    const child = f[k] ?? {};
+    if (Object.keys(child).length === 0 || !hasOwn(out, name)) setOwn(out, name, deepCopy(source[name]));
+    else setOwn(out, name, restoreFields(out[name], source[name], child));
+  }
+  return out;
+}

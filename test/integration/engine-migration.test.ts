@@ -82,6 +82,56 @@ describe("taking over from kubectl apply", () => {
     expect(dep?.spec.template.spec.containers[0]?.env).toEqual([{ name: "A", value: "1" }]);
   });
 
+  it("when git already differs from what kubectl applied, the first plan's diff shows exactly what the takeover removes", async () => {
+    const b = await newBed();
+    const ns = b.namespace;
+    const deployment = (env: { name: string; value: string }[], labels: Record<string, string>) => ({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "web", namespace: ns, labels },
+      spec: { selector: { matchLabels: { app: "web" } }, template: { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "web", image: "nginx:1.27", env }] } } },
+    });
+    await kubectlApply([
+      { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "cfg", namespace: ns }, data: { a: "1", b: "2" } },
+      deployment([{ name: "A", value: "1" }, { name: "OLD", value: "x" }], { team: "ci", tier: "web" }),
+    ]);
+    const repo = [
+      m({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "cfg", namespace: ns }, data: { a: "1" } }),
+      m(deployment([{ name: "A", value: "1" }], { team: "ci" })),
+    ];
+    const engine = b.engine();
+    const plan = await engine.plan(b.req(repo));
+    const changed = (d: string) => d.split("\n").filter((l) => /^[-+][^-+]/.test(l));
+    const cfg = plan.objects.find((p) => p.resource.id.kind === "ConfigMap")!;
+    const dep = plan.objects.find((p) => p.resource.id.kind === "Deployment")!;
+    const { diffObject } = await import("../../src/engine/diff.js");
+    expect(cfg.merged?.data).toEqual({ a: "1" });
+    expect(cfg.merged?.metadata.annotations?.[LAST_APPLIED]).toBeUndefined();
+    expect(changed(diffObject("cfg", cfg.live, cfg.merged))).toContain('-  b: "2"');
+    const depDiff = changed(diffObject("web", dep.live, dep.merged));
+    expect(depDiff.filter((l) => !l.startsWith("-      {"))).toEqual([
+      "-  annotations:",
+      `-    ${LAST_APPLIED}: |`,
+      "+    app.kubernetes.io/managed-by: plumber",
+      `+    plumber.dev/app: ${b.owner}`,
+      "-    tier: web",
+      "-            - name: OLD",
+      "-              value: x",
+    ]);
+    // Fields kubectl "owned" only because the server defaulted them at create are defaulted again:
+    // not shown as removed.
+    expect(depDiff.filter((l) => /progressDeadlineSeconds|revisionHistoryLimit|terminationMessage|dnsPolicy|schedulerName|strategy|imagePullPolicy|replicas|restartPolicy/.test(l))).toEqual([]);
+    expect(dep.merged?.spec).toMatchObject({ replicas: 1, progressDeadlineSeconds: 600 });
+
+    await engine.sync(b.req(repo));
+    expect((await b.get<KubeObject>(cmPath(ns, "cfg")))?.data).toEqual({ a: "1" });
+    const live = await b.get<KubeObject & { spec: { template: { spec: { containers: { env: unknown[] }[] } } } }>(`/apis/apps/v1/namespaces/${ns}/deployments/web`);
+    expect(live?.metadata.labels?.tier).toBeUndefined();
+    expect(live?.spec.template.spec.containers[0]?.env).toEqual([{ name: "A", value: "1" }]);
+    // The plan foresaw the applied object: same fields plumber manages, same values.
+    expect(engine.fingerprint(live as KubeObject)).toBe(engine.fingerprint({ ...(dep.merged as KubeObject), metadata: { ...dep.merged!.metadata, managedFields: live?.metadata.managedFields } }));
+  });
+
   it("without takeover (the old behaviour) the removed field would stay: kubectl's own entry keeps it", async () => {
     // The control case: a field owned by both kubectl-client-side-apply and another applier is
     // not removed when only the other applier drops it. This is what plumber used to leave behind.

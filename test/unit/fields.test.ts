@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
   canonicalFields,
+  fieldsMissingFrom,
+  removeFields,
+  restoreFields,
   contestingManagers,
   driftFingerprint,
   managerFields,
@@ -551,5 +554,26 @@ describe("contestingManagers", () => {
   it("is empty when only plumber and earlier, disjoint writers are there", () => {
     const o = obj([entry("plumber", "Apply", "2026-01-01T00:00:10Z", { "f:data": { "f:a": {} } }), entry("creator", "Update", "2026-01-01T00:00:01Z", { "f:data": { "f:z": {} } })]);
     expect(contestingManagers(o, "plumber")).toEqual([]);
+  });
+});
+
+describe("foreseeing a takeover: fieldsMissingFrom, removeFields, restoreFields", () => {
+  const theirs = { "f:data": { "f:a": {}, "f:b": {} }, "f:spec": { "f:env": { 'k:{"name":"A"}': { ".": {}, "f:value": {} }, 'k:{"name":"OLD"}': { ".": {}, "f:value": {} } }, "f:mode": {} } };
+  const keep = { "f:data": { "f:a": {} }, "f:spec": { "f:env": { 'k:{"name":"A"}': { ".": {}, "f:value": {} } } } };
+  const obj = { data: { a: "1", b: "2" }, spec: { env: [{ name: "A", value: "1" }, { name: "OLD", value: "x" }], mode: "auto" } };
+
+  it("cuts at the first key the keeper lacks", () => {
+    expect(fieldsMissingFrom(theirs, keep)).toEqual({ "f:data": { "f:b": {} }, "f:spec": { "f:env": { 'k:{"name":"OLD"}': {} }, "f:mode": {} } });
+  });
+
+  it("removes those fields, list elements by key, and puts back what a fresh create defaults", () => {
+    const gone = fieldsMissingFrom(theirs, keep);
+    const removed = removeFields(obj, gone);
+    expect(removed).toEqual({ data: { a: "1" }, spec: { env: [{ name: "A", value: "1" }] } });
+    expect(restoreFields(removed, { data: { a: "1" }, spec: { env: [{ name: "A", value: "1" }], mode: "default" } }, gone)).toEqual({
+      data: { a: "1" },
+      spec: { env: [{ name: "A", value: "1" }], mode: "default" },
+    });
+    expect(obj.data.b).toBe("2");
   });
 });

@@ -1,6 +1,7 @@
-// Text that go-yaml's scanner (libyaml) reads differently from the `yaml` package, found before
-// parsing so such a file is refused at its line instead of meaning one thing to kubectl and
-// another to plumber.
+// Text that go-yaml's scanner (libyaml) and kubectl's document splitter read differently from the
+// `yaml` package, found by lexing the file: what kubectl refuses is refused at its line, what it
+// reads its own way is rewritten to that reading, so no file means one thing to kubectl and another
+// to plumber.
 
 import { Lexer } from "yaml";
 

@@ -114,6 +114,9 @@ export class ObjectReader {
     if (this.child) return this.child;
     const child = spawnGit(["--git-dir", this.gitdir, "cat-file", "--batch-command"], this.env);
     this.child = child;
+    // An idle reader must not keep a CLI command's process alive; a pending read holds its own timer.
+    child.unref();
+    for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref?: () => void }).unref?.();
     child.stdin.on("error", () => undefined);
     child.stderr.resume();
     child.stdout.on("data", (c: Buffer) => {

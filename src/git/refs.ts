@@ -154,7 +154,7 @@ function parseV1(lines: PktLine[], what: string, limits: RefLimits): Map<string,
 }
 
 function tooManyRefs(what: string, limits: RefLimits): GitSourceError {
-  return new GitSourceError(`${what}: more than ${limits.maxRefs} branches (repos[].limits.maxRefs)`, "limit", false);
+  return new GitSourceError(`${what}: more than ${limits.maxRefs} branches`, "limit", false);
 }
 
 async function send(http: HttpClient, req: LimitedGitHttpRequest, what: string, limits: RefLimits): Promise<GitHttpResponse> {
@@ -164,7 +164,7 @@ async function send(http: HttpClient, req: LimitedGitHttpRequest, what: string, 
   } catch (e) {
     const err = transportError(what, e);
     if (err.code === "limit") {
-      throw new GitSourceError(`${what}: the server sent more than ${limits.maxBytes} bytes of refs (repos[].limits.maxRefBytes)`, "limit", false, { cause: e });
+      throw new GitSourceError(`${what}: the server sent more than ${limits.maxBytes} bytes of refs (the listing limit)`, "limit", false, { cause: e });
     }
     throw err;
   }

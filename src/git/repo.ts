@@ -563,7 +563,7 @@ export class GitRepo {
     const where = `${what} ${this.displayUrl}`;
     if (!(err instanceof GitCliError)) return new GitSourceError(`${where}: ${String(err)}`, "network", true, { cause: err });
     if (err.kind === "timeout") return new GitSourceError(`${where}: ${err.message}`, "network", true, { cause: err });
-    if (err.kind === "too-large") return new GitSourceError(`${where}: ${err.message} (repos[].limits.maxFetchBytes)`, "limit", false, { cause: err });
+    if (err.kind === "too-large") return new GitSourceError(`${where}: ${err.message} (the fetch size limit)`, "limit", false, { cause: err });
     if (err.kind === "spawn") return new GitSourceError(`${where}: cannot run git (${err.message}); is git installed?`, "protocol", false, { cause: err });
     const s = err.stderr;
     const msg = `${where}: ${lastLines(s) || err.message}`;

@@ -2,7 +2,7 @@
 // deltas), a branch moved old → new → old → sibling → new, `git revert` of the last commit and a
 // force-push to an ancestor. Each step must read exactly the tree of the listed head, and the cache
 // must stay bounded (a few packs, not one per fetch growing forever).
-import { readdir, stat } from "node:fs/promises";
+import { copyFile, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createGitHttp, type GitHttpClient } from "../../src/git/http.js";
@@ -106,8 +106,14 @@ describe("GitRepo on history that moves back and forth", () => {
     // (two 1.5 MiB files compress to well under 1 MiB), not the sum of every fetch.
     expect(c.packs).toBeLessThanOrEqual(4);
     expect(c.bytes).toBeLessThan(8 << 20);
-    // Every pack is complete and every object sound (thin packs were fixed on arrival).
+    // Every object is sound, and every pack is complete on its own: index-pack outside any
+    // repository (no --fix-thin) fails on a pack with a delta whose base is elsewhere.
     await git(["--git-dir", repo.gitdir, "fsck", "--no-dangling", "--no-progress"]);
+    const scratch = await tempDir("pack-check");
+    for (const n of (await readdir(join(repo.gitdir, "objects", "pack"))).filter((x) => x.endsWith(".pack"))) {
+      await copyFile(join(repo.gitdir, "objects", "pack", n), join(scratch, n));
+      await git(["index-pack", join(scratch, n)], scratch);
+    }
   });
 
   it("reads the reverted tree after `git revert` of the last commit, and the commit after it", async () => {

@@ -8,7 +8,7 @@ import { ADOPT_ANNOTATION, FORCE_ANNOTATION, PRUNE_ANNOTATION, SSA_ANNOTATION, l
 import { applyOne, deleteForRecreate, dryRunCreateFresh, dryRunRecreate, existedBefore, takeOver, type Applied } from "./apply.js";
 import { ChangeSet, subjectOf, type ChangeSetEntry } from "./changeset.js";
 import { errorText, immutableFields } from "./errors.js";
-import { contestingManagers, driftPayload, fieldsMissingFrom, managerFields, mergeFields, removeFields, restoreFields, type FieldsV1 } from "./fields.js";
+import { contestingManagers, driftPayload } from "./fields.js";
 import { canonicalJson, keyedHex } from "./hash.js";
 import type { InventoryEntry } from "./inventory.js";
 import { listOwned, lookUp as lookUpUnowned, type ListTarget } from "./live.js";
@@ -16,7 +16,7 @@ import { carriesMarks, OWNER_LABEL } from "./marks.js";
 import { applyOrder, pruneOrder, sortKey, stageOf } from "./order.js";
 import { deleteOne } from "./prune.js";
 import { isCrd, isNamespace, resolveResources, type NamespacePolicy, type Resource } from "./resource.js";
-import { LAST_APPLIED_ANNOTATION, planTakeover, takeoverNote, type Takeover } from "./takeover.js";
+import { afterTakeover, LAST_APPLIED_ANNOTATION, planTakeover, takeoverNote, type Takeover } from "./takeover.js";
 import { waitCrdEstablished } from "./wait.js";
 
 export interface EngineDeps {
@@ -205,7 +205,7 @@ export class Engine {
 
     const inventoryNow = (): InventoryEntry[] => [...owned.values()];
     try {
-      const stage0 = p.ready.filter((s) => stageOf(s.resource.id.group, s.resource.id.kind) === 0);
+      const stage0 = applyOrder(p.ready.filter((s) => stageOf(s.resource.id.group, s.resource.id.kind) === 0), (s) => s.resource.id);
       const stage1 = p.ready.filter((s) => stageOf(s.resource.id.group, s.resource.id.kind) === 1);
       await this.write(stage0, cs, owned);
       const crds = stage0.filter((s) => isCrd(s.resource) && !s.hold);
@@ -633,29 +633,6 @@ function ownershipProblem(r: Resource, live: KubeObject | undefined, owner: stri
   const other = live?.metadata.labels?.[OWNER_LABEL];
   if (!other || other === owner || policy.adopt) return undefined;
   return `${r.subject} belongs to plumber app "${other}"; app "${owner}" may not take it (set the annotation ${ADOPT_ANNOTATION}: enabled in "${owner}"'s manifest to adopt it)`;
-}
-
-/**
- * `merged` as it will be once plumber owns what kubectl set: fields only the taken-over managers
- * held, which the manifest no longer sets and no other manager holds, are gone; so is the
- * last-applied annotation.
- */
-function afterTakeover(merged: KubeObject, live: KubeObject, t: Takeover, fieldManager: string, fresh: KubeObject): KubeObject {
-  let theirs: FieldsV1 = {};
-  for (const mgr of t.managers) theirs = mergeFields(theirs, managerFields(live, mgr, "Update") ?? {});
-  let keep: FieldsV1 = managerFields(merged, fieldManager, "Apply") ?? {};
-  const entries = (Array.isArray(merged.metadata.managedFields) ? merged.metadata.managedFields : []) as { manager?: string; operation?: string }[];
-  for (const e of entries) {
-    if (!e.manager || e.manager === fieldManager || t.managers.includes(e.manager)) continue;
-    keep = mergeFields(keep, managerFields(merged, e.manager, e.operation === "Apply" ? "Apply" : "Update") ?? {});
-  }
-  const gone = fieldsMissingFrom(theirs, keep);
-  const out = restoreFields(removeFields(merged, gone), fresh, gone) as KubeObject;
-  if (out.metadata?.annotations) {
-    delete out.metadata.annotations[LAST_APPLIED_ANNOTATION];
-    if (Object.keys(out.metadata.annotations).length === 0) delete out.metadata.annotations;
-  }
-  return out;
 }
 
 function toPlanned(s: Step): PlannedObject {

@@ -8,6 +8,7 @@
 // it would otherwise make a later `kubectl apply` three-way-merge against a stale config.
 
 import type { KubeObject } from "../types.js";
+import { fieldsMissingFrom, managerFields, mergeFields, removeFields, restoreFields, type FieldsV1 } from "./fields.js";
 
 export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -58,4 +59,27 @@ export function takeoverNote(t: Takeover): string {
   if (t.managers.length > 0) parts.push(`took over fields from ${t.managers.join(", ")}`);
   if (t.dropsLastApplied) parts.push(`dropped ${LAST_APPLIED_ANNOTATION}`);
   return parts.join("; ");
+}
+
+/**
+ * `merged` as it will be once plumber owns what kubectl set: fields only the taken-over managers
+ * held, which the manifest no longer sets and no other manager holds, are gone; so is the
+ * last-applied annotation.
+ */
+export function afterTakeover(merged: KubeObject, live: KubeObject, t: Takeover, fieldManager: string, fresh: KubeObject): KubeObject {
+  let theirs: FieldsV1 = {};
+  for (const mgr of t.managers) theirs = mergeFields(theirs, managerFields(live, mgr, "Update") ?? {});
+  let keep: FieldsV1 = managerFields(merged, fieldManager, "Apply") ?? {};
+  const entries = (Array.isArray(merged.metadata.managedFields) ? merged.metadata.managedFields : []) as { manager?: string; operation?: string }[];
+  for (const e of entries) {
+    if (!e.manager || e.manager === fieldManager || t.managers.includes(e.manager)) continue;
+    keep = mergeFields(keep, managerFields(merged, e.manager, e.operation === "Apply" ? "Apply" : "Update") ?? {});
+  }
+  const gone = fieldsMissingFrom(theirs, keep);
+  const out = restoreFields(removeFields(merged, gone), fresh, gone) as KubeObject;
+  if (out.metadata?.annotations) {
+    delete out.metadata.annotations[LAST_APPLIED_ANNOTATION];
+    if (Object.keys(out.metadata.annotations).length === 0) delete out.metadata.annotations;
+  }
+  return out;
 }

@@ -68,8 +68,11 @@ describe("engine as a library", () => {
     expect(byKind.get("Namespace")?.merged).toBeDefined();
     expect(await b.get(`/api/v1/namespaces/${ns}`)).toBeUndefined();
 
+    b.sent();
     const out = await engine.sync(b.req(manifests));
     expect(out.changeSet.summary()).toMatchObject({ created: 4, failed: 0 });
+    // Stage 0 (Namespace, then CRD) before stage 1, whatever the order of the manifests.
+    expect(mutationsOf(b.sent()).filter((r) => r.method === "PATCH").map((r) => r.path.split("/").slice(-2, -1)[0])).toEqual(["namespaces", "customresourcedefinitions", "configmaps", "widgets"]);
     const widget = out.changeSet.entries.find((e) => e.subject === `Widget/${ns}/w`);
     // The deprecated version is served with a Warning header: it reaches the change set.
     expect(widget?.warnings?.join("\n")).toMatch(/v1beta1 Widget is deprecated/);

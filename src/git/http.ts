@@ -1,21 +1,44 @@
 import tls from "node:tls";
-// An isomorphic-git HTTP plugin of our own ({request} shape of isomorphic-git/http/node),
-// built on node:http / node:https with keep-alive agents.
+// The HTTP client of the in-process ref listing (refs.ts), on node:http / node:https with
+// keep-alive agents; the git CLI children get the same auth, CA and timeout (transportSettingsOf).
 //
-// - Authorization is sent up front on every request (no 401 round trip through onAuth).
+// - Authorization is sent up front on every request (no 401 round trip).
 // - Credentials never appear in errors or in the onRequest hook (URLs are redacted, headers never printed).
 // - Every request has a deadline (timeoutMs) covering connect, headers and the whole body.
-// - The response body is read fully (bounded by maxResponseBytes) before it is handed to
-//   isomorphic-git: the deadline then measures the network only, and the socket goes back to the
-//   keep-alive pool even when isomorphic-git does not consume an error response.
+// - The response body is read fully (bounded by maxResponseBytes) before it is handed back:
+//   the deadline then measures the network only, and the socket goes back to the keep-alive pool
+//   even when the caller does not consume an error response.
 // - Redirects are followed only within the same origin (credentials never go elsewhere).
 
 import http from "node:http";
 import https from "node:https";
-import type { GitHttpRequest, GitHttpResponse, HttpClient } from "isomorphic-git";
 import { redactUrl } from "./url.js";
 
-export type { HttpClient } from "isomorphic-git";
+/** One smart-HTTP request (the `{request}` client shape common to JS git clients). */
+export interface GitHttpRequest {
+  url: string;
+  /** Default GET. */
+  method?: string;
+  headers?: Record<string, string>;
+  /** POST body: bytes, or chunks (an array or an async iterable of them). */
+  body?: AsyncIterableIterator<Uint8Array> | AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array;
+  signal?: AbortSignal;
+}
+
+export interface GitHttpResponse {
+  /** The final URL, after same-origin redirects. */
+  url: string;
+  method?: string;
+  /** Lower-case names; repeated headers joined with ", ". */
+  headers?: Record<string, string>;
+  body?: AsyncIterableIterator<Uint8Array>;
+  statusCode: number;
+  statusMessage: string;
+}
+
+export interface HttpClient {
+  request(req: GitHttpRequest): Promise<GitHttpResponse>;
+}
 
 export interface GitHttpAuth {
   /** Bearer token; with `username` it is sent as Basic username:token instead. */
@@ -61,14 +84,14 @@ export function transportSettingsOf(http: HttpClient): GitTransportSettings | un
   return transportSettings.get(http);
 }
 
-/** The isomorphic-git plugin plus close(), which drops the keep-alive sockets. */
+/** The client plus close(), which drops the keep-alive sockets. */
 export interface GitHttpClient extends HttpClient {
   close(): void;
 }
 
 export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
-const USER_AGENT = "git/isomorphic-git plumber";
+const USER_AGENT = "git/plumber";
 
 /** A failure of the HTTP transport itself (not an HTTP status): timeout, size limit, network, redirect. */
 export class GitHttpError extends Error {
@@ -159,7 +182,7 @@ interface RawResponse {
 }
 
 /**
- * Creates the plugin. Pass the result as `http` to isomorphic-git calls.
+ * Creates the client. Pass the result as `http` to GitRepo.
  * Throws synchronously if the auth settings are unusable (the message never contains them).
  */
 export function createGitHttp(opts: GitHttpOptions): GitHttpClient {
@@ -289,12 +312,12 @@ export function createGitHttp(opts: GitHttpOptions): GitHttpClient {
     const method = (r.method ?? "GET").toUpperCase();
     let target = new URL(r.url);
     if (target.username || target.password) {
-      // isomorphic-git strips URL credentials before calling us; refuse anything that slipped through.
+      // Credentials come from auth.*File only; refuse a URL that carries its own.
       throw new GitHttpError(`git HTTP: URL ${redactUrl(r.url)} embeds credentials`, "invalid-url", redactUrl(r.url));
     }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(r.headers ?? {})) {
-      // Our Authorization wins over anything isomorphic-git computed.
+      // Our Authorization wins over anything the caller set.
       if (authHeader !== undefined && k.toLowerCase() === "authorization") continue;
       headers[k] = v;
     }

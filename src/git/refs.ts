@@ -4,9 +4,8 @@
 // per repository and cached, so a steady-state poll is one POST. A server that answers in v0/v1
 // is still understood (its advertisement holds every ref, so the byte/ref caps matter there).
 // Both answers are read with a byte cap and a ref cap; going over is a clear "limit" error.
-import type { GitHttpResponse, HttpClient } from "isomorphic-git";
 import { GitSourceError, statusError, transportError } from "./errors.js";
-import type { LimitedGitHttpRequest } from "./http.js";
+import type { GitHttpResponse, HttpClient, LimitedGitHttpRequest } from "./http.js";
 
 export interface RefLimits {
   /** Largest ref listing accepted, bytes. */
@@ -105,7 +104,7 @@ async function lsRefs(http: HttpClient, url: string, shown: string, limits: RefL
       "git-protocol": "version=2",
       "user-agent": USER_AGENT,
     },
-    body: [Buffer.concat(parts)] as unknown as AsyncIterableIterator<Uint8Array>,
+    body: [Buffer.concat(parts)],
     maxResponseBytes: limits.maxBytes,
   }, what, limits);
   const body = await readBody(res, what, limits);

@@ -12,10 +12,9 @@ import { createHash, randomBytes } from "node:crypto";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import tls from "node:tls";
-import type { HttpClient } from "isomorphic-git";
 import { GitCliError, gitEnv, lastLines, runGit } from "./cli.js";
 import { GitSourceError } from "./errors.js";
-import { transportSettingsOf } from "./http.js";
+import { transportSettingsOf, type HttpClient } from "./http.js";
 import { commitTree, ObjectReader, ObjectReadError, parseTree, type RawTreeEntry } from "./objects.js";
 import { DEFAULT_REF_LIMITS, listBranches, type RefLimits, type V2Capabilities } from "./refs.js";
 import { redactUrl, validateRepoUrl } from "./url.js";
@@ -66,12 +65,16 @@ export interface GitRepoOptions {
   maxTreeBytes?: number;
   /** Ignored (thin packs are always asked for: git completes them on arrival). Kept for old callers. */
   thinPack?: boolean;
+  /** Name of the gitdir under cacheDir. Default repoCacheKey(url); historyMirror() adds ".history". */
+  gitdirName?: string;
 }
 
 export const DEFAULT_MAX_PACKS = 16;
 export const DEFAULT_MAX_FETCH_BYTES = 1024 * 1024 * 1024;
 export const DEFAULT_READ_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_TREE_BYTES = 16 * 1024 * 1024;
+/** Largest commit object read whole (readCommitObject); signed commits are a few KiB. */
+export const MAX_COMMIT_OBJECT_BYTES = 1024 * 1024;
 
 /** First 16 hex digits of sha256 of the normalized URL: the gitdir's name under cacheDir. */
 export function repoCacheKey(url: string): string {
@@ -138,6 +141,7 @@ export class GitRepo {
   readonly url: string;
   readonly gitdir: string;
   private readonly http: HttpClient;
+  private readonly opts: GitRepoOptions;
   private readonly cacheDir: string;
   private readonly maxPacks: number;
   private readonly refLimits: RefLimits;
@@ -154,9 +158,10 @@ export class GitRepo {
 
   constructor(opts: GitRepoOptions) {
     this.url = validateRepoUrl(opts.url);
+    this.opts = opts;
     this.http = opts.http;
     this.cacheDir = opts.cacheDir;
-    this.gitdir = path.join(opts.cacheDir, repoCacheKey(this.url));
+    this.gitdir = path.join(opts.cacheDir, opts.gitdirName ?? repoCacheKey(this.url));
     this.maxPacks = opts.maxPacks ?? DEFAULT_MAX_PACKS;
     this.refLimits = { ...DEFAULT_REF_LIMITS, ...opts.refLimits };
     this.maxFetchBytes = opts.maxFetchBytes ?? DEFAULT_MAX_FETCH_BYTES;
@@ -227,6 +232,65 @@ export class GitRepo {
   /** Whether the commit (and, by construction, its whole tree) is in the local cache. */
   hasCommit(sha: string): Promise<boolean> {
     return this.locked(() => this.hasCommitUnlocked(sha));
+  }
+
+  /**
+   * The same remote with the same settings, mirrored into `<gitdir>.history`: where commits older
+   * than the branch heads are fetched (ensureHistory), so the heads' cache stays depth 1.
+   */
+  historyMirror(): GitRepo {
+    return new GitRepo({ ...this.opts, gitdirName: `${path.basename(this.gitdir)}.history` });
+  }
+
+  /**
+   * Makes commit `sha`, somewhere in the history of `branch`, available locally: fetches the
+   * branch at each depth in turn (e.g. [64, 1024]) until the commit is there. No network when it
+   * is already cached. Not within the last depths.at(-1) commits → GitSourceError "missing-commit".
+   * Deepens this gitdir: call it on historyMirror(), not on the heads' cache.
+   */
+  ensureHistory(branch: string, sha: string, depths: readonly number[]): Promise<void> {
+    if (!isValidBranchName(branch)) {
+      return Promise.reject(new GitSourceError(`invalid branch name ${JSON.stringify(branch)}`, "invalid-argument", false));
+    }
+    if (!SHA_RE.test(sha)) {
+      return Promise.reject(new GitSourceError(`invalid commit id ${JSON.stringify(sha)}`, "invalid-argument", false));
+    }
+    if (depths.length === 0 || depths.some((d) => !Number.isSafeInteger(d) || d < 1)) {
+      return Promise.reject(new GitSourceError(`invalid history depths ${JSON.stringify(depths)}`, "invalid-argument", false));
+    }
+    return this.locked(async () => {
+      if (await this.hasCommitUnlocked(sha)) return;
+      this.closeReader();
+      for (const depth of depths) {
+        if (!(await isGitdir(this.gitdir))) await this.cloneFresh(branch, depth);
+        else await this.fetchBranch(this.gitdir, branch, depth);
+        if ((await this.packCountUnlocked()) >= this.maxPacks) await this.compact();
+        if (await this.hasCommitUnlocked(sha)) return;
+      }
+      throw new GitSourceError(`commit ${sha} is not among the last ${depths.at(-1)} commits of branch ${branch}`, "missing-commit", false);
+    });
+  }
+
+  /**
+   * The raw bytes of commit object `sha` (headers, gpgsig included, and message), as git stores
+   * them: what a signature check needs. Not cached → "missing-commit"; over 1 MiB → "limit".
+   */
+  readCommitObject(sha: string): Promise<Buffer> {
+    try {
+      checkSha(sha);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.reading(async () => {
+      const info = (await isGitdir(this.gitdir)) ? await this.reader().info(sha) : undefined;
+      if (!info || info.type !== "commit") {
+        throw new GitSourceError(`commit ${sha} of ${this.displayUrl} is not in the local cache`, "missing-commit", false);
+      }
+      if (info.size > MAX_COMMIT_OBJECT_BYTES) {
+        throw new GitSourceError(`commit ${sha} is ${info.size} bytes, over the limit of ${MAX_COMMIT_OBJECT_BYTES} bytes`, "limit", false);
+      }
+      return this.objectContent(sha, "commit", "", sha);
+    });
   }
 
   /** Deletes the local gitdir; the next ensureCommit clones afresh. */
@@ -508,12 +572,12 @@ export class GitRepo {
   }
 
   /** Fetch into a fresh temporary gitdir, then swap it in: a failed clone leaves nothing behind. */
-  private async cloneFresh(branch: string): Promise<void> {
+  private async cloneFresh(branch: string, depth = 1): Promise<void> {
     await fsp.mkdir(this.cacheDir, { recursive: true });
     const tmp = `${this.gitdir}.tmp-${randomBytes(6).toString("hex")}`;
     try {
       await runGit(["init", "--bare", "-q", tmp], { env: this.env(), timeoutMs: 30_000 });
-      await this.fetchBranch(tmp, branch);
+      await this.fetchBranch(tmp, branch, depth);
       await fsp.rm(this.gitdir, { recursive: true, force: true });
       await fsp.rename(tmp, this.gitdir);
     } catch (err) {
@@ -522,7 +586,7 @@ export class GitRepo {
     }
   }
 
-  private async fetchBranch(gitdir: string, branch: string): Promise<void> {
+  private async fetchBranch(gitdir: string, branch: string, depth = 1): Promise<void> {
     await this.ensureCaFile();
     const packDir = path.join(gitdir, "objects", "pack");
     const budget = async (): Promise<string | undefined> => {
@@ -536,7 +600,7 @@ export class GitRepo {
     try {
       await runGit(
         [
-          "--git-dir", gitdir, "fetch", "--quiet", "--depth=1", "--no-tags", "--no-recurse-submodules",
+          "--git-dir", gitdir, "fetch", "--quiet", `--depth=${depth}`, "--no-tags", "--no-recurse-submodules",
           "--no-write-fetch-head", "--no-auto-gc", "--no-auto-maintenance",
           this.url, `+refs/heads/${branch}:refs/heads/${branch}`,
         ],

@@ -95,7 +95,7 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
   const notifier = await buildNotifier(config.notifications, opts.log);
   const byName = new Map<string, AppReconciler>();
   const verifiers = new Map<string, CommitVerifier>();
-  for (const [name, conn] of repos) if (conn.config.verify) verifiers.set(name, new CommitVerifier(conn.repo.gitdir, conn.config.verify.keysFile));
+  for (const [name, conn] of repos) if (conn.config.verify) verifiers.set(name, new CommitVerifier(conn.repo, conn.config.verify.keysFile, `repos[${name}].verify.keysFile`));
   // Whatever an app's namespace policy, plumber's own state is out of its reach.
   const objectGuard = reservedObjectGuard({ stateNamespace: config.state.namespace, lease: opts.lease });
   // Dependencies first, so a dependency's new revision is applied before its dependents look at it.

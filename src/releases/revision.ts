@@ -5,11 +5,6 @@
 //                                     its history in the cluster — at least D before the slot:
 //                                     a lagged promotion ("release what staging has run for 24h")
 
-import fs from "node:fs";
-import fsp from "node:fs/promises";
-import nodePath from "node:path";
-import * as git from "isomorphic-git";
-import type { HttpClient } from "isomorphic-git";
 import type { ReleaseConfig } from "../config/types.js";
 import { GitSourceError, type GitRepo } from "../git/repo.js";
 import type { AppState, DeployRecord } from "../state/store.js";
@@ -53,21 +48,18 @@ export async function chooseRevision(release: ReleaseConfig, src: RevisionSource
   return { revision: rec.revision, note: `deployed to ${app} at ${rec.finishedAt}` };
 }
 
-const TEMPLATE_LIMITS = { maxFileBytes: 1024 * 1024, maxTotalBytes: 1024 * 1024, maxFiles: 1 };
+const MAX_TEMPLATE_BYTES = 1024 * 1024;
 const HISTORY_DEPTHS = [64, 1024];
 
 /**
  * Reads a template file at `sha`. plumber's git cache holds branch heads (depth 1); a lagged
- * revision that is no longer there is fetched into a second gitdir beside it, with branch history
- * down to a depth of 1024 commits.
+ * revision that is no longer there is fetched into a second gitdir beside it
+ * (GitRepo.historyMirror), with branch history down to a depth of 1024 commits.
  */
 export class TemplateReader {
-  private queue: Promise<unknown> = Promise.resolve();
+  private history?: GitRepo;
 
-  constructor(
-    private readonly repo: GitRepo,
-    private readonly http: HttpClient,
-  ) {}
+  constructor(private readonly repo: GitRepo) {}
 
   async read(branch: string, sha: string, path: string): Promise<Record<string, unknown>> {
     if (!(await this.repo.hasCommit(sha))) {
@@ -77,63 +69,30 @@ export class TemplateReader {
         if (!(e instanceof GitSourceError && e.code === "moved")) throw e;
       }
     }
-    if (await this.repo.hasCommit(sha)) {
-      const dir = nodePath.posix.dirname(path);
-      const files = await this.repo.readFiles(sha, dir === "." ? "" : dir, (p) => p === path, TEMPLATE_LIMITS);
-      const file = files[0];
-      if (!file) throw notFound(path, sha);
-      return parseTemplateFile(path, file.content);
-    }
-    return this.readFromHistory(branch, sha, path);
+    if (await this.repo.hasCommit(sha)) return readTemplate(this.repo, sha, path);
+    this.history ??= this.repo.historyMirror();
+    await this.history.ensureHistory(branch, sha, HISTORY_DEPTHS);
+    return readTemplate(this.history, sha, path);
   }
+}
 
-  private historyDir(): string {
-    return `${this.repo.gitdir}.history`;
+/** The template at `path` in commit `sha`, which must be in `repo`'s cache; 1 MiB at most, UTF-8. */
+async function readTemplate(repo: GitRepo, sha: string, path: string): Promise<Record<string, unknown>> {
+  let bytes: Buffer;
+  try {
+    bytes = await repo.readFileBytes(sha, path, MAX_TEMPLATE_BYTES);
+  } catch (e) {
+    if (e instanceof GitSourceError && e.code === "missing-path") throw notFound(path, sha);
+    if (e instanceof GitSourceError && e.code === "limit") throw new FileProblemError([{ file: path, line: 1, message: `template is larger than 1 MiB` }]);
+    throw e;
   }
-
-  private readFromHistory(branch: string, sha: string, path: string): Promise<Record<string, unknown>> {
-    const run = this.queue.then(async () => {
-      const gitdir = this.historyDir();
-      const has = async (): Promise<boolean> => {
-        try {
-          await git.readCommit({ fs, gitdir, oid: sha });
-          return true;
-        } catch {
-          return false;
-        }
-      };
-      if (!(await has())) {
-        await fsp.mkdir(gitdir, { recursive: true });
-        try {
-          await fsp.access(nodePath.join(gitdir, "HEAD"));
-        } catch {
-          await git.init({ fs, gitdir, bare: true });
-          await git.addRemote({ fs, gitdir, remote: "origin", url: this.repo.url, force: true });
-        }
-        for (const depth of HISTORY_DEPTHS) {
-          try {
-            await git.fetch({ fs, http: this.http, gitdir, url: this.repo.url, ref: branch, remoteRef: `refs/heads/${branch}`, singleBranch: true, depth, tags: false });
-          } catch (e) {
-            throw new GitSourceError(`fetching the history of branch ${branch}: ${e instanceof Error ? e.message : String(e)}`, "network", true, { cause: e });
-          }
-          if (await has()) break;
-        }
-        if (!(await has())) {
-          throw new GitSourceError(`commit ${sha} is not among the last ${HISTORY_DEPTHS.at(-1)} commits of branch ${branch}`, "missing-commit", false);
-        }
-      }
-      let blob: Uint8Array;
-      try {
-        ({ blob } = await git.readBlob({ fs, gitdir, oid: sha, filepath: path }));
-      } catch {
-        throw notFound(path, sha);
-      }
-      if (blob.byteLength > TEMPLATE_LIMITS.maxFileBytes) throw new FileProblemError([{ file: path, line: 1, message: `template is larger than 1 MiB` }]);
-      return parseTemplateFile(path, new TextDecoder("utf-8", { fatal: true }).decode(blob));
-    });
-    this.queue = run.catch(() => undefined);
-    return run;
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new FileProblemError([{ file: path, line: 1, message: `template is not valid UTF-8` }]);
   }
+  return parseTemplateFile(path, text);
 }
 
 function notFound(path: string, sha: string): GitSourceError {

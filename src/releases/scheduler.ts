@@ -10,7 +10,7 @@
 // `tick(now)` is the whole decision for one instant (tests drive it with their own clock);
 // `run(signal)` calls it at each slot and, while runs are going, every trackInterval.
 
-import type { HttpClient } from "isomorphic-git";
+import type { HttpClient } from "../git/http.js";
 import type { ReleaseConfig } from "../config/types.js";
 import { GitSourceError, type GitRepo } from "../git/repo.js";
 import { KubeApiError, type KubeClient } from "../kube/client.js";
@@ -39,8 +39,8 @@ export interface ReleaseEvent {
 export interface ReleaseSchedulerOptions {
   release: ReleaseConfig;
   repo: GitRepo;
-  /** The repo's HTTP client (for fetching history when a lagged revision left the cache). */
-  http: HttpClient;
+  /** Unused: a lagged revision's history is fetched with `repo`'s own transport (GitRepo.historyMirror). Callers may drop it. */
+  http?: HttpClient;
   client: KubeClient;
   discovery: Discovery;
   stateNamespace: string;
@@ -101,7 +101,7 @@ export class ReleaseScheduler {
     this.schedule = new CronSchedule(opts.release.schedule, opts.release.timezone);
     this.store = new ReleaseStateStore(opts.client, opts.stateNamespace);
     this.runs = new RunClient(opts.client, opts.discovery);
-    this.templates = new TemplateReader(opts.repo, opts.http);
+    this.templates = new TemplateReader(opts.repo);
     this.clock = opts.clock ?? (() => new Date());
     this.log = opts.log.child({ release: opts.release.name });
   }

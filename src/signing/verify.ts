@@ -1,11 +1,9 @@
 // Signed commits: the commit to deploy must carry a valid OpenPGP signature by one of the
-// configured public keys. The signed payload is computed from the raw commit object (the commit
-// without its gpgsig header), not taken from isomorphic-git, whose payload is wrong for some
-// signatures. SSH signatures are refused: they are not supported.
-import fs from "node:fs";
-import { readFile } from "node:fs/promises";
-import git from "isomorphic-git";
+// configured public keys. The signed payload is computed from the raw commit object as git stores
+// it (the commit without its gpgsig header), byte for byte: re-serializing a parsed commit gets
+// some signatures wrong. SSH signatures are refused: they are not supported.
 import * as openpgp from "openpgp";
+import { configFieldPrefix, readConfigFile } from "../config/secrets.js";
 
 export type Verdict = { ok: true; signer: string } | { ok: false; reason: string };
 
@@ -36,11 +34,18 @@ export function splitSignedCommit(raw: Uint8Array): { signature: string; payload
   return { signature: sig.join("\n") + "\n", payload: Buffer.from(payload, "latin1") };
 }
 
-/** Verifies commit `sha` (which must be in `gitdir`) against the keys. Never throws for a bad signature. */
-export async function verifyCommitSignature(gitdir: string, sha: string, keys: openpgp.PublicKey[]): Promise<Verdict> {
+/** Where raw commit objects come from: GitRepo (readCommitObject reads them with git cat-file). */
+export interface CommitObjectSource {
+  readCommitObject(sha: string): Promise<Uint8Array>;
+}
+
+/**
+ * Verifies commit `sha` (which must be in `repo`'s cache) against the keys. Never throws for a bad
+ * signature; throws the GitSourceError of a commit that cannot be read.
+ */
+export async function verifyCommitSignature(repo: CommitObjectSource, sha: string, keys: openpgp.PublicKey[]): Promise<Verdict> {
   const short = sha.slice(0, 12);
-  const { object } = await git.readObject({ fs, gitdir, oid: sha, format: "content" });
-  const split = splitSignedCommit(object as Uint8Array);
+  const split = splitSignedCommit(await repo.readCommitObject(sha));
   if (!split) return { ok: false, reason: `commit ${short} is not signed` };
   if (split.signature.startsWith("-----BEGIN SSH SIGNATURE-----")) return { ok: false, reason: `commit ${short} has an SSH signature; only OpenPGP signatures are supported` };
   if (!split.signature.startsWith("-----BEGIN PGP SIGNATURE-----")) return { ok: false, reason: `commit ${short} has a signature of an unsupported kind (only OpenPGP signatures are supported)` };
@@ -71,15 +76,21 @@ export class CommitVerifier {
   private keys?: Promise<openpgp.PublicKey[]>;
   private readonly verdicts = new Map<string, Verdict>();
 
+  /** `what` names the field in errors, e.g. `repos[infra].verify.keysFile`. */
   constructor(
-    private readonly gitdir: string,
+    private readonly repo: CommitObjectSource,
     private readonly keysFile: string,
+    private readonly what = "verify.keysFile",
   ) {}
 
   private loadKeys(): Promise<openpgp.PublicKey[]> {
-    this.keys ??= readFile(this.keysFile, "utf8").then(async (armoredKeys) => {
-      const keys = await openpgp.readKeys({ armoredKeys });
-      return keys.map((k) => k.toPublic());
+    // readConfigFile's errors already name config file:line:col, the field and the file.
+    this.keys ??= readConfigFile(this.keysFile, this.what).then(async (armoredKeys) => {
+      try {
+        return (await openpgp.readKeys({ armoredKeys })).map((k) => k.toPublic());
+      } catch (e) {
+        throw new Error(`${configFieldPrefix(this.keysFile)}${this.what}: file ${JSON.stringify(this.keysFile)}: no readable OpenPGP public key (${(e as Error).message})`);
+      }
     });
     return this.keys;
   }
@@ -93,9 +104,9 @@ export class CommitVerifier {
         keys = await this.loadKeys();
       } catch (e) {
         this.keys = undefined;
-        throw new Error(`cannot read the public keys in ${this.keysFile}: ${(e as Error).message}`);
+        throw e;
       }
-      v = await verifyCommitSignature(this.gitdir, sha, keys);
+      v = await verifyCommitSignature(this.repo, sha, keys);
       this.verdicts.set(sha, v);
     }
     return v.ok ? undefined : `signature verification failed: ${v.reason}; nothing applied`;

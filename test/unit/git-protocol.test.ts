@@ -1,6 +1,6 @@
 // Pure parts of the git layer: pkt-lines, tree/commit objects, the bounded v2/v1 branch listing
 // (against a scripted HttpClient), and the environment every git child gets.
-import type { GitHttpRequest, GitHttpResponse, HttpClient } from "isomorphic-git";
+import type { GitHttpRequest, GitHttpResponse, HttpClient } from "../../src/git/http.js";
 import { describe, expect, it } from "vitest";
 import { gitEnv } from "../../src/git/cli.js";
 import { GitSourceError } from "../../src/git/errors.js";

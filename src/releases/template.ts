@@ -18,9 +18,16 @@
 //
 // `$$(plumber.` stands for a literal `$(plumber.`. Substitution happens in string values only
 // (never in keys), after YAML parsing, so a value can never change the manifest's structure.
+//
+// A template file is read exactly as kubectl reads a manifest (the manifest reader's YAML→JSON
+// path: go-yaml v2 scalars, libyaml syntax), so the same text means the same in both places:
+// `defaultMode: 0644` is 420, `enabled: yes` is true, `version: 1.10` is the number 1.1.
 
-import { parseAllDocuments, LineCounter } from "yaml";
-import { FileProblemError } from "../types.js";
+import { LineCounter, parseAllDocuments, type Document } from "yaml";
+import { DEFAULT_MAX_ALIAS_COUNT, MAX_DEPTH } from "../manifests/parse.js";
+import { AliasLimitError, YamlValueError, documentToJson } from "../manifests/yaml-json.js";
+import { applyRewrites, scanSyntax } from "../manifests/yaml-syntax.js";
+import { FileProblemError, type FileProblem } from "../types.js";
 import type { KubeObject } from "../types.js";
 import { zonedFields } from "./slots.js";
 
@@ -153,20 +160,9 @@ export function checkRunObject(obj: unknown): string | undefined {
   return undefined;
 }
 
-/** Parses a template file (exactly one YAML or JSON document). Errors name file:line. */
+/** Parses a template file (exactly one YAML or JSON document), as kubectl would. Errors name file:line. */
 export function parseTemplateFile(file: string, content: string): Record<string, unknown> {
-  const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(content, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const list = Array.isArray(docs) ? docs : [docs];
-  const problems = [];
-  for (const d of list) {
-    for (const e of d.errors) {
-      const { line, col } = lineCounter.linePos(e.pos[0]);
-      problems.push({ file, line, column: col, message: e.message });
-    }
-  }
-  if (problems.length) throw new FileProblemError(problems);
-  const objects = list.map((d) => d.toJS({ maxAliasCount: 100 }) as unknown).filter((o) => o !== null && o !== undefined);
+  const objects = kubectlDocuments(file, content);
   if (objects.length !== 1) {
     throw new FileProblemError([{ file, line: 1, message: `a release template must hold exactly one object (found ${objects.length})` }]);
   }
@@ -174,6 +170,85 @@ export function parseTemplateFile(file: string, content: string): Record<string,
   const bad = checkRunObject(obj);
   if (bad) throw new FileProblemError([{ file, line: 1, message: bad }]);
   return obj as Record<string, unknown>;
+}
+
+/**
+ * The non-empty documents of `content` as kubectl decodes them, the way parseManifests reads a
+ * manifest file (failsafe syntax parse, libyaml's syntax checks and rewrites, go-yaml scalars, a
+ * leading JSON text read as encoding/json). Every problem is thrown at once.
+ */
+function kubectlDocuments(file: string, content: string): unknown[] {
+  const problems: FileProblem[] = [];
+  let lc = new LineCounter();
+  let docs = syntaxDocuments(file, content, lc, problems);
+  const firstJson = docs[0] !== undefined && isJsonText(content, docs[0]);
+  const scan = scanSyntax(content, MAX_DEPTH, firstJson ? docs[0]!.range[1] : 0);
+  if (scan.trap) throw new FileProblemError([{ file, line: lc.linePos(scan.trap.offset).line, message: scan.trap.message }]);
+  if (scan.rewrites.length > 0) {
+    lc = new LineCounter();
+    problems.length = 0;
+    docs = syntaxDocuments(file, applyRewrites(content, scan.rewrites), lc, problems);
+  }
+  const lineOf = (off: number | undefined): number => (off === undefined ? 1 : lc.linePos(off).line);
+  const out: unknown[] = [];
+  for (const [i, doc] of docs.entries()) {
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const pos = e.linePos?.[0];
+        problems.push({ file, line: pos?.line ?? lineOf(doc.range[0]), ...(pos ? { column: pos.col } : {}), message: firstLine(e.message) });
+      }
+      continue;
+    }
+    if (doc.contents === null) continue;
+    try {
+      const value = documentToJson(doc, { maxAliasCount: DEFAULT_MAX_ALIAS_COUNT, maxDepth: MAX_DEPTH, json: i === 0 && firstJson }, (off) => lineOf(off));
+      if (value !== null) out.push(value);
+    } catch (err) {
+      const docLine = lineOf(doc.contents.range?.[0]);
+      if (err instanceof AliasLimitError) {
+        problems.push({ file, line: docLine, message: `too many alias expansions (limit ${DEFAULT_MAX_ALIAS_COUNT}): ${err.message}` });
+      } else if (err instanceof YamlValueError) {
+        const off = err.node?.range?.[0];
+        problems.push({ file, line: off === undefined ? docLine : lineOf(off), ...(err.path !== "" ? { field: err.path } : {}), message: err.message });
+      } else {
+        throw err;
+      }
+    }
+  }
+  if (problems.length > 0) throw new FileProblemError(problems);
+  return out;
+}
+
+/** The documents with every scalar a string (failsafe, YAML 1.1 syntax): documentToJson resolves them. */
+function syntaxDocuments(file: string, content: string, lc: LineCounter, problems: FileProblem[]): Document.Parsed[] {
+  try {
+    const parsed = parseAllDocuments(content, { lineCounter: lc, uniqueKeys: false, version: "1.1", schema: "failsafe" });
+    if (Array.isArray(parsed)) return parsed;
+    // An empty stream can still carry errors (stray directives).
+    for (const e of (parsed as { errors?: { message: string; linePos?: { line: number; col: number }[] }[] }).errors ?? []) {
+      const pos = e.linePos?.[0];
+      problems.push({ file, line: pos?.line ?? 1, ...(pos ? { column: pos.col } : {}), message: firstLine(e.message) });
+    }
+    return [];
+  } catch (err) {
+    throw new FileProblemError([{ file, line: 1, message: `cannot parse: ${(err as Error).message}` }]);
+  }
+}
+
+/** kubectl reads a stream starting with "{" with encoding/json when its first document is valid JSON. */
+function isJsonText(content: string, doc: Document.Parsed): boolean {
+  if (!/^\s*\{/.test(content)) return false;
+  try {
+    JSON.parse(content.slice(doc.range[0], doc.range[1]));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function firstLine(s: string): string {
+  const i = s.indexOf("\n");
+  return (i < 0 ? s : s.slice(0, i)).replace(/:\s*$/, "").replace(/ at line \d+, column \d+$/, "");
 }
 
 export const RELEASE_LABEL = "plumber.dev/release";

@@ -16,6 +16,10 @@ import { installCrds, startControlPlane } from "../src/sandbox/controlplane.js";
 import { startGitServer } from "../src/sandbox/gitserver.js";
 import { TestRepo } from "../src/sandbox/testrepo.js";
 import { sleep } from "../src/util/pool.js";
+import { benchEngine } from "./engine.js";
+import { benchGit, benchGitMemory } from "./git.js";
+import { benchKustomize } from "./kustomize.js";
+import { benchService } from "./service.js";
 
 const execFileP = promisify(execFile);
 const N = Number(process.env.BENCH_OBJECTS ?? 1000);
@@ -57,7 +61,7 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
 }
 
-async function main(): Promise<void> {
+async function benchCore(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), "plumber-bench-"));
   process.stderr.write("starting control plane and git server...\n");
   const cp = await startControlPlane();
@@ -182,9 +186,35 @@ async function main(): Promise<void> {
     await cp.stop();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Each section starts (and stops) what it needs; BENCH_ONLY=core,git,... picks sections. */
+const SECTIONS: [string, () => Promise<void>][] = [
+  ["core", benchCore],
+  ["engine", () => benchEngine(row)],
+  ["git", () => benchGit(row)],
+  ["gitMemory", () => benchGitMemory(row)],
+  ["kustomize", () => benchKustomize(row)],
+  ["service", () => benchService(row)],
+];
+
+async function main(): Promise<void> {
+  const only = process.env.BENCH_ONLY?.split(",").map((x) => x.trim());
+  let failed = false;
+  for (const [name, run] of SECTIONS) {
+    if (only && !only.includes(name)) continue;
+    process.stderr.write(`--- bench section ${name}\n`);
+    try {
+      await run();
+    } catch (e) {
+      failed = true;
+      row(`section ${name}`, `FAILED: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   const w = Math.max(...rows.map(([k]) => k.length));
   process.stdout.write(`\n| ${"measure".padEnd(w)} | value |\n|${"-".repeat(w + 2)}|-------|\n`);
   for (const [k, v] of rows) process.stdout.write(`| ${k.padEnd(w)} | ${v} |\n`);
+  if (failed) process.exitCode = 1;
 }
 
 main().catch((e) => {

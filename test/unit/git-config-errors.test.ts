@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/load.js";
 import { readConfigFile, readSecretFile } from "../../src/config/secrets.js";
 import { validateRepoUrl } from "../../src/git/url.js";
+import { CommitVerifier } from "../../src/signing/verify.js";
 import { FileProblemError } from "../../src/types.js";
 
 function config(url: string, ...more: string[]): string {
@@ -98,6 +99,26 @@ describe("auth and CA files named by the config", () => {
     );
     expect(((await readConfigFile(r.caFile!, "c").catch((e: unknown) => e)) as Error).message).toMatch(
       new RegExp(`^${file}:7:13: repos\\[0\\]\\.caFile: c: file .*: no such file$`),
+    );
+  });
+
+  it("verify.keysFile: unreadable or without a key, named at file:line:col before any commit is read", async () => {
+    const file = path.join(dir, "signed.yaml");
+    const cfg = parseConfig(config("https://git.example.com/r.git", "    verify:", "      mode: head", "      keysFile: keys/missing.asc"), file);
+    const keysFile = cfg.repos[0]!.verify!.keysFile;
+    const commits = { readCommitObject: (): Promise<Uint8Array> => Promise.reject(new Error("no commit may be read without keys")) };
+    const v = new CommitVerifier(commits, keysFile, "repos[infra].verify.keysFile");
+    const err = (await v.check("a".repeat(40)).catch((e: unknown) => e)) as Error;
+    expect(err.message).toBe(
+      `${file}:9:17: repos[0].verify.keysFile: repos[infra].verify.keysFile: file ${JSON.stringify(path.join(dir, "keys/missing.asc"))}: no such file`,
+    );
+    // A file that exists but holds no key: same place, and the next check reads the file again.
+    const garbled = path.join(dir, "garbled.yaml");
+    const cfg2 = parseConfig(config("https://git.example.com/r.git", "    verify:", "      mode: head", "      keysFile: garbled.asc"), garbled);
+    await writeFile(path.join(dir, "garbled.asc"), "not a key\n");
+    const v2 = new CommitVerifier(commits, cfg2.repos[0]!.verify!.keysFile, "repos[infra].verify.keysFile");
+    expect(((await v2.check("a".repeat(40)).catch((e: unknown) => e)) as Error).message).toMatch(
+      new RegExp(`^${garbled}:9:17: repos\\[0\\]\\.verify\\.keysFile: .*garbled\\.asc": no readable OpenPGP public key`),
     );
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { laggedRevision } from "../../src/releases/revision.js";
 import { runOutcome } from "../../src/releases/runs.js";
 import { trimHistory, type ReleaseRecord } from "../../src/releases/state.js";
+import { parseManifests } from "../../src/manifests/parse.js";
 import { checkPlaceholders, parseTemplateFile, renderRun, Substitution, TemplateError, type TemplateContext } from "../../src/releases/template.js";
 import type { DeployRecord } from "../../src/state/store.js";
 import { FileProblemError } from "../../src/types.js";
@@ -100,6 +101,53 @@ describe("template placeholders", () => {
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(FileProblemError);
+      expect((e as FileProblemError).problems[0]).toMatchObject({ file: "r.yaml", line: 4 });
+    }
+  });
+});
+
+describe("template scalars", () => {
+  it("resolve as kubectl (and the manifest reader) read them, not as YAML 1.2", () => {
+    const text = [
+      "apiVersion: batch/v1",
+      "kind: Job",
+      "metadata:",
+      "  name: build",
+      "spec:",
+      "  template:",
+      "    metadata:",
+      "      annotations:",
+      "        when: 2026-11-21",
+      "        dot: .",
+      "    spec:",
+      "      volumes:",
+      "        - name: scripts",
+      "          configMap: {name: scripts, defaultMode: 0644}",
+      "      containers:",
+      "        - name: c",
+      "          tty: yes",
+      "          stdin: off",
+      "          env: [{name: V, value: 1.10}, {name: E, value: 1_000}]",
+      "",
+    ].join("\n");
+    const t = parseTemplateFile("r.yaml", text) as any;
+    const pod = t.spec.template;
+    expect(pod.spec.volumes[0].configMap.defaultMode).toBe(420); // YAML 1.2 would say 644
+    expect(pod.spec.containers[0].tty).toBe(true); // YAML 1.2: the string "yes"
+    expect(pod.spec.containers[0].stdin).toBe(false);
+    expect(pod.spec.containers[0].env).toEqual([{ name: "V", value: 1.1 }, { name: "E", value: 1000 }]);
+    expect(pod.metadata.annotations).toEqual({ when: "2026-11-21", dot: "." });
+    // One reader: the template is exactly what the same text means as a manifest.
+    expect(t).toEqual(parseManifests([{ path: "r.yaml", content: text }])[0]!.object);
+  });
+
+  it("refuses what kubectl refuses, at its line", () => {
+    const dup = "apiVersion: batch/v1\nkind: Job\nspec: {}\nspec: {}\n";
+    expect(() => parseTemplateFile("r.yaml", dup)).toThrow(FileProblemError);
+    try {
+      parseTemplateFile("r.yaml", "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: \"a\\/b\"\n");
+      expect.unreachable();
+    } catch (e) {
       expect((e as FileProblemError).problems[0]).toMatchObject({ file: "r.yaml", line: 4 });
     }
   });

@@ -186,7 +186,11 @@ export async function runCommand(ctx: CommandContext, opts: RunOptions = {}): Pr
     handleSignals: true,
   });
   // Nothing left running (a request that never answers, say) may keep the process past the grace period.
-  setTimeout(() => process.exit(code), 2000).unref();
+  // Said out loud, so a leak of handles shows up as a log line rather than as a slow exit.
+  setTimeout(() => {
+    ctx.log.warn("handles still open after shutdown: forcing exit");
+    process.exit(code);
+  }, 2000).unref();
   return code;
 }
 

@@ -181,6 +181,11 @@ export class GitRepo {
   }
 
   /** The URL without credentials, for messages. */
+  /** Ends the long-lived cat-file reader, so nothing of this repo keeps the process alive. */
+  close(): void {
+    this.closeReader();
+  }
+
   get displayUrl(): string {
     return redactUrl(this.url);
   }

@@ -168,7 +168,10 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
     notifier,
     close() {
       void notifier.close();
-      for (const r of repos.values()) r.http.close();
+      for (const r of repos.values()) {
+        r.http.close();
+        r.repo.close();
+      }
       for (const c of clusters.values()) c.client.close();
     },
   };

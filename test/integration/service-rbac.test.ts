@@ -190,11 +190,11 @@ describe("plumber as its ServiceAccount, RBAC enforced", () => {
   });
 
   it("stops on SIGTERM and gives the Lease back", async () => {
-    const t = Date.now();
     proc.signal("SIGTERM");
     const { code } = await proc.exited;
     expect(code).toBe(0);
-    expect(Date.now() - t).toBeLessThan(1_500);
+    // It ended because nothing was left running, not by the forced exit that follows the grace.
+    expect(proc.lines.some((l) => l.msg === "handles still open after shutdown: forcing exit")).toBe(false);
     expect((await lease())?.spec.holderIdentity).toBe("");
   });
 });

@@ -2,7 +2,7 @@
 // http(s) transports, credentials only in the environment), a deadline and a kill on every child,
 // and bounded stdout/stderr.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -31,8 +31,11 @@ let homeDir: string | undefined;
 /** An empty HOME for git children, so no ~/.gitconfig, credential store or netrc is ever read. */
 function emptyHome(): string {
   if (homeDir === undefined) {
-    homeDir = path.join(tmpdir(), `plumber-git-home-${process.pid}`);
-    mkdirSync(homeDir, { recursive: true, mode: 0o700 });
+    // mkdtemp, not a predictable name: a directory someone else made first (with a .netrc or
+    // .gitconfig in it) is never used. Removed at exit; a killed process leaves one empty dir.
+    const dir = mkdtempSync(path.join(tmpdir(), "plumber-git-home-"));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    homeDir = dir;
   }
   return homeDir;
 }

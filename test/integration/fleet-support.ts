@@ -1,7 +1,6 @@
 // A multi-app harness for the fleet tests: one repo on the real git server, several apps (each
 // with its own namespace) on the real control plane, one runtime and one poller.
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { loadConfig } from "../../src/config/load.js";
@@ -12,7 +11,7 @@ import { RepoPoller } from "../../src/reconcile/poller.js";
 import { buildRuntime, type Runtime } from "../../src/reconcile/runtime.js";
 import type { TestRepo } from "../../src/sandbox/testrepo.js";
 import { StateStore, type AppState } from "../../src/state/store.js";
-import { newTestRepo, testEnv, uniqueName } from "../setup/env.js";
+import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 
 export interface Fleet {
   repo: TestRepo;
@@ -33,7 +32,7 @@ export async function fleet(files: Record<string, string>, apps: Record<string, 
   const env = testEnv();
   const repo = await newTestRepo("fleet");
   await repo.commit(files, "initial");
-  const dir = await mkdtemp(join(tmpdir(), "plumber-fleet-"));
+  const dir = await tempDir("fleet");
   await writeFile(join(dir, "token"), env.gitToken);
   const kube = await KubeClient.create(loadKubeConfig({ kubeconfig: env.kubeconfigPath }));
   const names: Fleet["apps"] = {};

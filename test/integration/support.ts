@@ -1,7 +1,6 @@
 // Shared wiring for integration tests: a repo on the real git server, a config pointing plumber
 // at it and at the real control plane, and the runtime built from that config.
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { loadConfig } from "../../src/config/load.js";
@@ -11,7 +10,7 @@ import { RepoPoller, type PollResult } from "../../src/reconcile/poller.js";
 import { buildRuntime, type Runtime } from "../../src/reconcile/runtime.js";
 import type { TestRepo } from "../../src/sandbox/testrepo.js";
 import type { CycleResult } from "../../src/reconcile/app.js";
-import { newTestRepo, testEnv, uniqueName } from "../setup/env.js";
+import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 
 export interface AppOptions {
   prune?: boolean;
@@ -55,7 +54,7 @@ export async function harness(files: Record<string, string>, opts: AppOptions = 
   const app = uniqueName("app").slice(0, 40).replace(/-+$/, "");
   const namespace = uniqueName("ns");
   const stateNamespace = uniqueName("state");
-  const dir = await mkdtemp(join(tmpdir(), "plumber-it-"));
+  const dir = await tempDir("it");
   const configFile = join(dir, "plumber.yaml");
   const cacheDir = join(dir, "cache");
   await writeFile(join(dir, "token"), env.gitToken);

@@ -1,5 +1,5 @@
 // Config reload: validated first; an invalid config is refused and the old one keeps running.
-import { mkdtemp, rename, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -19,12 +19,15 @@ function config(interval: string, extra: Record<string, unknown> = {}): string {
 }
 
 const open: ConfigReloader[] = [];
-afterEach(() => {
+const dirs: string[] = [];
+afterEach(async () => {
   for (const r of open.splice(0)) r.stop();
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
 async function setup(apply?: (c: PlumberConfig) => Promise<void>) {
   const dir = await mkdtemp(join(tmpdir(), "plumber-reload-"));
+  dirs.push(dir);
   const path = join(dir, "plumber.yaml");
   await writeFile(path, config("1m"));
   const applied: PlumberConfig[] = [];

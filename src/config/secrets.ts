@@ -20,10 +20,10 @@ export function rememberConfigField(absPath: string, at: ConfigFieldSource): voi
   fieldSources.set(absPath, at);
 }
 
-/** "plumber.yaml:12:18: repos[0].auth.tokenFile: " for a path the config named, else "". */
-export function configFieldPrefix(path: string): string {
+/** Where a file named by the config came from (file:line:col: field), or `what` when not known. */
+export function configFieldLabel(path: string, what: string): string {
   const at = fieldSources.get(path);
-  return at ? `${at.file}:${at.line}:${at.column}: ${at.field}: ` : "";
+  return at ? `${at.file}:${at.line}:${at.column}: ${at.field}` : what;
 }
 
 /** Secret files larger than this are refused. */
@@ -55,7 +55,7 @@ function reason(err: unknown): string {
  * control characters inside (a second line, say), which would corrupt an HTTP header.
  */
 export async function readSecretFile(path: string, what: string): Promise<string> {
-  const where = `${configFieldPrefix(path)}${what}: file ${JSON.stringify(path)}`;
+  const where = `${configFieldLabel(path, what)}: file ${JSON.stringify(path)}`;
   let handle;
   try {
     handle = await open(path, "r");
@@ -96,7 +96,7 @@ export async function readSecretFile(path: string, what: string): Promise<string
 export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
 
 export async function readConfigFile(path: string, what: string): Promise<string> {
-  const where = `${configFieldPrefix(path)}${what}: file ${JSON.stringify(path)}`;
+  const where = `${configFieldLabel(path, what)}: file ${JSON.stringify(path)}`;
   let handle;
   try {
     handle = await open(path, "r");

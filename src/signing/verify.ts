@@ -3,7 +3,7 @@
 // it (the commit without its gpgsig header), byte for byte: re-serializing a parsed commit gets
 // some signatures wrong. SSH signatures are refused: they are not supported.
 import * as openpgp from "openpgp";
-import { configFieldPrefix, readConfigFile } from "../config/secrets.js";
+import { configFieldLabel, readConfigFile } from "../config/secrets.js";
 
 export type Verdict = { ok: true; signer: string } | { ok: false; reason: string };
 
@@ -89,7 +89,7 @@ export class CommitVerifier {
       try {
         return (await openpgp.readKeys({ armoredKeys })).map((k) => k.toPublic());
       } catch (e) {
-        throw new Error(`${configFieldPrefix(this.keysFile)}${this.what}: file ${JSON.stringify(this.keysFile)}: no readable OpenPGP public key (${(e as Error).message})`);
+        throw new Error(`${configFieldLabel(this.keysFile, this.what)}: file ${JSON.stringify(this.keysFile)}: no readable OpenPGP public key (${(e as Error).message})`);
       }
     });
     return this.keys;

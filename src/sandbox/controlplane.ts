@@ -27,6 +27,12 @@ export interface ControlPlane {
   binDir: string;
   /** Per-run temp dir: etcd data, certs, kubeconfig, logs (etcd.log, kube-apiserver.log). */
   dataDir: string;
+  /** SIGKILLs kube-apiserver only (etcd keeps running); resolves once it has exited. */
+  killApiserver(): Promise<void>;
+  /** Starts kube-apiserver again on the same etcd, port, certs and tokens; resolves once /readyz is 200. */
+  startApiserver(): Promise<void>;
+  /** killApiserver() then startApiserver(). */
+  restartApiserver(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -468,7 +474,7 @@ async function startOnce(
     log(`control plane: etcd on ${etcdUrl}, kube-apiserver on ${server} (data ${dataDir})`);
 
     const deadline = t0 + readyTimeoutMs;
-    const waitReady = async (p: Proc): Promise<void> => {
+    const waitReady = async (p: Proc, until = deadline): Promise<void> => {
       let last = "";
       for (;;) {
         if (etcd.hasExited()) throw failure(etcd, "etcd exited during control-plane startup");
@@ -476,7 +482,7 @@ async function startOnce(
         const r = await httpsGet(`${server}/readyz`, token, { insecure: true }, 2000);
         if (r.status === 200) return;
         last = r.error ? r.error.message : `HTTP ${r.status}: ${r.body.trim().split("\n").filter((l) => l.includes("[-]")).join("; ")}`;
-        if (Date.now() > deadline) {
+        if (Date.now() > until) {
           const etcdHealth = await httpStatus(`${etcdUrl}/health`);
           throw failure(
             p,
@@ -522,7 +528,29 @@ async function startOnce(
 
     await writeFile(kubeconfigPath, kubeconfigYaml(server, caPem, token), { mode: 0o600 });
     log(`control plane: ready in ${((Date.now() - t0) / 1000).toFixed(1)}s; kubeconfig ${kubeconfigPath}`);
-    return { kubeconfigPath, server, token, caPem, binDir, dataDir, stop };
+    const killApiserver = async (): Promise<void> => {
+      if (!api.hasExited()) {
+        try {
+          api.child.kill("SIGKILL");
+        } catch {
+          // gone
+        }
+      }
+      await api.exited;
+      run.procs.splice(run.procs.indexOf(api), 1);
+    };
+    const startApiserver = async (): Promise<void> => {
+      if (!api.hasExited()) throw new Error("kube-apiserver is already running");
+      // The port was ours a moment ago; a restart on the same port is what clients see as
+      // "the apiserver came back", so no port change here.
+      api = startApi();
+      await waitReady(api, Date.now() + readyTimeoutMs);
+    };
+    const restartApiserver = async (): Promise<void> => {
+      await killApiserver();
+      await startApiserver();
+    };
+    return { kubeconfigPath, server, token, caPem, binDir, dataDir, killApiserver, startApiserver, restartApiserver, stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;

@@ -537,7 +537,8 @@ async function startOnce(
         }
       }
       await api.exited;
-      run.procs.splice(run.procs.indexOf(api), 1);
+      const i = run.procs.indexOf(api);
+      if (i >= 0) run.procs.splice(i, 1);
     };
     const startApiserver = async (): Promise<void> => {
       if (!api.hasExited()) throw new Error("kube-apiserver is already running");

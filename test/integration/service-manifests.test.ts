@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { findRepoRoot } from "../../src/sandbox/binaries.js";
 import { checkSelfConfig } from "../../src/service/selfconfig.js";
+import { reservedObjectGuard } from "../../src/state/guard.js";
 import { plumberMain } from "../../src/service/testing.js";
 import type { KubeObject } from "../../src/types.js";
 import { testEnv } from "../setup/env.js";
@@ -83,5 +84,9 @@ describe("manifests/", () => {
     // The state namespace in the config is the namespace the Role grants.
     const role = all.find((o) => o.object.kind === "Role")?.object;
     expect(String((cm!.object as any).data["plumber.yaml"])).toMatch(new RegExp(`state:\\s*\\n\\s*namespace: ${role?.metadata.namespace}`));
+    // ...and plumber's config is outside it, so an app may manage it from git: the guard that keeps
+    // every app out of the state namespace lets this one object through.
+    const guard = reservedObjectGuard({ stateNamespace: role!.metadata.namespace! });
+    expect(guard({ group: "", kind: "ConfigMap", namespace: cm!.object.metadata.namespace!, name: cm!.object.metadata.name })).toBeUndefined();
   });
 });

@@ -27,20 +27,21 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
   }
 }
 
-/** manifests/ moved to namespace `ns`, its cluster-scoped names suffixed so runs do not collide. */
-async function rewrittenManifests(ns: string, out: string): Promise<void> {
+/** manifests/ moved to namespaces `ns` and `stateNs`, cluster-scoped names suffixed so runs do not collide. */
+async function rewrittenManifests(ns: string, stateNs: string, out: string): Promise<void> {
+  const moved = (n: string): string => (n === "plumber" ? ns : n === "plumber-state" ? stateNs : n);
   const dir = join(findRepoRoot(), "manifests");
   for (const file of (await readdir(dir)).filter((f) => f.endsWith(".yaml"))) {
     const docs = parseAllDocuments(await readFile(join(dir, file), "utf8"))
       .map((d) => d.toJS() as any)
       .filter(Boolean)
       .map((o) => {
-        if (o.kind === "Namespace") o.metadata.name = ns;
-        if (o.metadata.namespace === "plumber") o.metadata.namespace = ns;
+        if (o.kind === "Namespace") o.metadata.name = moved(o.metadata.name);
+        if (o.metadata.namespace) o.metadata.namespace = moved(o.metadata.namespace);
         if (o.kind === "ClusterRole" || o.kind === "ClusterRoleBinding") o.metadata.name = `${o.metadata.name}-${ns}`;
         if (o.kind === "ClusterRoleBinding") o.roleRef.name = `${o.roleRef.name}-${ns}`;
-        for (const s of o.subjects ?? []) if (s.namespace === "plumber") s.namespace = ns;
-        for (const r of o.rules ?? []) if (r.resources?.includes("namespaces")) r.resourceNames = r.resourceNames.map((n: string) => (n === "plumber" ? ns : n));
+        for (const s of o.subjects ?? []) if (s.namespace) s.namespace = moved(s.namespace);
+        for (const r of o.rules ?? []) if (r.resources?.includes("namespaces")) r.resourceNames = r.resourceNames.map(moved);
         return o;
       });
     await writeFile(join(out, file), docs.map((d) => stringify(d)).join("---\n"));
@@ -50,6 +51,7 @@ async function rewrittenManifests(ns: string, out: string): Promise<void> {
 describe("plumber as its ServiceAccount, RBAC enforced", () => {
   const env = testEnv();
   const ns = uniqueName("plumber-sa");
+  const stateNs = uniqueName("plumber-sa-state");
   const appNs = uniqueName("sa-apps");
   const app = uniqueName("sa-app").slice(0, 30).replace(/-+$/, "");
   let admin: KubeClient;
@@ -58,17 +60,17 @@ describe("plumber as its ServiceAccount, RBAC enforced", () => {
   let proc: PlumberProcess;
   let rev1: string;
 
-  const state = () => admin.getOptional<{ data?: Record<string, string> }>(`/api/v1/namespaces/${ns}/configmaps/${stateObjectName(app)}`);
+  const state = () => admin.getOptional<{ data?: Record<string, string> }>(`/api/v1/namespaces/${stateNs}/configmaps/${stateObjectName(app)}`);
   const lease = () => admin.getOptional<{ spec: { holderIdentity?: string } }>(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/plumber`);
   const events = async () =>
-    (await admin.request<{ items: Array<{ reason: string; type: string; note: string; regarding: { name: string } }> }>({ method: "GET", path: `/apis/events.k8s.io/v1/namespaces/${ns}/events` })).body.items;
+    (await admin.request<{ items: Array<{ reason: string; type: string; note: string; regarding: { name: string } }> }>({ method: "GET", path: `/apis/events.k8s.io/v1/namespaces/${stateNs}/events` })).body.items;
 
   beforeAll(async () => {
     admin = await KubeClient.create(loadKubeConfig({ kubeconfig: env.kubeconfigPath }));
     const work = await tempDir("sa");
     const mdir = join(work, "manifests");
     await mkdir(mdir);
-    await rewrittenManifests(ns, mdir);
+    await rewrittenManifests(ns, stateNs, mdir);
     await execFileP(join(env.binDir, "kubectl"), [`--kubeconfig=${env.kubeconfigPath}`, "apply", "--server-side", "-f", join(mdir, "00-namespace.yaml")]);
     await execFileP(join(env.binDir, "kubectl"), [`--kubeconfig=${env.kubeconfigPath}`, "apply", "--server-side", "-f", mdir]);
     await admin.request({ method: "POST", path: "/api/v1/namespaces", body: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: appNs } }) });
@@ -110,7 +112,7 @@ describe("plumber as its ServiceAccount, RBAC enforced", () => {
         clusters: [{ name: "local" }],
         repos: [{ name: "plumbing", url: env.gitUrl(repo.name), interval: "1s", auth: { tokenFile: "token" } }],
         apps: [{ name: app, repo: "plumbing", branch: "main", path: ".", cluster: "local", namespace: appNs }],
-        state: { namespace: ns },
+        state: { namespace: stateNs },
       }),
     );
     proc = PlumberProcess.start(
@@ -148,10 +150,11 @@ describe("plumber as its ServiceAccount, RBAC enforced", () => {
           body: JSON.stringify({ apiVersion: "authorization.k8s.io/v1", kind: "SelfSubjectAccessReview", spec: { resourceAttributes: attrs } }),
         })
       ).body.status.allowed;
-    expect(await can({ verb: "patch", resource: "configmaps", namespace: ns })).toBe(true);
+    expect(await can({ verb: "patch", resource: "configmaps", namespace: stateNs })).toBe(true);
     expect(await can({ verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: ns, name: "plumber" })).toBe(true);
     expect(await can({ verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: ns, name: "someone-else" })).toBe(false);
-    expect(await can({ verb: "get", resource: "secrets", namespace: ns })).toBe(false);
+    expect(await can({ verb: "get", resource: "secrets", namespace: stateNs })).toBe(false);
+    expect(await can({ verb: "get", resource: "secrets", namespace: stateNs, name: "plumber-hash-key" })).toBe(true);
     expect(await can({ verb: "create", resource: "secrets", namespace: appNs })).toBe(false);
     expect(await can({ verb: "delete", resource: "namespaces", name: appNs })).toBe(false);
     expect(await can({ verb: "get", resource: "namespaces", name: appNs })).toBe(false);

@@ -2,9 +2,6 @@
 // http(s) transports, credentials only in the environment), a deadline and a kill on every child,
 // and bounded stdout/stderr.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 
 export interface GitCliSettings {
   /** Full Authorization header value, sent with http.extraHeader (never on the command line). */
@@ -13,6 +10,8 @@ export interface GitCliSettings {
   caFile?: string;
   /** Seconds below 1 KiB/s after which git aborts a transfer (http.lowSpeedTime). */
   lowSpeedSeconds?: number;
+  /** HOME for git: a directory only plumber writes, so no .netrc or .gitconfig of anyone else is read. */
+  home: string;
 }
 
 export class GitCliError extends Error {
@@ -27,21 +26,8 @@ export class GitCliError extends Error {
   }
 }
 
-let homeDir: string | undefined;
-/** An empty HOME for git children, so no ~/.gitconfig, credential store or netrc is ever read. */
-function emptyHome(): string {
-  if (homeDir === undefined) {
-    // mkdtemp, not a predictable name: a directory someone else made first (with a .netrc or
-    // .gitconfig in it) is never used. Removed at exit; a killed process leaves one empty dir.
-    const dir = mkdtempSync(path.join(tmpdir(), "plumber-git-home-"));
-    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-    homeDir = dir;
-  }
-  return homeDir;
-}
-
 /** Config for every git child, passed as GIT_CONFIG_KEY_n/VALUE_n (the values never show in `ps`). */
-export function gitEnv(settings: GitCliSettings = {}): NodeJS.ProcessEnv {
+export function gitEnv(settings: GitCliSettings): NodeJS.ProcessEnv {
   const cfg: [string, string][] = [
     ["protocol.allow", "never"],
     ["protocol.https.allow", "always"],
@@ -66,7 +52,7 @@ export function gitEnv(settings: GitCliSettings = {}): NodeJS.ProcessEnv {
   if (settings.caFile !== undefined) cfg.push(["http.sslCAInfo", settings.caFile]);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
-    HOME: emptyHome(),
+    HOME: settings.home,
     LC_ALL: "C",
     GIT_CONFIG_NOSYSTEM: "1",
     GIT_CONFIG_GLOBAL: "/dev/null",

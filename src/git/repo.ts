@@ -9,6 +9,7 @@
 //   ensureCommit clones afresh into a temp dir that is swapped in only when complete.
 
 import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import tls from "node:tls";
@@ -18,6 +19,9 @@ import { transportSettingsOf, type HttpClient } from "./http.js";
 import { commitTree, ObjectReader, ObjectReadError, parseTree, type RawTreeEntry } from "./objects.js";
 import { DEFAULT_REF_LIMITS, listBranches, type RefLimits, type V2Capabilities } from "./refs.js";
 import { redactUrl, validateRepoUrl } from "./url.js";
+
+/** git HOME directories made in this process (one per cache dir). */
+const madeHomes = new Set<string>();
 
 export { GitSourceError, type GitErrorCode } from "./errors.js";
 
@@ -473,7 +477,18 @@ export class GitRepo {
       authorization: this.authorization,
       caFile: this.caFile,
       lowSpeedSeconds: this.httpTimeoutMs / 1000,
+      home: this.gitHome(),
     });
+  }
+
+  /** git's HOME inside the cache: private to plumber, and nothing left behind in /tmp. */
+  private gitHome(): string {
+    const home = path.join(this.cacheDir, ".home");
+    if (!madeHomes.has(home)) {
+      mkdirSync(home, { recursive: true, mode: 0o700 });
+      madeHomes.add(home);
+    }
+    return home;
   }
 
   /** The commit's tree, then one component at a time so errors say exactly what is wrong. */

@@ -111,9 +111,9 @@ describe("git objects", () => {
 
 describe("gitEnv", () => {
   it("isolates git from system/global config and prompts; credentials only in GIT_CONFIG_VALUE_n", () => {
-    const env = gitEnv({ authorization: "Bearer s3cret", caFile: "/x/ca.pem", lowSpeedSeconds: 2.5 });
+    const env = gitEnv({ authorization: "Bearer s3cret", caFile: "/x/ca.pem", lowSpeedSeconds: 2.5, home: "/x/home" });
     expect(env).toMatchObject({ GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null", GIT_TERMINAL_PROMPT: "0" });
-    expect(env.HOME).not.toBe(process.env.HOME);
+    expect(env.HOME).toBe("/x/home");
     const cfg = new Map<string, string>();
     for (let i = 0; i < Number(env.GIT_CONFIG_COUNT); i++) cfg.set(env[`GIT_CONFIG_KEY_${i}`]!, env[`GIT_CONFIG_VALUE_${i}`]!);
     expect(cfg.get("protocol.allow")).toBe("never");

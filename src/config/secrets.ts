@@ -56,33 +56,9 @@ function reason(err: unknown): string {
  */
 export async function readSecretFile(path: string, what: string): Promise<string> {
   const where = `${configFieldLabel(path, what)}: file ${JSON.stringify(path)}`;
-  let handle;
-  try {
-    handle = await open(path, "r");
-  } catch (err) {
-    throw new Error(`${where}: ${reason(err)}`);
-  }
-  let text: string;
-  try {
-    const st = await handle.stat();
-    if (st.isDirectory()) throw new Error(`${where}: is a directory`);
-    // Read at most one byte over the limit: a size from stat is no promise (pipes, /dev/*, growing files).
-    const buf = Buffer.alloc(MAX_SECRET_BYTES + 1);
-    let length = 0;
-    while (length < buf.length) {
-      const { bytesRead } = await handle.read(buf, length, buf.length - length, null);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-    }
-    if (length > MAX_SECRET_BYTES) throw new Error(`${where}: larger than ${MAX_SECRET_BYTES / 1024} KiB`);
-    text = buf.subarray(0, length).toString("utf8");
-    buf.fill(0);
-  } catch (err) {
-    if (err instanceof Error && err.message.startsWith(where)) throw err;
-    throw new Error(`${where}: ${reason(err)}`);
-  } finally {
-    await handle.close();
-  }
+  const buf = await readBounded(path, where, MAX_SECRET_BYTES, `${MAX_SECRET_BYTES / 1024} KiB`);
+  const text = buf.toString("utf8");
+  buf.fill(0);
   const secret = text.trim();
   if (secret === "") throw new Error(`${where}: is empty`);
   // eslint-disable-next-line no-control-regex
@@ -97,6 +73,16 @@ export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
 
 export async function readConfigFile(path: string, what: string): Promise<string> {
   const where = `${configFieldLabel(path, what)}: file ${JSON.stringify(path)}`;
+  const buf = await readBounded(path, where, MAX_CONFIG_FILE_BYTES, `${MAX_CONFIG_FILE_BYTES / 1024 / 1024} MiB`);
+  if (buf.length === 0) throw new Error(`${where}: is empty`);
+  return buf.toString("utf8");
+}
+
+/**
+ * At most `max` bytes of a file, errors prefixed with `where`. Reads one byte over the limit:
+ * a size from stat is no promise (pipes, /dev/*, growing files).
+ */
+async function readBounded(path: string, where: string, max: number, maxText: string): Promise<Buffer> {
   let handle;
   try {
     handle = await open(path, "r");
@@ -106,16 +92,18 @@ export async function readConfigFile(path: string, what: string): Promise<string
   try {
     const st = await handle.stat();
     if (st.isDirectory()) throw new Error(`${where}: is a directory`);
-    const buf = Buffer.alloc(MAX_CONFIG_FILE_BYTES + 1);
+    const buf = Buffer.alloc(max + 1);
     let length = 0;
     while (length < buf.length) {
       const { bytesRead } = await handle.read(buf, length, buf.length - length, null);
       if (bytesRead === 0) break;
       length += bytesRead;
     }
-    if (length > MAX_CONFIG_FILE_BYTES) throw new Error(`${where}: larger than ${MAX_CONFIG_FILE_BYTES / 1024 / 1024} MiB`);
-    if (length === 0) throw new Error(`${where}: is empty`);
-    return buf.subarray(0, length).toString("utf8");
+    if (length > max) {
+      buf.fill(0);
+      throw new Error(`${where}: larger than ${maxText}`);
+    }
+    return buf.subarray(0, length);
   } catch (err) {
     if (err instanceof Error && err.message.startsWith(where)) throw err;
     throw new Error(`${where}: ${reason(err)}`);

@@ -1,0 +1,59 @@
+// One vocabulary for what plumber reports. The reconciler, the poller, the release scheduler and
+// the engine's per-object callback emit these; metrics, Kubernetes Events, notifications and logs
+// are Observers of them. Nothing here knows how an event is shown.
+
+import type { ChangeSetEntry } from "../engine/changeset.js";
+
+/** The outcome of a deploy step worth telling people about (the notification names in config `on`). */
+export type DeployOutcome = "deployed" | "failed" | "rolledBack" | "approvalNeeded" | "held" | "driftRepaired";
+
+/** What one reconcile of one app ended with (the CycleResult kinds, plus "aborted" for shutdown/reload). */
+export type CycleOutcome = "unchanged" | "applied" | "repaired" | "rolledBack" | "failed" | "held" | "aborted";
+
+/** An object that another field manager keeps taking back (src/reconcile/contested.ts). */
+export interface ContestNoticeEvent {
+  kind: "contested" | "resolved";
+  key: string;
+  managers: string[];
+  strikes: number;
+  nextInChecks?: number;
+}
+
+export type ObservedEvent =
+  /** A deploy step's outcome, emitted once per transition (not per cycle). */
+  | { type: "deploy"; outcome: DeployOutcome; app: string; cluster: string; revision: string; result: string; reason?: string; message?: string }
+  /** One reconcile of one app finished (or threw). `message` for failed; contest = what drift review saw this cycle. */
+  | {
+      type: "cycle";
+      app: string;
+      cluster: string;
+      outcome: CycleOutcome;
+      revision?: string;
+      failedRevision?: string;
+      message?: string;
+      /** Created/configured/pruned... counts of what this cycle wrote, as "applied 3, pruned 1". */
+      changes?: string;
+      durationMs: number;
+      contest?: { contested: number; deferred: number; notices: ContestNoticeEvent[] };
+    }
+  /** One object of a change set (created, configured, pruned, failed...). */
+  | { type: "object"; app: string; cluster: string; entry: ChangeSetEntry };
+
+export interface Observer {
+  observe(e: ObservedEvent): void;
+}
+
+/** An observer that tells several; one that throws does not keep the others from hearing. */
+export function fanOut(observers: Observer[], onError: (e: unknown) => void = () => {}): Observer {
+  return {
+    observe(e) {
+      for (const o of observers) {
+        try {
+          o.observe(e);
+        } catch (err) {
+          onError(err);
+        }
+      }
+    },
+  };
+}

@@ -252,7 +252,7 @@ async function runMemCase(kind: string): Promise<{ peakRssMiB: number; outcome: 
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
   const root = await mkdtemp(path.join(tmpdir(), "plumber-bench-mem-"));
-  let outcome = "";
+  let outcome: string;
   try {
     const http = createGitHttp({ timeoutMs: 120_000 });
     if (kind.startsWith("blob")) {

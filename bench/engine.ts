@@ -11,7 +11,7 @@ import { stringify } from "yaml";
 import { Engine } from "../src/engine/engine.js";
 import { Discovery } from "../src/kube/discovery.js";
 import { KubeClient, loadKubeConfig } from "../src/kube/client.js";
-import { startControlPlane } from "../src/sandbox/controlplane.js";
+import { startControlPlane } from "../src/local/controlplane.js";
 import type { Manifest } from "../src/types.js";
 
 const execFileP = promisify(execFile);

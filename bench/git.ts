@@ -21,8 +21,8 @@ import type { HttpClient } from "isomorphic-git";
 import { createGitHttp } from "../src/git/http.js";
 import { pkt } from "../src/git/refs.js";
 import { GitRepo } from "../src/git/repo.js";
-import { startGitServer } from "../src/sandbox/gitserver.js";
-import { git, TestRepo } from "../src/sandbox/testrepo.js";
+import { startGitServer } from "../src/local/gitserver.js";
+import { git, TestRepo } from "../test/bed/testrepo.js";
 
 const CYCLES = Number(process.env.BENCH_GIT_CYCLES ?? 50);
 const TIMEOUT_S = Number(process.env.BENCH_GIT_TIMEOUT_S ?? 600);

@@ -17,9 +17,9 @@ import { GitRepo, type RepoFile } from "../src/git/repo.js";
 import { buildClosure, buildKustomization, kustomizeStats } from "../src/kustomize/render.js";
 import { computeClosure } from "../src/kustomize/closure.js";
 import { detectIsolation } from "../src/kustomize/offline.js";
-import { ensureBinaries } from "../src/sandbox/binaries.js";
-import { startGitServer } from "../src/sandbox/gitserver.js";
-import { TestRepo } from "../src/sandbox/testrepo.js";
+import { ensureBinaries } from "../src/local/binaries.js";
+import { startGitServer } from "../src/local/gitserver.js";
+import { TestRepo } from "../test/bed/testrepo.js";
 import { commitFiles, monorepoFiles, type MonorepoFile } from "../test/support/monorepo.js";
 
 const FILES = Number(process.env.BENCH_KUSTOMIZE_FILES ?? 20_000);

@@ -11,11 +11,12 @@ import { stringify } from "yaml";
 import { loadConfig } from "../src/config/load.js";
 import { KubeClient, loadKubeConfig } from "../src/kube/client.js";
 import { silentLogger } from "../src/log.js";
-import { startControlPlane } from "../src/sandbox/controlplane.js";
-import { startGitServer } from "../src/sandbox/gitserver.js";
-import { TestRepo } from "../src/sandbox/testrepo.js";
+import { startControlPlane } from "../src/local/controlplane.js";
+import { startGitServer } from "../src/local/gitserver.js";
+import { TestRepo } from "../test/bed/testrepo.js";
 import { Daemon } from "../src/service/daemon.js";
-import { Metrics, startFaultProxy } from "../src/service/testing.js";
+import { startFaultProxy } from "../test/bed/faultproxy.js";
+import { Metrics } from "../test/bed/plumber.js";
 import { stateObjectName } from "../src/state/store.js";
 import { sleep } from "../src/util/pool.js";
 

@@ -5,10 +5,10 @@ import { loadConfig } from "../config/load.js";
 import { createLogger } from "../log.js";
 import { RepoPoller } from "../reconcile/poller.js";
 import { buildRuntime } from "../reconcile/runtime.js";
-import { findRepoRoot } from "../sandbox/binaries.js";
-import { installCrds, startControlPlane } from "../sandbox/controlplane.js";
-import { startGitServer } from "../sandbox/gitserver.js";
-import { TestRepo } from "../sandbox/testrepo.js";
+import { findRepoRoot } from "../local/binaries.js";
+import { installCrds, startControlPlane } from "../local/controlplane.js";
+import { startGitServer } from "../local/gitserver.js";
+import { LocalRepo } from "../local/repo.js";
 import { sleep } from "../util/pool.js";
 import { table } from "./commands.js";
 import { EXIT_ERROR, EXIT_OK } from "./context.js";
@@ -30,7 +30,7 @@ export async function demoCommand(out: Out, opts: { keep: boolean }): Promise<nu
     await installCrds(cp.kubeconfigPath, undefined, { binDir: cp.binDir });
     out(`  export KUBECONFIG=${cp.kubeconfigPath}`);
 
-    const repo = await TestRepo.create(join(work, "git"), "plumbing");
+    const repo = await LocalRepo.create(join(work, "git"), "plumbing");
     const files = await readTree(join(findRepoRoot(), "examples", "demo-repo"));
     const first = await repo.commit(files, "plumbing: initial");
     out(`▸ serving examples/demo-repo at ${git.url("plumbing")} (commit ${first.slice(0, 12)})`);

@@ -1,6 +1,6 @@
 // `npm run sandbox`: a local control plane with the Tekton CRDs, in the foreground, until
 // Ctrl-C (SIGINT) or SIGTERM.
-import { installCrds, startControlPlane } from "../../src/sandbox/controlplane.js";
+import { installCrds, startControlPlane } from "../../src/local/controlplane.js";
 
 const log = (line: string) => process.stderr.write(`[sandbox] ${line}\n`);
 

@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { KubeClient, loadKubeConfig } from "../../src/kube/client.js";
-import type { TestRepo } from "../../src/sandbox/testrepo.js";
-import { PlumberProcess } from "../../src/service/testing.js";
+import type { TestRepo } from "../bed/testrepo.js";
+import { PlumberProcess } from "../bed/plumber.js";
 import { StateStore } from "../../src/state/store.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGitHttp, type GitHttpClient } from "../../src/git/http.js";
 import { GitRepo, GitSourceError } from "../../src/git/repo.js";
 import { pkt } from "../../src/git/refs.js";
-import type { TestRepo } from "../../src/sandbox/testrepo.js";
+import type { TestRepo } from "../bed/testrepo.js";
 import { newTestRepo, tempDir, testEnv } from "../setup/env.js";
 
 type Mode = "500" | "hang" | "garbage" | "endless" | "refs-v1" | "refs-v2";

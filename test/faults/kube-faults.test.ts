@@ -15,9 +15,9 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { KubeClient, loadKubeConfig } from "../../src/kube/client.js";
-import { startControlPlane, type ControlPlane } from "../../src/sandbox/controlplane.js";
-import type { TestRepo } from "../../src/sandbox/testrepo.js";
-import { PlumberProcess } from "../../src/service/testing.js";
+import { startControlPlane, type ControlPlane } from "../../src/local/controlplane.js";
+import type { TestRepo } from "../bed/testrepo.js";
+import { PlumberProcess } from "../bed/plumber.js";
 import { StateStore, type AppState } from "../../src/state/store.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 

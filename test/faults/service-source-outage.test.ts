@@ -10,8 +10,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { KubeClient, loadKubeConfig } from "../../src/kube/client.js";
-import type { TestRepo } from "../../src/sandbox/testrepo.js";
-import { PlumberProcess, plumberMain, startFaultProxy, type FaultProxy } from "../../src/service/testing.js";
+import type { TestRepo } from "../bed/testrepo.js";
+import { startFaultProxy, type FaultProxy } from "../bed/faultproxy.js";
+import { PlumberProcess, plumberMain } from "../bed/plumber.js";
 import { stateObjectName } from "../../src/state/store.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 

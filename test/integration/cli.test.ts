@@ -2,7 +2,7 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { findRepoRoot } from "../../src/sandbox/binaries.js";
+import { findRepoRoot } from "../bed/paths.js";
 import { configMap, getObject, harness, type Harness } from "./support.js";
 
 const MAIN = join(findRepoRoot(), "dist", "src", "cli", "main.js");

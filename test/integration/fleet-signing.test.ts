@@ -6,7 +6,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as openpgp from "openpgp";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { TestRepo } from "../../src/sandbox/testrepo.js";
+import type { TestRepo } from "../bed/testrepo.js";
 import { splitSignedCommit } from "../../src/signing/verify.js";
 import { configMap, getObject, harness, type Harness } from "./support.js";
 

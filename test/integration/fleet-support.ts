@@ -9,7 +9,7 @@ import { silentLogger } from "../../src/log.js";
 import type { CycleResult } from "../../src/reconcile/app.js";
 import { RepoPoller } from "../../src/reconcile/poller.js";
 import { buildRuntime, type Runtime } from "../../src/reconcile/runtime.js";
-import type { TestRepo } from "../../src/sandbox/testrepo.js";
+import type { TestRepo } from "../bed/testrepo.js";
 import { StateStore, type AppState } from "../../src/state/store.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 

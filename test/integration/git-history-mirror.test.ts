@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { createGitHttp, type GitHttpClient } from "../../src/git/http.js";
 import { GitRepo, GitSourceError } from "../../src/git/repo.js";
-import type { TestRepo } from "../../src/sandbox/testrepo.js";
+import type { TestRepo } from "../bed/testrepo.js";
 import { newTestRepo, tempDir, testEnv } from "../setup/env.js";
 
 const run = promisify(execFile);

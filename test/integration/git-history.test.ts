@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createGitHttp, type GitHttpClient } from "../../src/git/http.js";
 import { GitRepo } from "../../src/git/repo.js";
-import { git, type TestRepo } from "../../src/sandbox/testrepo.js";
+import { git, type TestRepo } from "../bed/testrepo.js";
 import { newTestRepo, tempDir, testEnv } from "../setup/env.js";
 
 const LIMITS = { maxFileBytes: 8 << 20, maxTotalBytes: 64 << 20, maxFiles: 100 };

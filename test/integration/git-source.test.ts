@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGitHttp, type GitHttpClient, type GitRequestInfo } from "../../src/git/http.js";
 import { GitRepo, GitSourceError } from "../../src/git/repo.js";
 import { readManifests } from "../../src/manifests/read.js";
-import { startGitServer, type GitServer } from "../../src/sandbox/gitserver.js";
-import { git, TestRepo } from "../../src/sandbox/testrepo.js";
+import { startGitServer, type GitServer } from "../../src/local/gitserver.js";
+import { git, TestRepo } from "../bed/testrepo.js";
 import { FileProblemError } from "../../src/types.js";
 
 const TOKEN = `tok-${randomBytes(12).toString("hex")}`;

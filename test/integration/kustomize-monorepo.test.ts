@@ -16,7 +16,7 @@ import { buildKustomization, findKustomization, kustomizeStats } from "../../src
 import { silentLogger } from "../../src/log.js";
 import { RepoPoller } from "../../src/reconcile/poller.js";
 import { buildRuntime, type Runtime } from "../../src/reconcile/runtime.js";
-import { git, type TestRepo } from "../../src/sandbox/testrepo.js";
+import { git, type TestRepo } from "../bed/testrepo.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 import { createMonorepo, type Monorepo } from "../support/monorepo.js";
 

@@ -7,7 +7,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { findRepoRoot } from "../../src/sandbox/binaries.js";
+import { findRepoRoot } from "../bed/paths.js";
 import { uniqueName } from "../setup/env.js";
 import { configMap, getObject, harness, type AppOptions, type Harness } from "./support.js";
 

@@ -12,7 +12,7 @@ import { silentLogger } from "../../src/log.js";
 import { buildRuntime } from "../../src/reconcile/runtime.js";
 import { parseContested } from "../../src/reconcile/contested.js";
 import { Daemon } from "../../src/service/daemon.js";
-import { Metrics } from "../../src/service/testing.js";
+import { Metrics } from "../bed/plumber.js";
 import { stateObjectName } from "../../src/state/store.js";
 import { configMap, harness, type Harness } from "./support.js";
 

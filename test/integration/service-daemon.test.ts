@@ -8,9 +8,9 @@ import { stringify } from "yaml";
 import { loadConfig } from "../../src/config/load.js";
 import { KubeClient, loadKubeConfig } from "../../src/kube/client.js";
 import { createLogger } from "../../src/log.js";
-import type { TestRepo } from "../../src/sandbox/testrepo.js";
+import type { TestRepo } from "../bed/testrepo.js";
 import { Daemon } from "../../src/service/daemon.js";
-import { Metrics } from "../../src/service/testing.js";
+import { Metrics } from "../bed/plumber.js";
 import { stateObjectName } from "../../src/state/store.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 

@@ -6,10 +6,10 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { findRepoRoot } from "../../src/sandbox/binaries.js";
+import { findRepoRoot } from "../bed/paths.js";
 import { checkSelfConfig } from "../../src/service/selfconfig.js";
 import { reservedObjectGuard } from "../../src/state/guard.js";
-import { plumberMain } from "../../src/service/testing.js";
+import { plumberMain } from "../bed/plumber.js";
 import type { KubeObject } from "../../src/types.js";
 import { testEnv } from "../setup/env.js";
 

@@ -9,9 +9,9 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
 import { KubeClient, loadKubeConfig } from "../../src/kube/client.js";
-import { findRepoRoot } from "../../src/sandbox/binaries.js";
-import type { TestRepo } from "../../src/sandbox/testrepo.js";
-import { PlumberProcess } from "../../src/service/testing.js";
+import { findRepoRoot } from "../bed/paths.js";
+import type { TestRepo } from "../bed/testrepo.js";
+import { PlumberProcess } from "../bed/plumber.js";
 import { stateObjectName } from "../../src/state/store.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 

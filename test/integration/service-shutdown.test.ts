@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { KubeClient, loadKubeConfig } from "../../src/kube/client.js";
-import { PlumberProcess } from "../../src/service/testing.js";
+import { PlumberProcess } from "../bed/plumber.js";
 import { StateStore } from "../../src/state/store.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 

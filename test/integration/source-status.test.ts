@@ -1,5 +1,5 @@
 // A failing source is visible: with the real git server answering 500 (through a fault proxy in
-// front of it, src/service/testing.ts), the app's state in the cluster records since when, the
+// front of it, test/bed/faultproxy.ts), the app's state in the cluster records since when, the
 // error and the last good listing — written once when the source fails and once when it
 // recovers, never per poll — and `plumber status` (a fresh runtime, as on another machine) shows
 // it; the daemon says it in /metrics and Events.
@@ -14,9 +14,10 @@ import { KubeClient, loadKubeConfig } from "../../src/kube/client.js";
 import { silentLogger } from "../../src/log.js";
 import { repoPoller, type RepoPoller } from "../../src/reconcile/poller.js";
 import { buildRuntime, type Runtime } from "../../src/reconcile/runtime.js";
-import type { TestRepo } from "../../src/sandbox/testrepo.js";
+import type { TestRepo } from "../bed/testrepo.js";
 import { Daemon } from "../../src/service/daemon.js";
-import { Metrics, startFaultProxy, type FaultProxy } from "../../src/service/testing.js";
+import { startFaultProxy, type FaultProxy } from "../bed/faultproxy.js";
+import { Metrics } from "../bed/plumber.js";
 import { stateObjectName } from "../../src/state/store.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 

@@ -8,7 +8,7 @@ import { KubeClient, loadKubeConfig } from "../../src/kube/client.js";
 import { silentLogger } from "../../src/log.js";
 import { RepoPoller, type PollResult } from "../../src/reconcile/poller.js";
 import { buildRuntime, type Runtime } from "../../src/reconcile/runtime.js";
-import type { TestRepo } from "../../src/sandbox/testrepo.js";
+import type { TestRepo } from "../bed/testrepo.js";
 import type { CycleResult } from "../../src/reconcile/app.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 

@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { kubectl } from "../../src/sandbox/controlplane.js";
-import { fetchGitServerCounts } from "../../src/sandbox/gitserver.js";
-import { TestRepo } from "../../src/sandbox/testrepo.js";
+import { kubectl } from "../../src/local/controlplane.js";
+import { fetchGitServerCounts } from "../../src/local/gitserver.js";
+import { TestRepo } from "../bed/testrepo.js";
 import { tempDir, testEnv, uniqueName } from "../setup/env.js";
 
 const env = testEnv();

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import { inject } from "vitest";
-import { TestRepo } from "../../src/sandbox/testrepo.js";
+import { TestRepo } from "../bed/testrepo.js";
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -6,10 +6,10 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { ensureBinaries } from "../../src/sandbox/binaries.js";
-import { installCrds, startControlPlane, type ControlPlane } from "../../src/sandbox/controlplane.js";
-import { startGitServer, type GitServer } from "../../src/sandbox/gitserver.js";
-import { spawnReaper, type Reaper } from "../../src/sandbox/reaper.js";
+import { ensureBinaries } from "../../src/local/binaries.js";
+import { installCrds, startControlPlane, type ControlPlane } from "../../src/local/controlplane.js";
+import { startGitServer, type GitServer } from "../../src/local/gitserver.js";
+import { spawnReaper, type Reaper } from "../../src/local/reaper.js";
 import type {} from "./env.js";
 
 const log = (line: string) => process.stderr.write(`[test-bed] ${line}\n`);

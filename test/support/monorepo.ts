@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { stringify } from "yaml";
-import { git, type TestRepo } from "../../src/sandbox/testrepo.js";
+import { git, type TestRepo } from "../bed/testrepo.js";
 
 export type MonorepoFile = string | Buffer | { symlink: string };
 

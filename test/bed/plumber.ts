@@ -4,8 +4,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { findRepoRoot } from "../sandbox/binaries.js";
-import { spawnReaper, type Reaper } from "../sandbox/reaper.js";
+import { findRepoRoot } from "./paths.js";
+import { spawnReaper, type Reaper } from "../../src/local/reaper.js";
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
 
@@ -150,57 +150,4 @@ export class Metrics {
     }
     return sum;
   }
-}
-
-export type FaultMode = "none" | "500" | "hang" | "garbage";
-
-export interface FaultProxy {
-  /** http://127.0.0.1:port — the upstream's paths, proxied. */
-  url: string;
-  /** What every request gets: forwarded ("none"), a 500, no answer ever, or 200 with random bytes. */
-  mode: FaultMode;
-  /** Requests answered with a fault. */
-  faulted: number;
-  close(): Promise<void>;
-}
-
-/**
- * A fault-injecting HTTP proxy in front of a real server (the test git server), for source
- * outages: switch `mode` at any time; requests already forwarded finish as they were.
- */
-export async function startFaultProxy(target: string): Promise<FaultProxy> {
-  const { createServer, request } = await import("node:http");
-  const { randomBytes } = await import("node:crypto");
-  const upstream = new URL(target);
-  const sockets = new Set<import("node:net").Socket>();
-  const proxy: FaultProxy = { url: "", mode: "none", faulted: 0, close: async () => undefined };
-  const server = createServer((req, res) => {
-    if (proxy.mode !== "none") {
-      proxy.faulted++;
-      req.resume();
-      if (proxy.mode === "500") res.writeHead(500, { "Content-Type": "text/plain" }).end("injected failure\n");
-      else if (proxy.mode === "garbage") res.writeHead(200, { "Content-Type": "application/x-git-upload-pack-advertisement" }).end(randomBytes(4096));
-      // "hang": never answer; the client's timeout has to end it.
-      return;
-    }
-    const fwd = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    fwd.on("error", (e) => res.destroy(e));
-    req.pipe(fwd);
-  });
-  server.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const addr = server.address() as import("node:net").AddressInfo;
-  proxy.url = `http://127.0.0.1:${addr.port}`;
-  proxy.close = () =>
-    new Promise<void>((r) => {
-      server.close(() => r());
-      for (const s of sockets) s.destroy();
-    });
-  return proxy;
 }

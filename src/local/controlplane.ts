@@ -591,9 +591,9 @@ export async function kubectl(args: string[], opts: KubectlOptions): Promise<{ s
   });
 }
 
-/** Path of the Tekton CRDs the test bed installs (test/bed/crds/tekton.yaml). */
+/** Path of the Tekton CRDs the demo and the test bed install (examples/crds/tekton.yaml). */
 export function tektonCrdsPath(): string {
-  return join(findRepoRoot(), "test", "bed", "crds", "tekton.yaml");
+  return join(findRepoRoot(), "examples", "crds", "tekton.yaml");
 }
 
 /**

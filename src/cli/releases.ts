@@ -3,7 +3,7 @@
 import { formatDuration } from "../config/duration.js";
 import type { ReleaseScheduler } from "../releases/scheduler.js";
 import { formatInZone } from "../releases/slots.js";
-import type { ReleaseRecord } from "../releases/state.js";
+import type { ReleaseRecord } from "../state/release.js";
 import { table } from "./commands.js";
 import { EXIT_ERROR, EXIT_OK, type CommandContext } from "./context.js";
 

@@ -9,7 +9,7 @@ import type { InventoryEntry } from "../engine/inventory.js";
 import type { KubeClient } from "../kube/client.js";
 import type { Logger } from "../log.js";
 import { describeId, parseIdKey } from "../manifests/identity.js";
-import { readStateData, writeNotes } from "../service/notes.js";
+import { readStateData, writeNotes } from "../state/notes.js";
 
 export const CONTEST_CAP_MS = 60 * 60_000;
 

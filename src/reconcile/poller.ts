@@ -1,7 +1,7 @@
 import type { Logger } from "../log.js";
 import { resolveBranch } from "../branches/resolve.js";
 import { sleep } from "../util/pool.js";
-import { clusterSourceStore, SourceHealth, SourceRecords, type SourceChange, type SourceStore, type SourceTransition } from "../service/source.js";
+import { clusterSourceStore, SourceHealth, SourceRecords, type SourceChange, type SourceStore, type SourceTransition } from "../state/source.js";
 import type { AppReconciler, CycleResult } from "./app.js";
 import type { RepoConnection, Runtime } from "./runtime.js";
 

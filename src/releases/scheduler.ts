@@ -22,7 +22,7 @@ import { sleep } from "../util/pool.js";
 import { chooseRevision, TemplateReader } from "./revision.js";
 import { RunClient, runName, type LiveRun } from "./runs.js";
 import { CronSchedule, decideSlots, manualId, slotId, type SlotDecision } from "./slots.js";
-import { OPEN_RESULTS, ReleaseStateStore, type ReleaseRecord, type ReleaseState } from "./state.js";
+import { OPEN_RESULTS, ReleaseStateStore, type ReleaseRecord, type ReleaseState } from "../state/release.js";
 import { renderRun, TemplateError } from "./template.js";
 
 /**

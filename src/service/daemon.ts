@@ -14,7 +14,7 @@ import type { Logger } from "../log.js";
 import type { CycleResult } from "../reconcile/app.js";
 import { repoPoller, type SourceReport } from "../reconcile/poller.js";
 import { describeKey, describeManagers, type ContestNotice } from "../reconcile/contested.js";
-import { describeSource } from "./source.js";
+import { describeSource } from "../state/source.js";
 import { buildRuntime, connectCluster, type Runtime, type RuntimeOptions } from "../reconcile/runtime.js";
 import { stateObjectName } from "../state/store.js";
 import { sleep } from "../util/pool.js";

@@ -6,7 +6,7 @@
 import { controlObjectName } from "./control.js";
 import { HASH_KEY_SECRET } from "./hashkey.js";
 import { stateObjectName } from "./store.js";
-import { releaseStateName } from "../releases/state.js";
+import { releaseStateName } from "./release.js";
 
 export interface ReservedObjects {
   /** config state.namespace: every app's state, control record, release state and the hash key live here. */

@@ -13,7 +13,7 @@ import { KubeClient, loadKubeConfig } from "../../src/kube/client.js";
 import { Discovery } from "../../src/kube/discovery.js";
 import { silentLogger } from "../../src/log.js";
 import { ReleaseScheduler, type ReleaseEvent } from "../../src/releases/scheduler.js";
-import type { ReleaseState } from "../../src/releases/state.js";
+import type { ReleaseState } from "../../src/state/release.js";
 import type { TestRepo } from "../bed/testrepo.js";
 import { StateStore, type AppState } from "../../src/state/store.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { laggedRevision } from "../../src/releases/revision.js";
 import { runOutcome } from "../../src/releases/runs.js";
-import { trimHistory, type ReleaseRecord } from "../../src/releases/state.js";
+import { trimHistory, type ReleaseRecord } from "../../src/state/release.js";
 import { parseManifests } from "../../src/manifests/parse.js";
 import { checkPlaceholders, parseTemplateFile, renderRun, Substitution, TemplateError, type TemplateContext } from "../../src/releases/template.js";
 import type { DeployRecord } from "../../src/state/store.js";

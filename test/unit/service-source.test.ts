@@ -2,7 +2,7 @@
 // read once per app per process, kept across a restart in the middle of an outage.
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/log.js";
-import { describeSource, SourceHealth, sourceRecordFromData, sourceRecordToData, SourceRecords, type SourceRecord, type SourceStore } from "../../src/service/source.js";
+import { describeSource, SourceHealth, sourceRecordFromData, sourceRecordToData, SourceRecords, type SourceRecord, type SourceStore } from "../../src/state/source.js";
 
 function memoryStore(initial: Record<string, SourceRecord> = {}): SourceStore & { writes: number; reads: number; data: Map<string, SourceRecord> } {
   const data = new Map(Object.entries(initial));

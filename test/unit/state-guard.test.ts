@@ -3,7 +3,7 @@ import { controlObjectName } from "../../src/state/control.js";
 import { reservedObjectGuard } from "../../src/state/guard.js";
 import { HASH_KEY_SECRET, hashKeyId } from "../../src/state/hashkey.js";
 import { stateObjectName } from "../../src/state/store.js";
-import { releaseStateName } from "../../src/releases/state.js";
+import { releaseStateName } from "../../src/state/release.js";
 
 const id = (kind: string, namespace: string, name: string, group = "") => ({ group, kind, namespace, name });
 

@@ -5,7 +5,7 @@
 // only on transitions, so a steady state costs no write.
 import { ensureNamespace } from "../kube/namespace.js";
 import { KubeApiError, type KubeClient } from "../kube/client.js";
-import { stateObjectName } from "../state/store.js";
+import { stateObjectName } from "./store.js";
 
 /** One field manager per part, so each part's keys come and go independently. */
 export const NOTE_MANAGERS = { source: "plumber-source", contest: "plumber-contest" } as const;

@@ -2,8 +2,8 @@
 // defaults) -> feature gates -> checks the schema cannot express -> normalized PlumberConfig.
 // Every problem is reported with file:line:column and the field, all of them at once.
 
-import { checkWindowSchedule, type SyncWindow } from "../windows/windows.js";
-import { findCycle } from "../deps/graph.js";
+import { checkWindowSchedule } from "./schedule.js";
+import { findCycle } from "../util/graph.js";
 import { stat, readFile } from "node:fs/promises";
 import nodePath from "node:path";
 import type { ErrorObject } from "ajv/dist/2020.js";
@@ -25,7 +25,7 @@ import { repoUrlProblem } from "../git/url.js";
 import { checkReleases, normalizeRelease, type RawRelease } from "./releases.js";
 import { findGatedFields, isApiFieldsGate } from "./gates.js";
 import { configSchema, configValidator, walkSchema, type PathSegment, type SchemaNode } from "./schema.js";
-import type { AppConfig, CheckConfig, ClusterConfig, NotificationSinkConfig, PlumberConfig, RepoAuthConfig, RepoConfig } from "./types.js";
+import type { AppConfig, CheckConfig, ClusterConfig, NotificationSinkConfig, PlumberConfig, RepoAuthConfig, RepoConfig, SyncWindow } from "./types.js";
 
 export const DEFAULT_CONFIG_PATH = "config/plumber.yaml";
 /** Config files larger than this are refused. */

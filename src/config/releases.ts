@@ -2,8 +2,8 @@
 // clusters and apps, the template and its placeholders; and the normalized ReleaseConfig.
 
 import nodePath from "node:path";
-import { checkSchedule } from "../releases/slots.js";
-import { checkPlaceholders, checkRunObject } from "../releases/template.js";
+import { checkSchedule } from "./schedule.js";
+import { checkPlaceholders, checkRunObject } from "./run-template.js";
 import { parseDuration } from "./duration.js";
 import type { PathSegment } from "./schema.js";
 import type { ReleaseConfig } from "./types.js";

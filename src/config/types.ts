@@ -2,9 +2,19 @@
 // (src/config/load.ts) from config/plumber.yaml, validated against config/plumber.schema.json.
 
 /** featureGates.apiFields: which configuration fields may be used (stable < beta < alpha). */
-import type { SyncWindow } from "../windows/windows.js";
-
 export type ApiFieldsGate = "stable" | "beta" | "alpha";
+
+/** A sync window (evaluated by src/windows): open from each time `schedule` fires, for `durationMs`. */
+export interface SyncWindow {
+  kind: "allow" | "deny";
+  /** Cron expression: 5 fields (minute …) or 6 (second minute …), or @daily etc. */
+  schedule: string;
+  durationMs: number;
+  /** IANA time zone the schedule is evaluated in. */
+  timezone: string;
+  /** Drift is repaired while this window blocks syncing. Default true. */
+  allowDriftRepair: boolean;
+}
 
 export interface ClusterConfig {
   name: string;

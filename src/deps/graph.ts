@@ -1,32 +1,9 @@
-// dependsOn between apps: cycle detection for the config, an apply order for the poller, and the
-// gate "every dependency is healthy at its current revision".
+// dependsOn between apps: cycle detection (for the config, in src/util/graph.ts), an apply order
+// for the poller, and the gate "every dependency is healthy at its current revision".
 import type { AppState } from "../state/store.js";
 
-/** The first dependency cycle found, as a path that starts and ends with the same app. */
-export function findCycle(graph: Map<string, string[]>): string[] | undefined {
-  const state = new Map<string, "visiting" | "done">();
-  const stack: string[] = [];
-  const visit = (n: string): string[] | undefined => {
-    const s = state.get(n);
-    if (s === "done") return undefined;
-    if (s === "visiting") return [...stack.slice(stack.indexOf(n)), n];
-    state.set(n, "visiting");
-    stack.push(n);
-    for (const d of graph.get(n) ?? []) {
-      if (!graph.has(d)) continue;
-      const c = visit(d);
-      if (c) return c;
-    }
-    stack.pop();
-    state.set(n, "done");
-    return undefined;
-  };
-  for (const n of graph.keys()) {
-    const c = visit(n);
-    if (c) return c;
-  }
-  return undefined;
-}
+// Cycle detection is a plain graph search, shared with config validation (which must not import deps).
+export { findCycle } from "../util/graph.js";
 
 /** Dependencies before dependents, otherwise the given order (stable). Cycles: left in place. */
 export function dependencyOrder<T>(items: T[], name: (t: T) => string, deps: (t: T) => string[]): T[] {

@@ -57,32 +57,6 @@ export class CronSchedule {
   }
 }
 
-/** Why a schedule expression or time zone is refused, or undefined when both are fine. */
-export function checkSchedule(expression: string, timezone: string): { field: "schedule" | "timezone"; message: string } | undefined {
-  if (!isValidTimeZone(timezone)) {
-    return { field: "timezone", message: `unknown time zone "${timezone}" (expected an IANA name such as UTC, Europe/Berlin or America/New_York)` };
-  }
-  let s: CronSchedule;
-  try {
-    s = new CronSchedule(expression, timezone);
-  } catch (e) {
-    const msg = (e instanceof Error ? e.message : String(e)).replace(/^CronPattern: /, "");
-    return { field: "schedule", message: `invalid cron expression: ${msg} (expected 5 fields: minute hour day-of-month month day-of-week)` };
-  }
-  if (!s.next(new Date())) return { field: "schedule", message: "the cron expression never fires" };
-  return undefined;
-}
-
-export function isValidTimeZone(tz: string): boolean {
-  if (tz === "") return false;
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** At most this many missed slots are counted one by one (each costs a croner evaluation). */
 export const MAX_COUNTED_SLOTS = 100;
 

@@ -1,20 +1,8 @@
 // Release run templates: a PipelineRun, TaskRun or Job manifest (from the repo at the chosen
 // revision, or inline in the config) with plumber's placeholders substituted.
 //
-// Placeholder syntax — `$(plumber.NAME)`, chosen so it never collides with Tekton's own
-// `$(params.x)`, `$(context.x)`, `$(tasks.x)` or `$(workspaces.x)`, which pass through untouched:
-//
-//   $(plumber.revision)          full commit id of the chosen revision
-//   $(plumber.shortRevision)     its first 10 characters
-//   $(plumber.date)              the slot's date in the release's time zone, YYYYMMDD
-//   $(plumber.date:FORMAT)       the same in FORMAT: YYYY MM DD HH mm ss, anything else literal
-//   $(plumber.scheduledTime)     the slot, RFC 3339 in UTC (2026-11-21T02:00:00Z)
-//   $(plumber.versionTag)        v$(plumber.date)-$(plumber.shortRevision), e.g. v20261121-1a2b3c4d5e
-//   $(plumber.release)           the release name
-//   $(plumber.runName)           the name plumber gives the run
-//   $(plumber.trigger)           scheduled | manual
-//   $(plumber.params.NAME)       the value of params.NAME from the config (which may itself use
-//                                the placeholders above, but not other params)
+// The placeholders (`$(plumber.revision)`, `$(plumber.params.NAME)`…) and the run kinds are the
+// config's grammar: src/config/run-template.ts, which validates them when the config is loaded.
 //
 // `$$(plumber.` stands for a literal `$(plumber.`. Substitution happens in string values only
 // (never in keys), after YAML parsing, so a value can never change the manifest's structure.
@@ -29,6 +17,7 @@ import { AliasLimitError, YamlValueError, documentToJson } from "../manifests/ya
 import { applyRewrites, scanSyntax } from "../manifests/yaml-syntax.js";
 import { FileProblemError, type FileProblem } from "../types.js";
 import type { KubeObject } from "../types.js";
+import { checkPlaceholders, checkRunObject, PLACEHOLDER, placeholderProblem } from "../config/run-template.js";
 import { zonedFields } from "./slots.js";
 
 export interface TemplateContext {
@@ -49,37 +38,12 @@ export class TemplateError extends Error {
   }
 }
 
-const PLACEHOLDER = /\$?\$\(plumber\.([^)]*)\)/g;
-const BUILTINS = new Set(["revision", "shortRevision", "date", "scheduledTime", "versionTag", "release", "runName", "trigger"]);
 const FORMAT_TOKENS = /YYYY|MM|DD|HH|mm|ss/g;
 
 export function formatDate(slot: Date, timezone: string, format: string): string {
   const f = zonedFields(slot, timezone);
   const map: Record<string, string> = { YYYY: f.year, MM: f.month, DD: f.day, HH: f.hour, mm: f.minute, ss: f.second };
   return format.replace(FORMAT_TOKENS, (t) => map[t] ?? t);
-}
-
-/** Names used by `text` that are not placeholders plumber knows; empty when all are fine. */
-export function checkPlaceholders(text: string, params: readonly string[], inParam = false): string[] {
-  const bad: string[] = [];
-  for (const m of text.matchAll(PLACEHOLDER)) {
-    if (m[0].startsWith("$$")) continue;
-    const name = m[1] ?? "";
-    const problem = placeholderProblem(name, params, inParam);
-    if (problem) bad.push(problem);
-  }
-  return bad;
-}
-
-function placeholderProblem(name: string, params: readonly string[], inParam: boolean): string | undefined {
-  if (name.startsWith("params.")) {
-    if (inParam) return `$(plumber.${name}): params cannot refer to other params`;
-    const p = name.slice("params.".length);
-    return params.includes(p) ? undefined : `$(plumber.${name}): no param named "${p}"${params.length ? ` (known: ${params.join(", ")})` : ""}`;
-  }
-  if (name.startsWith("date:")) return name.length > 5 ? undefined : "$(plumber.date:): empty date format";
-  if (BUILTINS.has(name)) return undefined;
-  return `unknown placeholder $(plumber.${name}) (known: ${[...BUILTINS].map((b) => `$(plumber.${b})`).join(", ")}, $(plumber.date:FORMAT), $(plumber.params.NAME))`;
 }
 
 /** The values of the built-in placeholders and resolved params for one run. */
@@ -138,29 +102,6 @@ export class Substitution {
   }
 }
 
-/** The kinds a release can create, with how to cancel each and read its outcome (runs.ts). */
-export const RUN_KINDS: readonly { apiVersions: readonly string[]; kind: "PipelineRun" | "TaskRun" | "Job" }[] = [
-  { apiVersions: ["tekton.dev/v1", "tekton.dev/v1beta1"], kind: "PipelineRun" },
-  { apiVersions: ["tekton.dev/v1", "tekton.dev/v1beta1"], kind: "TaskRun" },
-  { apiVersions: ["batch/v1"], kind: "Job" },
-];
-
-/** Why a template object is not a usable run, or undefined. */
-export function checkRunObject(obj: unknown): string | undefined {
-  if (obj === null || typeof obj !== "object" || Array.isArray(obj)) return "the template must be a single Kubernetes object (a mapping)";
-  const o = obj as Record<string, unknown>;
-  if (typeof o.apiVersion !== "string" || typeof o.kind !== "string") return "the template needs apiVersion and kind";
-  const k = RUN_KINDS.find((r) => r.kind === o.kind);
-  if (!k || !k.apiVersions.includes(o.apiVersion)) {
-    return `the template is ${o.apiVersion} ${o.kind}; a release creates a tekton.dev/v1 (or v1beta1) PipelineRun or TaskRun, or a batch/v1 Job`;
-  }
-  if (o.metadata !== undefined && (o.metadata === null || typeof o.metadata !== "object" || Array.isArray(o.metadata))) {
-    return "metadata must be a mapping";
-  }
-  return undefined;
-}
-
-/** Parses a template file (exactly one YAML or JSON document), as kubectl would. Errors name file:line. */
 export function parseTemplateFile(file: string, content: string): Record<string, unknown> {
   const objects = kubectlDocuments(file, content);
   if (objects.length !== 1) {

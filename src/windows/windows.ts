@@ -2,17 +2,9 @@
 // cron schedule fires, for `duration`. Deny wins: no new revision is applied while a deny window
 // is open; with allow windows, only while one of them is open.
 import { Cron } from "croner";
+import type { SyncWindow } from "../config/types.js";
 
-export interface SyncWindow {
-  kind: "allow" | "deny";
-  /** Cron expression: 5 fields (minute …) or 6 (second minute …), or @daily etc. */
-  schedule: string;
-  durationMs: number;
-  /** IANA time zone the schedule is evaluated in. */
-  timezone: string;
-  /** Drift is repaired while this window blocks syncing. Default true. */
-  allowDriftRepair: boolean;
-}
+export type { SyncWindow };
 
 export interface WindowVerdict {
   /** A new revision may be applied now. */
@@ -33,16 +25,6 @@ function cronOf(w: Pick<SyncWindow, "schedule" | "timezone">): Cron {
     crons.set(key, c);
   }
   return c;
-}
-
-/** A schedule/timezone problem, for config validation; undefined when it is fine. */
-export function checkWindowSchedule(schedule: string, timezone: string): string | undefined {
-  try {
-    new Cron(schedule, { timezone, paused: true }).nextRun();
-    return undefined;
-  } catch (e) {
-    return `invalid schedule or timezone: ${(e as Error).message}`;
-  }
 }
 
 /** The end of the window's current opening, if it is open at `now`. */

@@ -3,7 +3,8 @@ import { laggedRevision } from "../../src/releases/revision.js";
 import { runOutcome } from "../../src/releases/runs.js";
 import { trimHistory, type ReleaseRecord } from "../../src/state/release.js";
 import { parseManifests } from "../../src/manifests/parse.js";
-import { checkPlaceholders, parseTemplateFile, renderRun, Substitution, TemplateError, type TemplateContext } from "../../src/releases/template.js";
+import { checkPlaceholders } from "../../src/config/run-template.js";
+import { parseTemplateFile, renderRun, Substitution, TemplateError, type TemplateContext } from "../../src/releases/template.js";
 import type { DeployRecord } from "../../src/state/store.js";
 import { FileProblemError } from "../../src/types.js";
 

@@ -1,6 +1,6 @@
 // Object identity: which manifests name the same cluster object.
 
-import type { FileProblem, KubeObject, Manifest } from "../types.js";
+import type { KubeObject } from "../types.js";
 
 export interface ObjectId {
   /** API group; "" for the core group (apiVersion "v1"). */
@@ -65,32 +65,4 @@ export function parseIdKey(key: string): ObjectKey {
 export function describeId(id: ObjectKey): string {
   const gk = id.group ? `${id.group}/${id.kind}` : id.kind;
   return id.namespace ? `${gk} ${id.namespace}/${id.name}` : `${gk} ${id.name}`;
-}
-
-/**
- * Two manifests for the same object (same group, kind, namespace, name; any version) are an error.
- * One problem per extra occurrence, at the later manifest, naming both places.
- * namespaceOf gives each manifest's effective namespace ("" for cluster-scoped).
- */
-export function findDuplicates(manifests: Manifest[], namespaceOf: (m: Manifest) => string): FileProblem[] {
-  const seen = new Map<string, Manifest>();
-  const problems: FileProblem[] = [];
-  for (const m of manifests) {
-    const id = { ...objectId(m.object), namespace: namespaceOf(m) };
-    const key = idKey(id);
-    const first = seen.get(key);
-    if (first === undefined) {
-      seen.set(key, m);
-      continue;
-    }
-    problems.push({
-      file: m.source.file,
-      line: m.source.line,
-      field: "metadata.name",
-      message:
-        `duplicate object ${describeId(id)}: defined at ${first.source.file}:${first.source.line} ` +
-        `and at ${m.source.file}:${m.source.line}`,
-    });
-  }
-  return problems;
 }

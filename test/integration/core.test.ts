@@ -97,16 +97,41 @@ describe("core reconcile", () => {
     expect((await getObject(h.kube, cmPath(h, "b")))?.data).toEqual({ v: "1" });
   });
 
-  it("prunes what left the repo, in reverse order, and only objects carrying plumber's marks", async () => {
-    const h = await start({ "a.yaml": configMap("a", { v: "1" }), "t.yaml": task("gone", "alpine:3.20") });
+  it("prunes what left the repo, in the reverse of apply order across kinds, and keeps what stayed", async () => {
+    const h = await start({
+      "a.yaml": configMap("a", { v: "1" }),
+      "gone-cm.yaml": configMap("gone-cm", { v: "1" }),
+      "sa.yaml": `apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: gone-sa\n`,
+      "t.yaml": task("gone", "alpine:3.20"),
+    });
     await h.cycle();
-    await h.repo.commit({ "t.yaml": null }, "drop task");
+    await h.repo.commit({ "t.yaml": null, "gone-cm.yaml": null, "sa.yaml": null }, "drop three");
     const res = await h.cycle();
     expect(res.kind).toBe("applied");
     if (res.kind !== "applied") return;
-    expect(res.changeSet.entries.filter((e) => e.action === "pruned").map((e) => e.subject)).toEqual([`Task/${h.namespace}/gone`]);
+    // Applied ServiceAccount, ConfigMap, then Task (custom resources last): pruned the other way round.
+    expect(res.changeSet.entries.filter((e) => e.action === "pruned").map((e) => e.subject)).toEqual([
+      `Task/${h.namespace}/gone`,
+      `ConfigMap/${h.namespace}/gone-cm`,
+      `ServiceAccount/${h.namespace}/gone-sa`,
+    ]);
     expect(await getObject(h.kube, taskPath(h, "gone"))).toBeUndefined();
+    expect(await getObject(h.kube, cmPath(h, "gone-cm"))).toBeUndefined();
+    expect(await getObject(h.kube, `/api/v1/namespaces/${h.namespace}/serviceaccounts/gone-sa`)).toBeUndefined();
     expect(await getObject(h.kube, cmPath(h, "a"))).toBeDefined();
+  });
+
+  it("refuses one object defined in two files before any write, naming both file:line", async () => {
+    const h = await start({ "a.yaml": configMap("a", { v: "1" }) });
+    await h.cycle();
+    await h.repo.commit({ "a.yaml": configMap("a", { v: "2" }), "more/copy.yaml": `# the same object again\n${configMap("a", { v: "3" })}` }, "duplicate");
+    h.counts();
+    const res = await h.cycle();
+    expect(res.kind).toBe("failed");
+    if (res.kind !== "failed") return;
+    expect(res.message).toContain(`more/copy.yaml:2: metadata.name: duplicate object ConfigMap/${h.namespace}/a: also defined at a.yaml:1`);
+    expect(h.counts()).toMatchObject({ writes: 1, dryRuns: 0 }); // the status record, nothing else
+    expect((await getObject(h.kube, cmPath(h, "a")))?.data).toEqual({ v: "1" });
   });
 
   it("does not prune an object someone took over by removing plumber's marks", async () => {

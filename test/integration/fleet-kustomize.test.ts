@@ -111,6 +111,30 @@ describe("kustomize apps", () => {
     expect(await getObject(h.kube, cmPath(h, "settings"))).toBeUndefined();
   });
 
+  it("refuses one object twice in kustomize's output (kustomize sees two namespaces, plumber one) before any write, naming both lines", async () => {
+    const h = await start({ ...base, "app/kustomization.yaml": stringify({ resources: ["../base"] }) }, { path: "app" });
+    expect((await h.cycle()).kind).toBe("applied");
+    // No namespace in one, the app's namespace in the other: distinct to kustomize, the same
+    // object once plumber defaults the namespace.
+    await h.repo.commit(
+      {
+        "app/kustomization.yaml": stringify({ resources: ["../base", "copy.yaml"] }),
+        "app/copy.yaml": configMap("settings", { channel: "copy" }, h.namespace),
+      },
+      "duplicate through kustomize",
+    );
+    h.counts();
+    const res = await h.cycle();
+    expect(res.kind).toBe("failed");
+    if (res.kind !== "failed") return;
+    expect(res.permanent).toBe(true);
+    const found = new RegExp(`^app/kustomization\\.yaml:(\\d+): metadata\\.name: duplicate object ConfigMap/${h.namespace}/settings: also defined at app/kustomization\\.yaml:(\\d+)$`).exec(res.message);
+    expect(found, res.message).not.toBeNull();
+    expect(found![1]).not.toBe(found![2]);
+    expect(h.counts()).toMatchObject({ writes: 1, dryRuns: 0 }); // the status record, nothing else
+    expect((await getObject(h.kube, cmPath(h, "settings")))?.data).toEqual({ channel: "stable", size: "1" });
+  });
+
   it("names the entry of a file the kustomization reads that is not in the commit, without running kustomize", async () => {
     const h = await start({ "app/kustomization.yaml": stringify({ resources: ["missing.yaml"] }) }, { path: "app" });
     const runs0 = kustomizeStats.runs;

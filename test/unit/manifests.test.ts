@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseManifests } from "../../src/manifests/parse.js";
-import { findDuplicates, groupOf, idKey, objectId, parseIdKey } from "../../src/manifests/identity.js";
-import { FileProblemError, type FileProblem, type Manifest } from "../../src/types.js";
+import { groupOf, idKey, objectId, parseIdKey } from "../../src/manifests/identity.js";
+import { FileProblemError, type FileProblem } from "../../src/types.js";
 
 function problemsOf(files: { path: string; content: string }[]): FileProblem[] {
   try {
@@ -184,11 +184,6 @@ describe("parseManifests", () => {
 });
 
 describe("identity", () => {
-  const m = (apiVersion: string, kind: string, name: string, file: string, line: number, namespace?: string): Manifest => ({
-    object: { apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } },
-    source: { file, line },
-  });
-
   it("builds keys without the version and parses them back", () => {
     expect(groupOf("apps/v1")).toBe("apps");
     expect(groupOf("v1")).toBe("");
@@ -202,21 +197,5 @@ describe("identity", () => {
       idKey(id),
     );
     expect(() => parseIdKey("apps/Deployment/web")).toThrow(/invalid object key/);
-  });
-
-  it("reports a duplicate identity naming both files and lines", () => {
-    const ps = findDuplicates(
-      [
-        m("apps/v1", "Deployment", "web", "a.yaml", 3),
-        m("apps/v1", "Deployment", "web", "b.yaml", 10, "other"), // different namespace: fine
-        m("v1", "ConfigMap", "web", "c.yaml", 1), // different kind: fine
-        m("apps/v1beta1", "Deployment", "web", "d.yaml", 7), // same object, other version
-      ],
-      (x) => x.object.metadata.namespace ?? "default",
-    );
-    expect(ps).toHaveLength(1);
-    expect(ps[0]).toMatchObject({ file: "d.yaml", line: 7 });
-    expect(ps[0]!.message).toContain("a.yaml:3");
-    expect(ps[0]!.message).toContain("d.yaml:7");
   });
 });

@@ -5,9 +5,9 @@ import { loadConfig } from "../config/load.js";
 import { createLogger } from "../log.js";
 import { RepoPoller } from "../reconcile/poller.js";
 import { buildRuntime } from "../reconcile/runtime.js";
-import { findRepoRoot } from "../local/binaries.js";
 import { installCrds, startControlPlane } from "../local/controlplane.js";
 import { startGitServer } from "../local/gitserver.js";
+import { packageFile } from "../local/package.js";
 import { LocalRepo } from "../local/repo.js";
 import { sleep } from "../util/pool.js";
 import { table } from "./commands.js";
@@ -31,7 +31,7 @@ export async function demoCommand(out: Out, opts: { keep: boolean }): Promise<nu
     out(`  export KUBECONFIG=${cp.kubeconfigPath}`);
 
     const repo = await LocalRepo.create(join(work, "git"), "plumbing");
-    const files = await readTree(join(findRepoRoot(), "examples", "demo-repo"));
+    const files = await readTree(packageFile("examples", "demo-repo"));
     const first = await repo.commit(files, "plumbing: initial");
     out(`▸ serving examples/demo-repo at ${git.url("plumbing")} (commit ${first.slice(0, 12)})`);
 

@@ -1,31 +1,17 @@
-// Locates (or builds) the control-plane binaries used by the test bed and the sandbox:
+// Locates (or builds) the binaries of a local control plane (`plumber demo`, the test bed):
 // kube-apiserver, etcd, kubectl and kustomize, all in one directory.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { accessSync, constants, mkdirSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { packageFile, packageRoot } from "./package.js";
 
 export const REQUIRED_BINARIES = ["kube-apiserver", "etcd", "kubectl", "kustomize"] as const;
 
 export interface EnsureBinariesOptions {
   /** Receives the build script's stderr line by line. Default: written to process.stderr. */
   log?: (line: string) => void;
-}
-
-/**
- * The repository root: the nearest directory at or above this module's file that holds a
- * package.json (works both from src/sandbox/ and from the compiled dist/src/sandbox/).
- */
-export function findRepoRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
-  let dir = resolve(from);
-  for (;;) {
-    if (existsSync(join(dir, "package.json"))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json found at or above ${from}`);
-    dir = parent;
-  }
 }
 
 function isExecutable(file: string): boolean {
@@ -41,15 +27,28 @@ function hasAll(dir: string, names: readonly string[]): boolean {
   return names.every((n) => isExecutable(join(dir, n)));
 }
 
+/** The cache scripts/build-binaries.sh builds into (same rule as the script's CACHE). */
+export function binariesCacheDir(): string {
+  return (
+    process.env.PLUMBER_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? homedir(), ".cache"), "plumber")
+  );
+}
+
 /**
  * A directory holding kube-apiserver, etcd, kubectl and kustomize.
  *
- * If KUBEBUILDER_ASSETS names a folder with kube-apiserver and etcd, those are used; kubectl and
+ * PLUMBER_BIN_DIR, when set, is that directory (it must hold all four). If KUBEBUILDER_ASSETS names a folder with kube-apiserver and etcd, those are used; kubectl and
  * kustomize come from the same folder when present there, otherwise from the source build (a
  * directory of symlinks joining the two is returned then). Without KUBEBUILDER_ASSETS, runs
  * scripts/build-binaries.sh (cached; waits on a concurrent build through its lock).
  */
 export async function ensureBinaries(opts: EnsureBinariesOptions = {}): Promise<string> {
+  const given = process.env.PLUMBER_BIN_DIR;
+  if (given) {
+    const missing = REQUIRED_BINARIES.filter((n) => !isExecutable(join(given, n)));
+    if (missing.length > 0) throw new Error(`PLUMBER_BIN_DIR=${given} lacks ${missing.join(", ")} (executable)`);
+    return resolve(given);
+  }
   const assets = process.env.KUBEBUILDER_ASSETS;
   if (assets && hasAll(assets, ["kube-apiserver", "etcd"])) {
     const dir = resolve(assets);
@@ -63,7 +62,8 @@ export async function ensureBinaries(opts: EnsureBinariesOptions = {}): Promise<
 /** kube-apiserver and etcd from `assets`, everything else from `built`, as symlinks in one dir. */
 function mergedDir(assets: string, built: string): string {
   const key = createHash("sha256").update(`${assets}\0${built}`).digest("hex").slice(0, 16);
-  const dir = join(tmpdir(), `plumber-bin-${key}`);
+  // In the binaries cache, not the temp dir: it is reused by every later run with the same pair.
+  const dir = join(binariesCacheDir(), "bin", `merged-${key}`);
   mkdirSync(dir, { recursive: true });
   for (const name of REQUIRED_BINARIES) {
     const target = hasAll(assets, [name]) ? join(assets, name) : join(built, name);
@@ -82,8 +82,8 @@ function mergedDir(assets: string, built: string): string {
 }
 
 function runBuildScript(opts: EnsureBinariesOptions): Promise<string> {
-  const root = findRepoRoot();
-  const script = join(root, "scripts", "build-binaries.sh");
+  const root = packageRoot();
+  const script = packageFile("scripts", "build-binaries.sh");
   const log = opts.log ?? ((line: string) => process.stderr.write(line + "\n"));
   return new Promise((resolvePromise, reject) => {
     const child = spawn("bash", [script], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });

@@ -1,5 +1,5 @@
-// A real, throwaway Kubernetes control plane for tests and the local sandbox: etcd plus
-// kube-apiserver on loopback, no controller-manager, no scheduler, no nodes.
+// A real, throwaway Kubernetes control plane on this machine (`plumber demo`, the test bed and
+// the sandbox): etcd plus kube-apiserver on loopback, no controller-manager, no scheduler, no nodes.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomBytes, X509Certificate } from "node:crypto";
 import { createWriteStream, rmSync, type WriteStream } from "node:fs";
@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { stringify as yamlStringify } from "yaml";
-import { ensureBinaries, findRepoRoot } from "./binaries.js";
+import { ensureBinaries } from "./binaries.js";
+import { packageFile } from "./package.js";
 import { spawnReaper, type Reaper } from "./reaper.js";
 
 const execFileP = promisify(execFile);
@@ -475,7 +476,7 @@ async function startOnce(
 
     const deadline = t0 + readyTimeoutMs;
     const waitReady = async (p: Proc, until = deadline): Promise<void> => {
-      let last = "";
+      let last: string;
       for (;;) {
         if (etcd.hasExited()) throw failure(etcd, "etcd exited during control-plane startup");
         if (p.hasExited()) throw failure(p, "kube-apiserver exited during startup");
@@ -591,9 +592,9 @@ export async function kubectl(args: string[], opts: KubectlOptions): Promise<{ s
   });
 }
 
-/** Path of the Tekton CRDs the demo and the test bed install (examples/crds/tekton.yaml). */
+/** The Tekton CRDs the demo repo's objects need (examples/crds/tekton.yaml, shipped with the package). */
 export function tektonCrdsPath(): string {
-  return join(findRepoRoot(), "examples", "crds", "tekton.yaml");
+  return packageFile("examples", "crds", "tekton.yaml");
 }
 
 /**

@@ -1,5 +1,6 @@
-// A real git smart-HTTP server for tests and benchmarks: node:http in front of
-// `git http-backend` run as CGI, over every bare repository under a root directory.
+// A real git smart-HTTP server on loopback (`plumber demo` serves its repo with it; so do the
+// test bed and the benchmarks): node:http in front of `git http-backend` run as CGI, over every
+// bare repository under a root directory.
 import { spawn, type ChildProcess } from "node:child_process";
 import { timingSafeEqual } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -26,6 +27,12 @@ export interface GitServerOptions {
   port?: number;
   /** Serve git-receive-pack (push over HTTP). Default false: the server is read-only. */
   allowPush?: boolean;
+  /**
+   * When set, GET on this path returns the request counts as JSON `{total, byPath}` and DELETE
+   * returns and resets them (for processes other than the server's, e.g. test workers). Not
+   * counted, not authenticated; pick a path no repo can have.
+   */
+  statsPath?: string;
 }
 
 export interface GitServer {
@@ -39,23 +46,7 @@ export interface GitServer {
   stop(): Promise<void>;
 }
 
-const REALM = "plumber-test";
-
-/**
- * GET returns this server's request counts as JSON `{total, byPath}`; DELETE returns and resets them.
- * Not a repo path (no repo is named "-"), not counted, not authenticated.
- */
-export const STATS_PATH = "/-/requests";
-
-/** Reads a git server's request counts over HTTP (from another process); `reset` also zeroes them. */
-export async function fetchGitServerCounts(
-  baseUrl: string,
-  opts: { reset?: boolean } = {},
-): Promise<{ total: number; byPath: Record<string, number> }> {
-  const r = await fetch(baseUrl + STATS_PATH, { method: opts.reset ? "DELETE" : "GET" });
-  if (!r.ok) throw new Error(`git server stats: HTTP ${r.status}`);
-  return (await r.json()) as { total: number; byPath: Record<string, number> };
-}
+const REALM = "plumber";
 
 function findHttpBackend(): { cmd: string; args: string[] } {
   for (const p of ["/usr/lib/git-core/git-http-backend", "/usr/libexec/git-core/git-http-backend"]) {
@@ -106,8 +97,7 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServer>
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? "/", "http://placeholder");
     const path = url.pathname;
-    // Counter access for other processes (test workers); not counted, no auth.
-    if (path === STATS_PATH) {
+    if (opts.statsPath !== undefined && path === opts.statsPath) {
       req.resume();
       const body = JSON.stringify({ total: requests.total, byPath: Object.fromEntries(requests.byPath) });
       if (req.method === "DELETE") {
@@ -156,7 +146,7 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServer>
       GIT_HTTP_EXPORT_ALL: "1",
       GATEWAY_INTERFACE: "CGI/1.1",
       SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
-      SERVER_SOFTWARE: "plumber-test-gitserver",
+      SERVER_SOFTWARE: "plumber-gitserver",
       PATH_INFO: pathInfo,
       REQUEST_METHOD: req.method ?? "GET",
       QUERY_STRING: url.search.startsWith("?") ? url.search.slice(1) : url.search,

@@ -6,12 +6,13 @@ const log = (line: string) => process.stderr.write(`[sandbox] ${line}\n`);
 
 async function main(): Promise<void> {
   let stopping = false;
-  let stop: (() => Promise<void>) | undefined;
+  // Set once the control plane is up; a signal before that finds nothing to stop yet.
+  const running: { stop?: () => Promise<void> } = {};
   const onSignal = (sig: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     log(`${sig}: stopping`);
-    void (stop ? stop() : Promise.resolve()).then(
+    void (running.stop ? running.stop() : Promise.resolve()).then(
       () => process.exit(0),
       (err: unknown) => {
         log(`stop failed: ${String(err)}`);
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
 
   const t0 = Date.now();
   const cp = await startControlPlane({ log });
-  stop = cp.stop;
+  running.stop = cp.stop;
   if (stopping) {
     await cp.stop();
     process.exit(0);

@@ -5,9 +5,9 @@ import { readFile, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { kubectl } from "../../src/local/controlplane.js";
-import { fetchGitServerCounts } from "../../src/local/gitserver.js";
+import { fetchGitServerCounts } from "../bed/gitcounts.js";
 import { TestRepo } from "../bed/testrepo.js";
 import { tempDir, testEnv, uniqueName } from "../setup/env.js";
 
@@ -170,7 +170,7 @@ describe("git server", () => {
     expect(r.code).not.toBe(0);
     const res = await fetch(`${url}/info/refs?service=git-upload-pack`);
     expect(res.status).toBe(401);
-    expect(res.headers.get("www-authenticate")).toBe('Basic realm="plumber-test"');
+    expect(res.headers.get("www-authenticate")).toBe('Basic realm="plumber"');
     const wrong = await fetch(`${url}/info/refs?service=git-upload-pack`, {
       headers: { Authorization: "Bearer nope" },
     });
@@ -211,5 +211,18 @@ describe("git server", () => {
     expect(await readlink(join(dir, "deploy/link.yaml"))).toBe("../../etc/passwd");
     const mode = await git(["ls-tree", "HEAD", "deploy/link.yaml"], { cwd: dir });
     expect(mode.stdout).toMatch(/^120000 blob/);
+  });
+});
+
+describe("scratch root", () => {
+  it("takes the temp files of the workers and of their child processes", async () => {
+    const tmp = join(inject("scratchRoot"), "tmp");
+    expect(tmpdir()).toBe(tmp);
+    const child = await new Promise<string>((res, rej) =>
+      execFile(process.execPath, ["-e", "process.stdout.write(require('os').tmpdir())"], (err, stdout) => (err ? rej(err) : res(stdout))),
+    );
+    expect(child).toBe(tmp);
+    expect(env.gitRoot.startsWith(inject("scratchRoot"))).toBe(true);
+    expect(env.kubeconfigPath.startsWith(tmp)).toBe(true);
   });
 });

@@ -25,6 +25,8 @@ declare module "vitest" {
     binDir: string;
     /** Scratch space removed after the run (even if the runner is killed): see tempDir(). */
     scratchDir: string;
+    /** The run's root (test/setup/scratch.ts): git root, scratch space and TMPDIR are inside it. */
+    scratchRoot: string;
   }
 }
 

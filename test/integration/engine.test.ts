@@ -69,8 +69,22 @@ describe("engine as a library", () => {
     expect(await b.get(`/api/v1/namespaces/${ns}`)).toBeUndefined();
 
     b.sent();
+    // What the client saw, in order: writes, and each read of the CRD that found it Established.
+    const seen: string[] = [];
+    const raw = b.client.raw.bind(b.client);
+    b.client.raw = async (r) => {
+      const res = await raw(r);
+      if (r.method === "PATCH" && r.query?.dryRun !== "All") seen.push(`PATCH ${r.path.split("/").slice(-2, -1)[0]}`);
+      if (r.method === "GET" && r.path.endsWith(`/customresourcedefinitions/widgets.${group}`) && /"type":"Established","status":"True"/.test(res.text)) seen.push("CRD Established");
+      return res;
+    };
     const out = await engine.sync(b.req(manifests));
+    b.client.raw = raw;
     expect(out.changeSet.summary()).toMatchObject({ created: 4, failed: 0 });
+    // The custom resource is written only once its CRD is Established (not merely created).
+    expect(seen.indexOf("PATCH customresourcedefinitions")).toBeLessThan(seen.indexOf("CRD Established"));
+    expect(seen.indexOf("CRD Established")).toBeGreaterThanOrEqual(0);
+    expect(seen.indexOf("CRD Established")).toBeLessThan(seen.indexOf("PATCH widgets"));
     // Stage 0 (Namespace, then CRD) before stage 1, whatever the order of the manifests.
     expect(mutationsOf(b.sent()).filter((r) => r.method === "PATCH").map((r) => r.path.split("/").slice(-2, -1)[0])).toEqual(["namespaces", "customresourcedefinitions", "configmaps", "widgets"]);
     const widget = out.changeSet.entries.find((e) => e.subject === `Widget/${ns}/w`);
@@ -120,6 +134,108 @@ describe("engine as a library", () => {
     expect(pruned.at(-1)).toBe(`ServiceAccount/${ns}/sa`);
     for (const p of applied) expect(await b.get(p)).toBeUndefined();
     expect(out.inventory).toEqual([]);
+  });
+
+  it("prunes stage 0 last: custom resources and namespaced objects before their CRD and Namespace, in the exact reverse at the apiserver", async () => {
+    const b = await newBed();
+    const group = `${uniqueName("g")}.example.com`;
+    const ns = uniqueName("prune-staged");
+    const clusterRole = uniqueName("prune-cr");
+    cleanups.push(() => b.client.request({ method: "DELETE", path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.${group}` }));
+    cleanups.push(() => b.client.request({ method: "DELETE", path: `/api/v1/namespaces/${ns}` }));
+    cleanups.push(() => b.client.request({ method: "DELETE", path: `/apis/rbac.authorization.k8s.io/v1/clusterroles/${clusterRole}` }));
+    const manifests = [
+      m({ apiVersion: `${group}/v1`, kind: "Widget", metadata: { name: "w", namespace: ns }, spec: { size: 1 } }),
+      m({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: clusterRole }, rules: [] }),
+      cm("inside", { a: "1" }, { namespace: ns }),
+      cm("beside", { a: "1" }),
+      crd(group),
+      m({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }),
+    ];
+    const engine = b.engine();
+    b.sent();
+    const first = await engine.sync(b.req(manifests));
+    const applied = mutationsOf(b.sent()).filter((r) => r.method === "PATCH").map((r) => r.path);
+    expect(applied.map((p) => p.split("/").slice(-2, -1)[0])).toEqual(["namespaces", "customresourcedefinitions", "configmaps", "configmaps", "clusterroles", "widgets"]);
+
+    b.sent();
+    const out = await engine.sync(b.req([], first.inventory, { allowEmpty: true }));
+    const deleted = b.sent().filter((r) => r.method === "DELETE").map((r) => r.path);
+    expect(out.changeSet.count("pruned")).toBe(6);
+    expect(deleted).toEqual([...applied].reverse());
+    expect(out.changeSet.entries.filter((e) => e.action === "pruned").map((e) => e.subject)).toEqual([
+      `Widget/${ns}/w`,
+      `ClusterRole/${clusterRole}`,
+      `ConfigMap/${ns}/inside`,
+      `ConfigMap/${b.namespace}/beside`,
+      `CustomResourceDefinition/widgets.${group}`,
+      `Namespace/${ns}`,
+    ]);
+    expect(await b.get(`/apis/rbac.authorization.k8s.io/v1/clusterroles/${clusterRole}`)).toBeUndefined();
+    expect(await b.get(cmPath(b.namespace, "beside"))).toBeUndefined();
+    // A Namespace and a CRD go away asynchronously: gone, or on their way out.
+    const leaving = async (path: string) => {
+      const o = await b.get<KubeObject>(path);
+      return o === undefined || Boolean(o.metadata.deletionTimestamp);
+    };
+    expect(await leaving(`/api/v1/namespaces/${ns}`)).toBe(true);
+    expect(await leaving(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.${group}`)).toBe(true);
+    expect(out.inventory).toEqual([]);
+  });
+
+  it("repair restores a changed field and a deleted object, leaves another manager's field alone, and then finds no drift", async () => {
+    const b = await newBed();
+    const engine = b.engine();
+    const manifests = [cm("a", { v: "1" }), cm("b", { v: "1" }), cm("c", { v: "1" })];
+    const out = await engine.sync(b.req(manifests));
+    // Someone changes a field plumber applied and adds one of their own; deletes b; and only
+    // adds fields of their own to c, which is not drift.
+    await b.client.request({ method: "PATCH", path: cmPath(b.namespace, "a"), query: { fieldManager: "kubectl-edit" }, contentType: "application/merge-patch+json", body: JSON.stringify({ data: { v: "theirs", extra: "theirs" } }) });
+    await b.client.request({ method: "DELETE", path: cmPath(b.namespace, "b") });
+    await b.client.request({ method: "PATCH", path: cmPath(b.namespace, "c"), query: { fieldManager: "someone" }, contentType: "application/merge-patch+json", body: JSON.stringify({ metadata: { annotations: { "example.com/note": "keep" } }, data: { other: "x" } }) });
+    const cBefore = (await b.get<KubeObject>(cmPath(b.namespace, "c")))?.metadata.resourceVersion;
+
+    const drift = await engine.detectDrift(b.owner, out.inventory);
+    expect(drift.drifted).toEqual([`/ConfigMap/${b.namespace}/a`]);
+    expect(drift.missing).toEqual([`/ConfigMap/${b.namespace}/b`]);
+
+    b.sent();
+    const repaired = await engine.repair(b.owner, manifests, b.namespace, drift, out.inventory);
+    expect(repaired.changeSet.entries.map((e) => `${e.action} ${e.subject}`).sort()).toEqual([`configured ConfigMap/${b.namespace}/a`, `created ConfigMap/${b.namespace}/b`]);
+    // No dry-run, no prune, and c is not touched.
+    const writes = mutationsOf(b.sent());
+    expect(writes.map((r) => `${r.method} ${r.path.split("/").at(-1)}`).sort()).toEqual(["PATCH a", "PATCH b"]);
+    const a = await b.get<KubeObject>(cmPath(b.namespace, "a"));
+    expect(a?.data).toEqual({ v: "1", extra: "theirs" });
+    const managers = (a?.metadata.managedFields as { manager: string; fieldsV1?: { "f:data"?: Record<string, unknown> } }[]).map((f) => [f.manager, Object.keys(f.fieldsV1?.["f:data"] ?? {}).sort()]);
+    expect(managers).toEqual(expect.arrayContaining([["plumber", ["f:v"]], ["kubectl-edit", ["f:extra"]]]));
+    expect((await b.get<KubeObject>(cmPath(b.namespace, "b")))?.data).toEqual({ v: "1" });
+    const c = await b.get<KubeObject>(cmPath(b.namespace, "c"));
+    expect(c?.metadata.resourceVersion).toBe(cBefore);
+    expect(c?.metadata.annotations?.["example.com/note"]).toBe("keep");
+    expect(c?.data).toEqual({ v: "1", other: "x" });
+
+    const after = await engine.detectDrift(b.owner, repaired.inventory);
+    expect({ drifted: after.drifted, missing: after.missing }).toEqual({ drifted: [], missing: [] });
+  });
+
+  it("plan over drift shows the changed object as configured and the deleted one as created, and writes nothing", async () => {
+    const b = await newBed();
+    const engine = b.engine();
+    const manifests = [cm("a", { v: "1" }), cm("b", { v: "1" }), cm("c", { v: "1" })];
+    const out = await engine.sync(b.req(manifests));
+    await b.client.request({ method: "PATCH", path: cmPath(b.namespace, "a"), query: { fieldManager: "kubectl-edit" }, contentType: "application/merge-patch+json", body: JSON.stringify({ data: { v: "theirs" } }) });
+    await b.client.request({ method: "DELETE", path: cmPath(b.namespace, "b") });
+    const rvs = async () => Promise.all(["a", "c"].map(async (n) => (await b.get<KubeObject>(cmPath(b.namespace, n)))?.metadata.resourceVersion));
+    const before = await rvs();
+    b.sent();
+    const plan = await engine.plan(b.req(manifests, out.inventory));
+    expect(mutationsOf(b.sent())).toEqual([]);
+    expect(plan.objects.map((p) => `${p.action} ${p.resource.id.name}`)).toEqual(["configured a", "created b", "unchanged c"]);
+    expect(plan.prune).toEqual([]);
+    expect(await rvs()).toEqual(before);
+    expect(await b.get(cmPath(b.namespace, "b"))).toBeUndefined();
+    expect((await b.get<KubeObject>(cmPath(b.namespace, "a")))?.data).toEqual({ v: "theirs" });
   });
 
   it("detects drift and missing objects with one LIST per kind, names the contesting manager, and treats intent-only entries as missing", async () => {

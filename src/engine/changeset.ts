@@ -15,6 +15,11 @@ export interface ChangeSetEntry {
   warnings?: string[];
   /** What plumber did besides the write, e.g. "took over fields from kubectl-client-side-apply". */
   notes?: string[];
+  /**
+   * For failed: the server or the network was at fault (KubeApiError.transient), so the same
+   * revision may well go through later. Absent: the object or plumber's rules on it were at fault.
+   */
+  transient?: boolean;
 }
 
 export class ChangeSet {

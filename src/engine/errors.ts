@@ -31,3 +31,13 @@ export function errorText(e: unknown): string {
   }
   return e instanceof Error ? e.message : String(e);
 }
+
+/** Worth trying the same thing again later: the server or the network, not the request, was at fault. */
+export function isTransient(e: unknown): boolean {
+  return e instanceof KubeApiError && e.transient;
+}
+
+/** The flag a failed change-set entry carries, from the error that failed it (absent when permanent). */
+export function transientFlag(e: unknown): { transient?: true } {
+  return isTransient(e) ? { transient: true } : {};
+}

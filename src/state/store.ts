@@ -34,16 +34,16 @@ export interface DeployRecord {
 
 export const HISTORY_LIMIT = 20;
 
-export interface AppState {
+/** Fields every phase has; which are set depends on the history of the app. */
+interface StateFields {
   app: string;
   /** The branch the applied revision came from (for an app with a branchPattern, the one it picked). */
   branch?: string;
   /** The revision last applied successfully: what the cluster follows. */
   revision?: string;
-  phase?: Phase;
   /** The last revision that passed health and post-checks: where a rollback goes. */
   goodRevision?: string;
-  /** A revision planned and waiting for approval. */
+  /** A revision planned and waiting (for approval, a sync window, a dependency). */
   pendingRevision?: string;
   /** The last `plumber retry` request acted on. */
   retryConsumed?: string;
@@ -68,6 +68,70 @@ export interface AppState {
   inventory: InventoryEntry[];
   /** The last HISTORY_LIMIT deploy attempts, newest first. */
   history: DeployRecord[];
+}
+
+/** No phase: nothing applied yet, or a halt that `plumber retry` cleared (the next apply sets one). */
+export interface UnphasedState extends StateFields {
+  phase?: undefined;
+}
+/** Applied; health gating and post-checks under way since verifyStartedAt (a restart resumes them). */
+export interface VerifyingState extends StateFields {
+  phase: "Verifying";
+  revision: string;
+  verifyStartedAt: string;
+}
+/** Healthy at revision, which is also the good revision (after a deploy or a rollback). */
+export interface ReadyState extends StateFields {
+  phase: "Ready";
+  revision: string;
+  goodRevision: string;
+}
+/** pendingRevision is planned and waits for `plumber approve`. */
+export interface WaitingApprovalState extends StateFields {
+  phase: "WaitingApproval";
+  pendingRevision: string;
+}
+/** failedRevision failed in a way that needs a person (the rollback failed too, or rollback is off). */
+export interface HaltedState extends StateFields {
+  phase: "Halted";
+  failedRevision: string;
+  message: string;
+}
+
+/** One app's state, typed by phase: what a phase needs is there, without `?? ""`. */
+export type AppState = UnphasedState | VerifyingState | ReadyState | WaitingApprovalState | HaltedState;
+
+export function emptyState(app: string): UnphasedState {
+  return { app, inventory: [], history: [] };
+}
+
+/**
+ * The state of the stored status fields, checked against its phase. A phase whose fields are
+ * missing (hand-edited, or written by something else) is dropped rather than trusted, so the next
+ * cycle starts from what is certain; a Verifying state keeps its phase so the wait resumes.
+ */
+export function stateFromFields(app: string, data: Record<string, string | undefined>, inventory: InventoryEntry[], history: DeployRecord[]): AppState {
+  const f: StateFields & { phase?: string } = { app, inventory, history };
+  for (const k of STATUS_KEYS) {
+    const v = data[k];
+    if (v) (f as unknown as Record<string, string>)[k] = v;
+  }
+  const { phase, ...rest } = f;
+  switch (phase) {
+    case "Verifying":
+      if (rest.revision) return { ...rest, phase, revision: rest.revision, verifyStartedAt: rest.verifyStartedAt ?? rest.appliedAt ?? rest.updatedAt ?? new Date(0).toISOString() };
+      break;
+    case "Ready":
+      if (rest.revision && rest.goodRevision) return { ...rest, phase, revision: rest.revision, goodRevision: rest.goodRevision };
+      break;
+    case "WaitingApproval":
+      if (rest.pendingRevision) return { ...rest, phase, pendingRevision: rest.pendingRevision };
+      break;
+    case "Halted":
+      if (rest.failedRevision) return { ...rest, phase, failedRevision: rest.failedRevision, message: rest.message ?? "halted" };
+      break;
+  }
+  return rest;
 }
 
 export function recordDeploy(state: AppState, rec: DeployRecord): void {
@@ -120,15 +184,10 @@ export class StateStore {
     const cm = await this.client.getOptional<ConfigMap>(this.path(app));
     if (!cm) return undefined;
     const data = cm.data ?? {};
-    const state: AppState = { app, inventory: [], history: [] };
-    for (const k of STATUS_KEYS) {
-      const v = data[k];
-      if (v) (state as unknown as Record<string, string>)[k] = v;
-    }
     const inv = cm.binaryData?.["inventory.json.gz"];
-    if (inv) state.inventory = JSON.parse(gunzipSync(Buffer.from(inv, "base64")).toString("utf8")) as InventoryEntry[];
-    if (data.history) state.history = JSON.parse(data.history) as DeployRecord[];
-    return state;
+    const inventory = inv ? (JSON.parse(gunzipSync(Buffer.from(inv, "base64")).toString("utf8")) as InventoryEntry[]) : [];
+    const history = data.history ? (JSON.parse(data.history) as DeployRecord[]) : [];
+    return stateFromFields(app, data, inventory, history);
   }
 
   async save(state: AppState): Promise<void> {

@@ -1,6 +1,7 @@
 // Sync windows against the real control plane: a new revision outside the allow window is planned
 // and shown as waiting, and applied when the window opens, without another commit.
 import { afterEach, describe, expect, it } from "vitest";
+import type { Clock } from "../../src/reconcile/clock.js";
 import { StateStore } from "../../src/state/store.js";
 import { configMap, getObject, harness, type Harness } from "./support.js";
 
@@ -9,27 +10,31 @@ afterEach(() => {
   for (const h of open.splice(0)) h.close();
 });
 
-/** A 6-field cron expression firing once, at `d` (UTC, whole seconds). */
-const cronAt = (d: Date) => `${d.getUTCSeconds()} ${d.getUTCMinutes()} ${d.getUTCHours()} ${d.getUTCDate()} ${d.getUTCMonth() + 1} *`;
+/** A clock the test moves by hand: window verdicts never depend on when the suite runs. */
+function handClock(iso: string): Clock & { set(iso: string): void } {
+  let t = new Date(iso);
+  return { now: () => new Date(t), set: (s) => (t = new Date(s)) };
+}
 
 describe("sync windows", () => {
   it("waits outside the allow window, keeps repairing drift, applies when the window opens", async () => {
-    const h = await harness({ "cm.yaml": configMap("cm", { v: "1" }) });
+    const clock = handClock("2026-03-10T10:00:00Z");
+    const h = await harness({ "cm.yaml": configMap("cm", { v: "1" }) }, { clock });
     open.push(h);
     const cm = () => getObject(h.kube, `/api/v1/namespaces/${h.namespace}/configmaps/cm`);
     expect((await h.cycle()).kind).toBe("applied");
 
-    const opens = new Date(Math.ceil((Date.now() + 4000) / 1000) * 1000);
-    await h.reconfigure({ app: { windows: [{ kind: "allow", schedule: cronAt(opens), duration: "10m" }] } });
+    await h.reconfigure({ app: { windows: [{ kind: "allow", schedule: "0 11 * * *", duration: "10m" }] } });
     const sha = await h.repo.commit({ "cm.yaml": configMap("cm", { v: "2" }) }, "v2");
     const res = await h.cycle();
     expect(res).toMatchObject({ kind: "held", revision: sha });
     if (res.kind !== "held") return;
-    expect(res.message).toContain(`revision ${sha.slice(0, 12)} waits for a sync window: outside the allow windows (next opens at ${opens.toISOString()})`);
+    expect(res.message).toContain(`revision ${sha.slice(0, 12)} waits for a sync window: outside the allow windows (next opens at 2026-03-10T11:00:00.000Z)`);
     expect(res.message).toContain("(0 to create, 1 to configure, 0 to prune)");
     expect((await cm())?.data).toEqual({ v: "1" });
     const state = await new StateStore(h.kube, h.stateNamespace).load(h.app);
-    expect(state).toMatchObject({ pendingRevision: sha, message: res.message });
+    // Status is stamped with the injected clock, not the wall clock.
+    expect(state).toMatchObject({ pendingRevision: sha, message: res.message, updatedAt: "2026-03-10T10:00:00.000Z" });
     // held, no status write per cycle; drift is still repaired
     h.counts();
     expect((await h.cycle()).kind).toBe("held");
@@ -38,13 +43,21 @@ describe("sync windows", () => {
     expect((await h.cycle()).kind).toBe("repaired");
     expect((await cm())?.data).toEqual({ v: "1" });
 
-    await new Promise((r) => setTimeout(r, Math.max(0, opens.getTime() - Date.now() + 200)));
+    // A second before it opens it still waits; inside the window the revision goes out, without another commit.
+    clock.set("2026-03-10T10:59:59Z");
+    expect((await h.cycle()).kind).toBe("held");
+    clock.set("2026-03-10T11:00:01Z");
     expect(await h.cycle()).toMatchObject({ kind: "applied", revision: sha });
     expect((await cm())?.data).toEqual({ v: "2" });
+    expect((await new StateStore(h.kube, h.stateNamespace).load(h.app))?.appliedAt).toBe("2026-03-10T11:00:01.000Z");
+    // Past the window's ten minutes a newer revision waits for tomorrow's opening.
+    clock.set("2026-03-10T11:10:00Z");
+    await h.repo.commit({ "cm.yaml": configMap("cm", { v: "3" }) }, "v3");
+    expect(await h.cycle()).toMatchObject({ kind: "held", message: expect.stringContaining("next opens at 2026-03-11T11:00:00.000Z") });
   });
 
   it("a deny window blocks syncing (deny wins over allow) and, with allowDriftRepair: false, drift repair too", async () => {
-    const h = await harness({ "cm.yaml": configMap("cm", { v: "1" }) });
+    const h = await harness({ "cm.yaml": configMap("cm", { v: "1" }) }, { clock: handClock("2026-03-10T10:00:00Z") });
     open.push(h);
     expect((await h.cycle()).kind).toBe("applied");
     await h.reconfigure({

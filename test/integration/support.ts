@@ -10,6 +10,7 @@ import { RepoPoller, type PollResult } from "../../src/reconcile/poller.js";
 import { buildRuntime, type Runtime } from "../../src/reconcile/runtime.js";
 import type { TestRepo } from "../bed/testrepo.js";
 import type { CycleResult } from "../../src/reconcile/app.js";
+import type { Clock } from "../../src/reconcile/clock.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 
 export interface AppOptions {
@@ -23,6 +24,8 @@ export interface AppOptions {
   notifications?: Record<string, unknown>[];
   /** More top-level config fields (kustomize, …). */
   top?: Record<string, unknown>;
+  /** The reconcilers' clock (the one given to harness(); restart() and reconfigure() keep it). */
+  clock?: Clock;
 }
 
 export interface Harness {
@@ -90,7 +93,7 @@ export async function harness(files: Record<string, string>, opts: AppOptions = 
   };
 
   await writeConfig(opts);
-  let rt = await buildRuntime(await loadConfig(configFile), { log: silentLogger(), cacheDir });
+  let rt = await buildRuntime(await loadConfig(configFile), { log: silentLogger(), cacheDir, clock: opts.clock });
   let poller = newPoller(rt);
   let last = { git: 0, api: 0, writes: 0, dryRuns: 0, lists: 0 };
   const raw = () => {
@@ -124,7 +127,7 @@ export async function harness(files: Record<string, string>, opts: AppOptions = 
     },
     async restart() {
       rt.close();
-      rt = await buildRuntime(await loadConfig(configFile), { log: silentLogger(), cacheDir });
+      rt = await buildRuntime(await loadConfig(configFile), { log: silentLogger(), cacheDir, clock: opts.clock });
       poller = newPoller(rt);
       last = raw();
     },

@@ -18,6 +18,6 @@ describe("dependsOn", () => {
     expect(dependencyBlocker("d", {})).toBe("dependency d has not been deployed yet");
     expect(dependencyBlocker("d", { state: ready, head: B })).toContain("dependency d is not yet at bbbbbbbbbbbb");
     expect(dependencyBlocker("d", { state: { ...ready, failedRevision: B, message: "bad yaml" }, head: B })).toBe("dependency d failed at bbbbbbbbbbbb: bad yaml");
-    expect(dependencyBlocker("d", { state: { ...ready, phase: "Verifying" } })).toContain("not healthy yet");
+    expect(dependencyBlocker("d", { state: { ...ready, phase: "Verifying", verifyStartedAt: "2026-03-10T10:00:00.000Z" } })).toContain("not healthy yet");
   });
 });

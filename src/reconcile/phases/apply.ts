@@ -1,0 +1,71 @@
+import type { ChangeSet } from "../../engine/changeset.js";
+import { PlanError, SyncError } from "../../engine/engine.js";
+import type { VerifyingState } from "../../state/store.js";
+import type { Manifest } from "../../types.js";
+import { FileProblemError } from "../../types.js";
+import { isoNow } from "../clock.js";
+import { msSince, type Cycle, type CycleResult } from "../cycle.js";
+import { applied, nonZero } from "../transitions.js";
+import { warningsOf } from "../warnings.js";
+import { describeFailedCheck, runChecks } from "./checks.js";
+import { errorMessage, isPermanent, recordFailure } from "./failure.js";
+import { verify } from "./verify.js";
+
+/** A revision the gates let through: render, pre-checks, sync (→ Verifying), then verify. */
+export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
+  const log = c.log.child({ revision: head.slice(0, 12) });
+  let manifests: Manifest[];
+  try {
+    manifests = await c.render(head);
+  } catch (e) {
+    const permanent = e instanceof FileProblemError;
+    const message = errorMessage(e);
+    log.error({ err: message }, "revision failed to render; keeping the last good revision");
+    await recordFailure(c, head, message, permanent);
+    c.emit("failed", head, "RenderFailed", "RenderFailed", message);
+    return { kind: "failed", revision: head, message, permanent };
+  }
+
+  const pre = await runChecks(c, "pre", c.spec.config.checks.pre, head);
+  const preFailed = pre.find((x) => !x.passed);
+  if (preFailed) {
+    const message = `${describeFailedCheck(preFailed)}; nothing applied`;
+    log.error({ checks: pre }, message);
+    await recordFailure(c, head, message, true, pre);
+    c.emit("failed", head, "PreCheckFailed", preFailed.reason, message);
+    return { kind: "failed", revision: head, message, permanent: true };
+  }
+
+  let changeSet: ChangeSet;
+  let verifying: VerifyingState;
+  try {
+    const { engine, keyId } = await c.engine();
+    const out = await engine.sync(c.syncRequest(manifests));
+    changeSet = out.changeSet;
+    verifying = applied(c.state, {
+      revision: head,
+      branch: c.followed && !c.pinned ? c.followed : undefined,
+      inventory: out.inventory,
+      hashKeyId: keyId,
+      warnings: warningsOf(out.changeSet),
+      changes: nonZero(out.changeSet.summary()),
+      now: isoNow(c.clock),
+    });
+    c.state = verifying;
+    // Recorded before the wait, so a restart resumes the wait instead of applying again.
+    await c.save();
+    log.info({ changes: out.changeSet.summary(), durationMs: msSince(c.started) }, `applied: ${out.changeSet.toString()}`);
+    if (c.state.warnings) log.warn({ warnings: c.state.warnings.split("\n") }, "the apiserver warned about this revision");
+  } catch (e) {
+    if (e instanceof SyncError || e instanceof PlanError) c.state = { ...c.state, warnings: warningsOf(e.changeSet) ?? c.state.warnings };
+    if (e instanceof SyncError) c.state = { ...c.state, inventory: e.inventory };
+    const permanent = isPermanent(e);
+    const message = errorMessage(e);
+    log.error({ err: message, permanent, durationMs: msSince(c.started) }, "reconcile failed");
+    await recordFailure(c, head, message, permanent, pre);
+    c.emit("failed", head, "ApplyFailed", e instanceof PlanError ? "PlanFailed" : "ApplyFailed", message);
+    return { kind: "failed", revision: head, message, permanent };
+  }
+  const done = await verify(c, verifying, pre);
+  return done.kind === "applied" ? { ...done, changeSet } : done;
+}

@@ -1,0 +1,44 @@
+import type { CheckConfig } from "../../config/types.js";
+import { checkObject, pruneCheckObjects, runCheck, type CheckOutcome, type CheckPhase } from "../../checks/run.js";
+import { parseManifests } from "../../manifests/parse.js";
+import type { Manifest } from "../../types.js";
+import { FileProblemError } from "../../types.js";
+import type { Cycle } from "../cycle.js";
+import { errorMessage } from "./failure.js";
+
+/** Runs the checks of one phase in order, stopping at the first that fails; then prunes old check objects. */
+export async function runChecks(c: Cycle, phase: CheckPhase, checks: CheckConfig[], rev: string): Promise<CheckOutcome[]> {
+  const app = c.spec.config;
+  const ctx = { revision: rev, app: app.name, cluster: app.cluster };
+  const out: CheckOutcome[] = [];
+  for (const check of checks) {
+    const manifest = check.manifest ?? (await readCheckFile(c, check, rev));
+    const obj = checkObject(check, manifest, { namespace: app.namespace, phase, ctx });
+    const outcome = await runCheck(check, obj, { client: c.io.client, discovery: c.io.discovery, namespace: app.namespace, phase, ctx, signal: c.signal });
+    out.push(outcome);
+    if (!outcome.passed) break;
+  }
+  if (checks.length) {
+    try {
+      await pruneCheckObjects(c.io.client, c.io.discovery, app.name, app.namespace, app.checks.keep);
+    } catch (e) {
+      c.log.warn({ err: errorMessage(e) }, "could not clean up old check objects");
+    }
+  }
+  return out;
+}
+
+async function readCheckFile(c: Cycle, check: CheckConfig, rev: string): Promise<Record<string, unknown>> {
+  const file = check.file as string;
+  const slash = file.lastIndexOf("/");
+  const dir = slash < 0 ? "." : file.slice(0, slash);
+  const files = await c.io.repo.readFiles(rev, dir, (p) => p === file, { maxFileBytes: 1 << 20, maxTotalBytes: 1 << 20, maxFiles: 1 });
+  if (files.length === 0) throw new FileProblemError([{ file, line: 1, message: `check ${check.name}: no such file at ${rev.slice(0, 12)}` }]);
+  const docs = parseManifests(files);
+  if (docs.length !== 1) throw new FileProblemError([{ file, line: 1, message: `check ${check.name}: the file must hold exactly one manifest, found ${docs.length}` }]);
+  return (docs[0] as Manifest).object;
+}
+
+export function describeFailedCheck(f: CheckOutcome): string {
+  return `${f.phase}-check ${f.name} failed (${f.object}): ${f.reason}${f.message ? `: ${f.message}` : ""}`;
+}

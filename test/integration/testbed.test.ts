@@ -104,23 +104,28 @@ describe("control plane", () => {
 });
 
 describe("git server", () => {
-  let repo: TestRepo;
-  let first: string;
-  let second: string;
+  const repos: TestRepo[] = [];
   let work: string;
 
+  // Every test gets its own repo (two commits on main), so none depends on what another committed.
+  const twoCommits = async (): Promise<{ repo: TestRepo; first: string; second: string }> => {
+    const repo = await TestRepo.create(env.gitRoot, uniqueName("bed"));
+    repos.push(repo);
+    const first = await repo.commit({ "README.md": "# hi\n", "deploy/task.yaml": "kind: Task\n" }, "first");
+    const second = await repo.commit({ "README.md": null, "deploy/pipeline.yaml": "kind: Pipeline\n" }, "second");
+    return { repo, first, second };
+  };
+
   beforeAll(async () => {
-    repo = await TestRepo.create(env.gitRoot, uniqueName("bed"));
-    first = await repo.commit({ "README.md": "# hi\n", "deploy/task.yaml": "kind: Task\n" }, "first");
-    second = await repo.commit({ "README.md": null, "deploy/pipeline.yaml": "kind: Pipeline\n" }, "second");
     work = await tempDir("testbed");
   });
   afterAll(async () => {
-    await repo?.destroy();
+    for (const r of repos.splice(0)) await r.destroy();
     if (work) await rm(work, { recursive: true, force: true });
   });
 
   it("TestRepo commits, pushes and branches on the filesystem", async () => {
+    const { repo, first, second } = await twoCommits();
     expect(second).toMatch(/^[0-9a-f]{40}$/);
     expect(await repo.head()).toBe(second);
     await repo.createBranch("release", first);
@@ -132,6 +137,7 @@ describe("git server", () => {
   });
 
   it("ls-remote works with the token and protocol v2", async () => {
+    const { repo, second } = await twoCommits();
     const url = env.gitUrl(repo.name);
     const v2 = await git([...bearer(), "-c", "protocol.version=2", "ls-remote", url], {
       env: { GIT_TRACE_PACKET: "1" },
@@ -151,6 +157,7 @@ describe("git server", () => {
   });
 
   it("clones over smart HTTP", async () => {
+    const { repo, second } = await twoCommits();
     const dir = join(work, "clone");
     const r = await git([...bearer(), "-c", "protocol.version=2", "clone", "--quiet", env.gitUrl(repo.name), dir]);
     expect(r.code, r.stderr).toBe(0);
@@ -165,6 +172,7 @@ describe("git server", () => {
   });
 
   it("refuses requests without the token", async () => {
+    const { repo } = await twoCommits();
     const url = env.gitUrl(repo.name);
     const r = await git(["ls-remote", url]);
     expect(r.code).not.toBe(0);
@@ -178,6 +186,7 @@ describe("git server", () => {
   });
 
   it("accepts gzip-encoded upload-pack requests and counts requests", async () => {
+    const { repo } = await twoCommits();
     const url = env.gitUrl(repo.name);
     await fetchGitServerCounts(env.gitBaseUrl, { reset: true });
     const pkt = (s: string) => (s.length + 4).toString(16).padStart(4, "0") + s;
@@ -203,6 +212,7 @@ describe("git server", () => {
   });
 
   it("commits symlinks (for refusal tests)", async () => {
+    const { repo } = await twoCommits();
     const sha = await repo.symlink("deploy/link.yaml", "../../etc/passwd");
     const dir = join(work, "clone-link");
     const r = await git([...bearer(), "clone", "--quiet", env.gitUrl(repo.name), dir]);

@@ -9,6 +9,7 @@
 #     -v $PWD/plumber.yaml:/etc/plumber/config/plumber.yaml:ro plumber run
 #
 # scripts/check-image-steps.sh lints this file and runs the same steps without a Docker engine.
+# The image holds the compiled src/ only: no test bed (test/), no benchmarks (bench/), no demo data.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 ARG GO_IMAGE=golang:1.24-bookworm

@@ -130,6 +130,20 @@ as_user() {
 }
 main="$app/dist/src/cli/main.js"
 
+step "the image carries no test code"
+# The test bed lives in test/ (test/bed, test/setup), the benchmarks in bench/: neither is copied,
+# and nothing under dist/src is a test helper or imports one.
+for d in test bench; do
+  ! grep -Eq "^COPY .*(^| |\./)$d(/| |$)" Dockerfile || fail "the Dockerfile copies $d/"
+  grep -qx "$d" .dockerignore || fail ".dockerignore does not exclude $d/"
+done
+found=$(cd "$app" && find . -path ./node_modules -prune -o \( -path '*/test/*' -o -path '*/bench/*' -o -path '*/sandbox/*' -o -name '*.test.*' -o -name 'testing.js' \) -print)
+[[ -z "$found" ]] || fail "test code in the image tree: $found"
+if grep -rlE "from \"(\.\./)+(test|bench)/" "$app/dist/src" >/dev/null; then
+  fail "modules under dist/src import test/ or bench/: $(grep -rlE "from \"(\.\./)+(test|bench)/" "$app/dist/src" | tr '\n' ' ')"
+fi
+echo "no test/, bench/ or test-bed module in /app ($(find "$app/dist/src" -name '*.js' | wc -l) modules)" >&2
+
 step "node dist/src/cli/main.js --help (from the pruned tree, uid $RUN_UID)"
 as_user node "$main" --help
 as_user node "$main" run --help | grep -q -- "--leader-elect" || fail "run --help lacks --leader-elect"
@@ -143,9 +157,9 @@ as_user node --input-type=module -e '
   const app = process.argv[1];
   const { readFileSync, readdirSync, statSync } = await import("node:fs");
   const { join } = await import("node:path");
-  // Import every compiled module but the test-bed ones (they need the repo to be there).
+  // Import every compiled module (main.js would run the CLI).
   const walk = (d) => readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]));
-  const mods = walk(join(app, "dist/src")).filter((f) => f.endsWith(".js") && !f.includes("/sandbox/") && !f.endsWith("/cli/main.js") && !f.endsWith("/service/testing.js"));
+  const mods = walk(join(app, "dist/src")).filter((f) => f.endsWith(".js") && !f.endsWith("/cli/main.js"));
   for (const m of mods) await import(m);
   const { parseConfig } = await import(join(app, "dist/src/config/load.js"));
   const c = parseConfig(readFileSync(process.argv[2], "utf8"), "/etc/plumber/config/plumber.yaml");

@@ -3,7 +3,7 @@
 // The root is <tmp>/plumber-run-XXXXXX; TMPDIR (and TMP, TEMP) point into it for the whole run,
 // so whatever the run creates with os.tmpdir() or mktemp — in the runner, its workers and every
 // child process — lands inside it and goes when it is removed. At the end, anything new in the
-// real temp dir that is plumber's (plumber-*) and not some run's root was made by code that
+// real temp dir that is plumber's (plumber-*, kustomize-*) and not some run's root was made by code that
 // ignores TMPDIR: finish() names it and fails the run.
 //
 // Also a vitest globalSetup on its own (the default export), for projects without a control plane.
@@ -14,8 +14,8 @@ import { join } from "node:path";
 import { spawnReaper, type Reaper } from "../../src/local/reaper.js";
 
 const ROOT_PREFIX = "plumber-run-";
-/** Every temp dir and file this project makes is named plumber-*. */
-const OURS = /^plumber-/;
+/** This project names its temp files plumber-*; kustomize (run by plumber) names its own kustomize-*. */
+const OURS = /^(plumber|kustomize)-/;
 const TMP_VARS = ["TMPDIR", "TMP", "TEMP"] as const;
 
 export interface Scratch {

@@ -43,14 +43,14 @@ export async function loadConfig(path: string): Promise<PlumberConfig> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "no such file" : code === "ENOTFILE" ? "not a regular file" : code ?? String(err);
-    throw new Error(`cannot read config file ${path}: ${why}`);
+    throw new Error(`cannot read config file ${path}: ${why}`, { cause: err });
   }
   if (size > MAX_CONFIG_BYTES) throw tooLarge(path, size);
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
-    throw new Error(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new Error(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
   }
   return parseConfig(text, path);
 }

@@ -87,7 +87,7 @@ async function readBounded(path: string, where: string, max: number, maxText: st
   try {
     handle = await open(path, "r");
   } catch (err) {
-    throw new Error(`${where}: ${reason(err)}`);
+    throw new Error(`${where}: ${reason(err)}`, { cause: err });
   }
   try {
     const st = await handle.stat();
@@ -106,7 +106,7 @@ async function readBounded(path: string, where: string, max: number, maxText: st
     return buf.subarray(0, length);
   } catch (err) {
     if (err instanceof Error && err.message.startsWith(where)) throw err;
-    throw new Error(`${where}: ${reason(err)}`);
+    throw new Error(`${where}: ${reason(err)}`, { cause: err });
   } finally {
     await handle.close();
   }

@@ -1,22 +1,31 @@
 // Notifications: what plumber tells people and systems about deploys and releases.
 
-/** The events, as written in a sink's `on` list (config/plumber.schema.json, $defs.notification). */
-export const NOTIFY_EVENTS = [
-  "deployed",
-  "failed",
-  "rolledBack",
-  "approvalNeeded",
-  "held",
-  "driftRepaired",
-  "releaseFired",
-  "releaseSucceeded",
-  "releaseFailed",
-] as const;
+import { DEPLOY_OUTCOMES, type ObservedEvent } from "../observe/events.js";
+
+/** The events, as written in a sink's `on` list (config/plumber.schema.json, $defs.notification): each deploy outcome, and three of a release. */
+export const NOTIFY_EVENTS = [...DEPLOY_OUTCOMES, "releaseFired", "releaseSucceeded", "releaseFailed"] as const;
 
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 
 export function isNotifyEvent(s: string): s is NotifyEvent {
   return (NOTIFY_EVENTS as readonly string[]).includes(s);
+}
+
+/** The one place an observed event gets its notification name; undefined: no notification. */
+export function notifyEventOf(e: ObservedEvent): NotifyEvent | undefined {
+  if (e.type === "deploy") return e.outcome;
+  if (e.type !== "release") return undefined;
+  switch (e.step) {
+    case "fired":
+      return "releaseFired";
+    case "finished":
+      return e.record?.result === "Succeeded" ? "releaseSucceeded" : "releaseFailed";
+    case "error":
+    case "missed":
+      return "releaseFailed";
+    default:
+      return undefined;
+  }
 }
 
 export interface Notification {

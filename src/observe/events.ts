@@ -3,12 +3,37 @@
 // are Observers of them. Nothing here knows how an event is shown.
 
 import type { ChangeSetEntry } from "../engine/changeset.js";
+import type { ReleaseRecord } from "../state/release.js";
+import type { SourceRecord } from "../state/source.js";
 
 /** The outcome of a deploy step worth telling people about (the notification names in config `on`). */
 export type DeployOutcome = "deployed" | "failed" | "rolledBack" | "approvalNeeded" | "held" | "driftRepaired";
 
+/** Every DeployOutcome, in the order the config schema lists them. */
+export const DEPLOY_OUTCOMES = ["deployed", "failed", "rolledBack", "approvalNeeded", "held", "driftRepaired"] as const satisfies readonly DeployOutcome[];
+
 /** What one reconcile of one app ended with (the CycleResult kinds, plus "aborted" for shutdown/reload). */
 export type CycleOutcome = "unchanged" | "applied" | "repaired" | "rolledBack" | "failed" | "held" | "aborted";
+
+/** What a scheduled release did (src/releases/scheduler.ts). */
+export type ReleaseStep = "fired" | "skipped" | "missed" | "finished" | "cancelled" | "error";
+
+/** A repo's ref listing, as the poller last saw it. */
+export interface SourceHealthView {
+  /** Unix ms of the first failed listing of the current outage; undefined while listings work. */
+  failingSince?: number;
+  /** Unix ms of the last listing that worked. */
+  lastGoodAt?: number;
+  error?: string;
+}
+
+/** An app's source record written this cycle: `next` when its source started failing, `previous` (the outage's) when cleared. */
+export interface SourceRecordChange {
+  app: string;
+  cluster: string;
+  next?: SourceRecord;
+  previous?: SourceRecord;
+}
 
 /** An object that another field manager keeps taking back (src/reconcile/contested.ts). */
 export interface ContestNoticeEvent {
@@ -37,7 +62,11 @@ export type ObservedEvent =
       contest?: { contested: number; deferred: number; notices: ContestNoticeEvent[] };
     }
   /** One object of a change set (created, configured, pruned, failed...). */
-  | { type: "object"; app: string; cluster: string; entry: ChangeSetEntry };
+  | { type: "object"; app: string; cluster: string; entry: ChangeSetEntry }
+  /** A scheduled release fired, skipped, missed, finished, was cancelled or hit an error. */
+  | { type: "release"; step: ReleaseStep; release: string; cluster: string; record?: ReleaseRecord; message?: string }
+  /** After every ref listing of a repo; `transition` and `changes` only when its state changed. */
+  | { type: "source"; repo: string; apps: string[]; health: SourceHealthView; transition?: "failing" | "recovered"; changes: SourceRecordChange[] };
 
 export interface Observer {
   observe(e: ObservedEvent): void;

@@ -1,9 +1,11 @@
 import type { Logger } from "../log.js";
 import { resolveBranch } from "../branches/resolve.js";
+import type { KubeClient } from "../kube/client.js";
+import type { RepoConnection } from "../connect/repo.js";
+import type { Observer } from "../observe/events.js";
 import { sleep } from "../util/pool.js";
-import { clusterSourceStore, SourceHealth, SourceRecords, type SourceChange, type SourceStore, type SourceTransition } from "../state/source.js";
+import { clusterSourceStore, SourceHealth, SourceRecords, type SourceStore, type SourceTransition } from "../state/source.js";
 import type { AppReconciler, CycleResult } from "./app.js";
-import type { RepoConnection, Runtime } from "./runtime.js";
 
 export interface PollResult {
   repo: string;
@@ -12,23 +14,14 @@ export interface PollResult {
   apps: { app: string; result: CycleResult }[];
 }
 
-/** After each ref listing: the repo's source health, and whether it just changed. */
-export interface SourceReport {
-  repo: string;
-  apps: string[];
-  health: SourceHealth;
-  transition?: SourceTransition;
-  /** What the apps record now (without a source store: undefined). */
-  records?: SourceRecords;
-  /** The apps' records written this cycle: once per outage and app, even across restarts. */
-  changes: SourceChange[];
-}
-
 export interface PollerOptions {
   /** Where each app records its source's failure (its state ConfigMap); without it nothing is recorded. */
   sourceStore?: SourceStore;
-  /** Told after every listing (metrics), and of transitions (Events). */
-  onSource?: (r: SourceReport) => void;
+  /**
+   * Told a "source" event after every listing (metrics), with the apps' records written this
+   * cycle (Events: once per outage and app, even across restarts).
+   */
+  observer?: Observer;
   now?: () => number;
 }
 
@@ -61,7 +54,16 @@ export class RepoPoller {
     const changes = this.records ? await this.records.sync(apps) : [];
     if (transition === "failing") this.log.error({ repo, err: this.health.error, since: new Date(this.health.failingSince ?? 0).toISOString() }, "source failing: listing refs fails; clusters keep their current revision");
     if (transition === "recovered") this.log.info({ repo }, "source recovered: listing refs works again");
-    this.opts.onSource?.({ repo, apps, health: this.health, transition, records: this.records, changes });
+    const clusterOf = (name: string): string => this.apps.find((a) => a.app.name === name)?.app.cluster ?? "";
+    const { failingSince, lastGoodAt, error } = this.health;
+    this.opts.observer?.observe({
+      type: "source",
+      repo,
+      apps,
+      health: { failingSince, lastGoodAt, error },
+      ...(transition ? { transition } : {}),
+      changes: changes.map((c) => ({ ...c, cluster: clusterOf(c.app) })),
+    });
   }
 
   async cycle(signal?: AbortSignal): Promise<PollResult> {
@@ -120,8 +122,18 @@ export class RepoPoller {
   }
 }
 
+/** What repoPoller needs of a runtime (src/reconcile/runtime.ts builds one). */
+export interface PollerRuntime {
+  config: { state: { namespace: string } };
+  repos: Map<string, RepoConnection>;
+  clusters: Map<string, { client: KubeClient }>;
+  apps: AppReconciler[];
+  /** Told of the source's state after every listing, unless opts.observer says otherwise. */
+  observer?: Observer;
+}
+
 /** The poller of one repo of a runtime, recording source failures in its apps' state. */
-export function repoPoller(rt: Runtime, repo: string, log: Logger, opts: Omit<PollerOptions, "sourceStore"> = {}): RepoPoller {
+export function repoPoller(rt: PollerRuntime, repo: string, log: Logger, opts: Omit<PollerOptions, "sourceStore"> = {}): RepoPoller {
   const conn = rt.repos.get(repo);
   if (!conn) throw new Error(`no repo named ${repo}`);
   const apps = rt.apps.filter((a) => a.app.repo === repo);
@@ -130,5 +142,5 @@ export function repoPoller(rt: Runtime, repo: string, log: Logger, opts: Omit<Po
     const cluster = app && rt.clusters.get(app.app.cluster);
     return cluster ? { client: cluster.client, namespace: rt.config.state.namespace } : undefined;
   });
-  return new RepoPoller(conn, apps, log, { ...opts, sourceStore });
+  return new RepoPoller(conn, apps, log, { observer: rt.observer, ...opts, sourceStore });
 }

@@ -1,51 +1,23 @@
-import { join } from "node:path";
-import { homedir } from "node:os";
+// The assembly: config → connections (src/connect) → one AppReconciler per app, one
+// ReleaseScheduler per release, the notifier; and one Observer told everything they do. Nothing
+// below this module knows how the parts are put together.
 import type { AppConfig, ClusterConfig, PlumberConfig, RepoConfig } from "../config/types.js";
-import { readConfigFile, readSecretFile } from "../config/secrets.js";
-import { Engine } from "../engine/engine.js";
-import type { ChangeSetEntry } from "../engine/changeset.js";
-import { SelfConfigGuardedEngine } from "../service/selfconfig.js";
-import { createGitHttp, type GitHttpAuth, type GitHttpClient } from "../git/http.js";
-import { GitRepo } from "../git/repo.js";
-import { KubeClient, loadKubeConfig } from "../kube/client.js";
-import { Discovery } from "../kube/discovery.js";
+import { checkSelfConfig } from "../config/selfconfig.js";
+import { connectCluster, type ClusterConnection } from "../connect/cluster.js";
+import { connectRepo, defaultCacheDir, type RepoConnection } from "../connect/repo.js";
+import { Engine, type Plan, type SyncOutcome, type SyncRequest } from "../engine/engine.js";
 import type { Logger } from "../log.js";
-import { StateStore } from "../state/store.js";
-import type { ReleaseEvent, ReleaseScheduler } from "../releases/scheduler.js";
+import { fanOut, type Observer } from "../observe/events.js";
+import type { ReleaseScheduler } from "../releases/scheduler.js";
 import { buildReleaseSchedulers } from "../releases/wiring.js";
-import { buildNotifier, type Notifier } from "../notify/wiring.js";
-import { ControlStore } from "../state/control.js";
-import { HashKeyStore } from "../state/hashkey.js";
+import { buildNotifier, type Notifier } from "../notify/notifier.js";
 import { reservedObjectGuard } from "../state/guard.js";
-import { verifyIdentity } from "../kube/identity.js";
-import { AppReconciler, type AppEvent } from "./app.js";
+import { AppReconciler } from "./app.js";
+import type { Clock } from "./clock.js";
 import { dependencyOrder } from "../deps/graph.js";
 import { logKustomizeIsolation } from "../kustomize/render.js";
 import { CommitVerifier } from "../signing/verify.js";
-
-/** A connection to one target cluster, shared by the apps deployed to it. */
-export interface ClusterConnection {
-  config: ClusterConfig;
-  client: KubeClient;
-  discovery: Discovery;
-  store: StateStore;
-  control: ControlStore;
-  /** The wrong-cluster guard: resolves once the cluster proved its identity (cached), else throws. */
-  verify: () => Promise<void>;
-  /**
-   * The installation's hash key in this cluster (after verify). `create`: make it when missing
-   * (a writer); otherwise undefined until one exists (plan, status write nothing).
-   */
-  hashKey: (create: boolean) => Promise<Uint8Array | undefined>;
-}
-
-export interface RepoConnection {
-  config: RepoConfig;
-  repo: GitRepo;
-  http: GitHttpClient;
-  /** Git HTTP requests sent, for logs, status and the benchmark. */
-  requests: { total: number; failed: number };
-}
+import { FileProblemError } from "../types.js";
 
 export interface Runtime {
   config: PlumberConfig;
@@ -56,26 +28,40 @@ export interface Runtime {
   releases: ReleaseScheduler[];
   /** Notification sinks (flushed on close). */
   notifier: Notifier;
+  /** Told every deploy, cycle, object, release and source event: the caller's observer and the notifier. */
+  observer: Observer;
   close(): void;
 }
 
 export interface RuntimeOptions {
   log: Logger;
-  /** Every object created, configured, pruned or failed, per app: for metrics. */
-  onEntry?: (app: string, e: ChangeSetEntry) => void;
   cacheDir?: string;
   /** Only these apps (by name); all when omitted. */
   only?: string[];
-  /** Releases fired, skipped, missed, finished: the hook for notifications. */
-  onReleaseEvent?: (e: ReleaseEvent) => void;
-  /** Deploys, failures, rollbacks, approvals: for notifications, events and metrics. */
-  onAppEvent?: (e: AppEvent) => void;
+  /** Told everything the apps, their engines, the pollers and the release schedulers do (metrics, Kubernetes Events); notifications are added from the config. */
+  observer?: Observer;
   /** The leader-election Lease, which no app may deploy; without it a Lease named "plumber" is refused in every namespace. */
   lease?: { name: string; namespace?: string };
+  /** The reconcilers' clock (timestamps, sync windows, gates); tests pass one they move by hand. */
+  clock?: Clock;
 }
 
-export function defaultCacheDir(): string {
-  return process.env.PLUMBER_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "plumber", "repos");
+/** The Engine with plumber's own config validated before it is applied (src/config/selfconfig.ts). */
+class SelfConfigGuardedEngine extends Engine {
+  override async sync(req: SyncRequest): Promise<SyncOutcome> {
+    refuseInvalidSelfConfig(req);
+    return super.sync(req);
+  }
+
+  override async plan(req: SyncRequest): Promise<Plan> {
+    refuseInvalidSelfConfig(req);
+    return super.plan(req);
+  }
+}
+
+function refuseInvalidSelfConfig(req: SyncRequest): void {
+  const problems = checkSelfConfig(req.manifests);
+  if (problems.length > 0) throw new FileProblemError(problems);
 }
 
 /** Wires config to engine: one git connection per repo, one kube connection per cluster. */
@@ -92,7 +78,10 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
     if (!clusters.has(app.cluster)) clusters.set(app.cluster, await connectCluster(clusterOf(config, app), config.state.namespace));
   }
   await logKustomizeIsolation(config.kustomize, opts.log);
-  const notifier = await buildNotifier(config.notifications, opts.log);
+  const notifier = await buildNotifier(config, opts.log);
+  const observer = fanOut([notifier, ...(opts.observer ? [opts.observer] : [])], (e) =>
+    opts.log.warn({ err: e instanceof Error ? e.message : String(e) }, "an observer failed; the others were told"),
+  );
   const byName = new Map<string, AppReconciler>();
   const verifiers = new Map<string, CommitVerifier>();
   for (const [name, conn] of repos) if (conn.config.verify) verifiers.set(name, new CommitVerifier(conn.repo, conn.config.verify.keysFile, `repos[${name}].verify.keysFile`));
@@ -101,7 +90,6 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
   // Dependencies first, so a dependency's new revision is applied before its dependents look at it.
   const reconcilers = dependencyOrder(apps, (a) => a.name, (a) => a.dependsOn).map((app) => {
     const cluster = clusters.get(app.cluster) as ClusterConnection;
-    // Engine, with plumber's own config validated before it is applied (src/service/selfconfig.ts).
     const engine = (hashKey: Uint8Array | undefined): Engine => new SelfConfigGuardedEngine({
       hashKey,
       client: cluster.client,
@@ -112,7 +100,7 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
         if (e.action === "failed") opts.log.warn({ ...fields, err: e.message }, `${e.subject} ${e.action}`);
         else opts.log.info(fields, `${e.subject} ${e.action}`);
         if (e.warnings?.length) opts.log.warn({ ...fields, warnings: e.warnings }, `${e.subject}: the apiserver warned: ${e.warnings.join("; ")}`);
-        opts.onEntry?.(app.name, e);
+        observer.observe({ type: "object", app: app.name, cluster: app.cluster, entry: e });
       },
     });
     const log = opts.log.child({ app: app.name, cluster: app.cluster });
@@ -138,10 +126,8 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
         const conn = dep && clusters.get(dep.cluster);
         return { state: conn ? await conn.store.load(name) : undefined };
       },
-      onEvent: (e) => {
-        notifier.app(e, repoOf(config, app).url);
-        opts.onAppEvent?.(e);
-      },
+      observer,
+      clock: opts.clock,
     });
   });
   for (const r of reconcilers) byName.set(r.app.name, r);
@@ -150,14 +136,7 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
     : await buildReleaseSchedulers(
         config,
         { repos, clusters, connectRepo: (c) => connectRepo(c, opts.cacheDir ?? defaultCacheDir()), connectCluster: (c) => connectCluster(c, config.state.namespace) },
-        {
-          log: opts.log,
-          onEvent: (e) => {
-            const rel = config.releases.find((r) => r.name === e.release);
-            if (rel) notifier.release(e, rel.cluster, config.repos.find((r) => r.name === rel.repo)?.url ?? "");
-            opts.onReleaseEvent?.(e);
-          },
-        },
+        { log: opts.log, observer },
       );
   return {
     config,
@@ -166,6 +145,7 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
     apps: reconcilers,
     releases,
     notifier,
+    observer,
     close() {
       void notifier.close();
       for (const r of repos.values()) {
@@ -187,71 +167,4 @@ function clusterOf(config: PlumberConfig, app: AppConfig): ClusterConfig {
   const c = config.clusters.find((x) => x.name === app.cluster);
   if (!c) throw new Error(`app ${app.name}: no cluster named ${app.cluster}`);
   return c;
-}
-
-export async function connectRepo(config: RepoConfig, cacheDir: string): Promise<RepoConnection> {
-  let auth: GitHttpAuth | undefined;
-  if (config.auth?.tokenFile) auth = { token: await readSecretFile(config.auth.tokenFile, `repos[${config.name}].auth.tokenFile`) };
-  else if (config.auth?.usernameFile && config.auth.passwordFile) {
-    auth = {
-      username: await readSecretFile(config.auth.usernameFile, `repos[${config.name}].auth.usernameFile`),
-      password: await readSecretFile(config.auth.passwordFile, `repos[${config.name}].auth.passwordFile`),
-    };
-  }
-  const caPem = config.caFile ? await readConfigFile(config.caFile, `repos[${config.name}].caFile`) : undefined;
-  const requests = { total: 0, failed: 0 };
-  const http = createGitHttp({
-    auth,
-    caPem,
-    timeoutMs: config.timeoutMs,
-    onRequest: (info) => {
-      requests.total++;
-      if (info.status === 0 || info.status >= 400) requests.failed++;
-    },
-  });
-  const repo = new GitRepo({ url: config.url, http, cacheDir });
-  return { config, repo, http, requests };
-}
-
-export async function connectCluster(config: ClusterConfig, stateNamespace: string): Promise<ClusterConnection> {
-  let client: KubeClient;
-  try {
-    client = await KubeClient.create(loadKubeConfig(config));
-  } catch (e) {
-    throw new Error(`cluster ${config.name}: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  let verified: Promise<void> | undefined;
-  const verify = (): Promise<void> => {
-    const expected = config.expect?.kubeSystemUID;
-    if (!expected) return Promise.resolve();
-    // A failed look (network) is retried next time; a mismatch keeps failing on its own.
-    verified ??= verifyIdentity(client, config.name, expected).catch((e: unknown) => {
-      verified = undefined;
-      throw e;
-    });
-    return verified;
-  };
-  const keys = new HashKeyStore(client, stateNamespace);
-  let key: Promise<Uint8Array | undefined> | undefined;
-  const hashKey = async (create: boolean): Promise<Uint8Array | undefined> => {
-    // Never read or create plumber's key in a cluster that is not the one the config names.
-    await verify();
-    const found = await (key ??= keys.load(create).catch((e: unknown) => {
-      key = undefined;
-      throw e;
-    }));
-    // Not there yet and not ours to create: ask again next time.
-    if (!found) key = undefined;
-    if (!found && create) return hashKey(true);
-    return found;
-  };
-  return {
-    config,
-    client,
-    discovery: new Discovery(client),
-    store: new StateStore(client, stateNamespace),
-    control: new ControlStore(client, stateNamespace),
-    verify,
-    hashKey,
-  };
 }

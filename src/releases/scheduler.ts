@@ -16,6 +16,7 @@ import { GitSourceError, type GitRepo } from "../git/repo.js";
 import { KubeApiError, type KubeClient } from "../kube/client.js";
 import type { Discovery } from "../kube/discovery.js";
 import type { Logger } from "../log.js";
+import type { ReleaseStep } from "../observe/events.js";
 import type { AppState } from "../state/store.js";
 import type { KubeObject } from "../types.js";
 import { sleep } from "../util/pool.js";
@@ -26,11 +27,11 @@ import { OPEN_RESULTS, ReleaseStateStore, type ReleaseRecord, type ReleaseState 
 import { renderRun, TemplateError } from "./template.js";
 
 /**
- * What happened to a release, for notifications, events and metrics (the sinks are another
- * issue). Emitted once, by the plumber whose write recorded it.
+ * What happened to a release (its tick's result; src/releases/wiring.ts tells observers of it as a
+ * "release" event). Emitted once, by the plumber whose write recorded it.
  */
 export interface ReleaseEvent {
-  type: "fired" | "skipped" | "missed" | "finished" | "cancelled" | "error";
+  type: ReleaseStep;
   release: string;
   record?: ReleaseRecord;
   message?: string;

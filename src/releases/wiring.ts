@@ -1,9 +1,12 @@
 // Builds one ReleaseScheduler per configured release on the runtime's connections, connecting the
 // repos and clusters releases use (and the clusters of deployedTo apps) that apps did not.
+// What a scheduler does is told to the observer as "release" events.
 
 import type { ClusterConfig, PlumberConfig, RepoConfig } from "../config/types.js";
+import type { ClusterConnection } from "../connect/cluster.js";
+import type { RepoConnection } from "../connect/repo.js";
 import type { Logger } from "../log.js";
-import type { ClusterConnection, RepoConnection } from "../reconcile/runtime.js";
+import type { ObservedEvent, Observer } from "../observe/events.js";
 import { ReleaseScheduler, type ReleaseEvent } from "./scheduler.js";
 
 export interface ReleaseConnections {
@@ -16,7 +19,7 @@ export interface ReleaseConnections {
 export async function buildReleaseSchedulers(
   config: PlumberConfig,
   conns: ReleaseConnections,
-  opts: { log: Logger; onEvent?: ((e: ReleaseEvent) => void) | undefined },
+  opts: { log: Logger; observer?: Observer | undefined },
 ): Promise<ReleaseScheduler[]> {
   const repo = async (name: string): Promise<RepoConnection> => {
     let c = conns.repos.get(name);
@@ -60,10 +63,15 @@ export async function buildReleaseSchedulers(
         stateNamespace: config.state.namespace,
         log: opts.log,
         ...(appState ? { appState } : {}),
-        ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+        ...(opts.observer ? { onEvent: (e: ReleaseEvent) => opts.observer?.observe(releaseEvent(e, rel.cluster)) } : {}),
         ...(guard ? { guard } : {}),
       }),
     );
   }
   return out;
+}
+
+/** A scheduler's event in the one vocabulary (src/observe/events.ts). */
+export function releaseEvent(e: ReleaseEvent, cluster: string): ObservedEvent {
+  return { type: "release", step: e.type, release: e.release, cluster, ...(e.record ? { record: e.record } : {}), ...(e.message !== undefined ? { message: e.message } : {}) };
 }

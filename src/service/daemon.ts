@@ -7,21 +7,20 @@
 // the state record of what was written may still go out. Each leader term builds a fresh
 // runtime, so a replica that takes over starts from the state persisted in the cluster.
 import { readFileSync } from "node:fs";
-import { performance } from "node:perf_hooks";
 import type { PlumberConfig } from "../config/types.js";
-import { KubeApiError, KubeClient, loadKubeConfig, type KubeRequest } from "../kube/client.js";
+import { connectCluster } from "../connect/cluster.js";
+import { KubeClient, loadKubeConfig, type KubeRequest } from "../kube/client.js";
 import type { Logger } from "../log.js";
-import type { CycleResult } from "../reconcile/app.js";
-import { repoPoller, type SourceReport } from "../reconcile/poller.js";
-import { describeKey, describeManagers, type ContestNotice } from "../reconcile/contested.js";
-import { describeSource } from "../state/source.js";
-import { buildRuntime, connectCluster, type Runtime, type RuntimeOptions } from "../reconcile/runtime.js";
+import { fanOut } from "../observe/events.js";
+import { repoPoller } from "../reconcile/poller.js";
+import { buildRuntime, type Runtime, type RuntimeOptions } from "../reconcile/runtime.js";
 import { stateObjectName } from "../state/store.js";
 import { sleep } from "../util/pool.js";
-import { EventRateLimiter, EventRecorder, type PlumberEvent } from "./events.js";
+import { EventRateLimiter, EventRecorder, EventsObserver } from "./events.js";
 import { startServiceHttp, type ProbeResult, type ServiceHttp } from "./http.js";
 import { DEFAULT_LEASE_TIMINGS, defaultIdentity, LeaderElector, type LeaseTimings } from "./leader.js";
 import { PlumberMetrics } from "./metrics.js";
+import { permissionHint } from "./permissions.js";
 import { ConfigReloader, type ReloadResult } from "./reload.js";
 
 /** Something that runs until its signal aborts: a repo poller, a release scheduler. */
@@ -54,7 +53,7 @@ export interface DaemonOptions {
   leaderElection?: Partial<LeaderElectionSettings>;
   /** Run beside the repo pollers while leading. */
   loops?: LoopSource[];
-  /** Hooks for each leader term's runtime (e.g. onAppEvent for notifications). */
+  /** Options for each leader term's runtime; its observer hears what the daemon's metrics and Events do. */
   runtimeOptions?: Omit<RuntimeOptions, "log" | "cacheDir">;
   /** After SIGTERM: how long the cycle in flight may take before writes are abandoned. Default 20s. */
   shutdownGraceMs?: number;
@@ -77,8 +76,6 @@ export class Daemon {
   private readonly stop = new AbortController();
   private readonly forced = new AbortController();
   private readonly limiter = new EventRateLimiter();
-  /** The current runtime's Event recorders, by cluster. */
-  private recorders = new Map<string, EventRecorder>();
   private elector?: LeaderElector;
   private http?: ServiceHttp;
   private reloader?: ConfigReloader;
@@ -294,23 +291,21 @@ export class Daemon {
       this.restartGeneration = abortGen;
       try {
         let rt: Runtime;
+        // One observer per runtime: metrics (the daemon's, across terms), this runtime's Kubernetes
+        // Events, and whatever the caller asked for; buildRuntime adds notifications.
+        const events = new EventsObserver(log);
         try {
           const extra = this.opts.runtimeOptions;
-          rt = await buildRuntime(this.config, {
-            ...extra,
-            log,
-            cacheDir: this.opts.cacheDir,
-            onEntry: (app, e) => {
-              this.metrics.observeEntry(app, e.action);
-              extra?.onEntry?.(app, e);
-            },
-          });
+          const observer = fanOut([this.metrics, events, ...(extra?.observer ? [extra.observer] : [])], (e) =>
+            log.warn({ err: e instanceof Error ? e.message : String(e) }, "an observer failed; the others were told"),
+          );
+          rt = await buildRuntime(this.config, { ...extra, log, cacheDir: this.opts.cacheDir, observer });
         } catch (e) {
           log.error({ err: e instanceof Error ? e.message : String(e) }, "cannot build the runtime; retrying");
           await sleep(5000, gen.signal);
           continue;
         }
-        const done = this.instrument(rt);
+        const done = this.instrument(rt, events);
         const loops = this.loopsFor(rt);
         log.info({ apps: rt.apps.length, repos: rt.repos.size, clusters: rt.clusters.size, loops: loops.map((l) => l.name) }, "plumber running");
         try {
@@ -330,7 +325,7 @@ export class Daemon {
 
   private loopsFor(rt: Runtime): Loop[] {
     const loops: Loop[] = [...rt.repos.keys()].map((name) => {
-      const poller = repoPoller(rt, name, this.log, { onSource: (r) => this.onSource(rt, r) });
+      const poller = repoPoller(rt, name, this.log);
       return { name: `repo/${name}`, run: (signal: AbortSignal) => poller.run(signal) };
     });
     for (const src of this.opts.loops ?? []) {
@@ -338,23 +333,6 @@ export class Daemon {
       if (made) loops.push(...(Array.isArray(made) ? made : [made]));
     }
     return loops;
-  }
-
-  /**
-   * After each ref listing: metrics; an Event on each app whose record changed (once per outage,
-   * even when plumber restarts in the middle of one).
-   */
-  private onSource(rt: Runtime, r: SourceReport): void {
-    this.metrics.observeSource(r.repo, r.health);
-    for (const c of r.changes) {
-      const recorder = this.recorders.get(rt.apps.find((a) => a.app.name === c.app)?.app.cluster ?? "");
-      if (c.next) {
-        recorder?.record({ app: c.app, type: "Warning", reason: "SourceFailing", note: `repo ${r.repo}: ${describeSource(c.next)}; the cluster keeps its current revision` });
-      } else {
-        const since = c.previous ? ` (failing since ${c.previous.failingSince})` : "";
-        recorder?.record({ app: c.app, type: "Normal", reason: "SourceRecovered", note: `repo ${r.repo}: listing refs works again${since}` });
-      }
-    }
   }
 
   /** A loop that throws is logged and restarted (after a pause) until the term ends. */
@@ -370,16 +348,14 @@ export class Daemon {
     }
   }
 
-  /** Write gate, metrics, events and reconcile timing on a fresh runtime; returns the undo. */
-  private instrument(rt: Runtime): () => Promise<void> {
+  /** Write gate, request metrics and Event recorders on a fresh runtime; returns the undo. */
+  private instrument(rt: Runtime, events: EventsObserver): () => Promise<void> {
     const stateNs = rt.config.state.namespace;
     const undo: Array<() => void> = [];
-    const recorders = new Map<string, EventRecorder>();
-    this.recorders = recorders;
     for (const [name, cluster] of rt.clusters) {
       cluster.client.writeGate = (req) => this.writeRefusal(req, stateNs);
       undo.push(this.metrics.trackKube(name, cluster.client.stats));
-      recorders.set(
+      events.attach(
         name,
         new EventRecorder({
           client: cluster.client,
@@ -392,46 +368,10 @@ export class Daemon {
       );
     }
     for (const [name, repo] of rt.repos) undo.push(this.metrics.trackRepo(name, repo.requests));
-    for (const app of rt.apps) {
-      const name = app.app.name;
-      const recorder = recorders.get(app.app.cluster);
-      const inner = app.reconcile.bind(app);
-      app.reconcile = async (...args: Parameters<typeof inner>): Promise<CycleResult> => {
-        const t0 = performance.now();
-        let result: CycleResult;
-        try {
-          result = await inner(...args);
-        } catch (e) {
-          // Cut short by shutdown or a config reload (the signal passed along): not the app's failure.
-          const cut = args.some((x) => x instanceof AbortSignal && x.aborted);
-          if (!cut) {
-            this.metrics.observeReconcile(name, "failed", (performance.now() - t0) / 1000);
-            this.onFailure(name, e instanceof Error ? e.message : String(e), recorder);
-          }
-          throw e;
-        }
-        this.metrics.observeReconcile(name, result.kind, (performance.now() - t0) / 1000);
-        const contest = app.contest.drain();
-        this.metrics.observeContest(name, contest.contested, contest.deferred);
-        for (const n of contest.notices) recorder?.record(contestEvent(name, n));
-        const ev = eventFor(name, result);
-        if (ev?.type === "Warning" && ev.reason === "ReconcileFailed") this.onFailure(name, ev.note, recorder, ev);
-        else if (ev) recorder?.record(ev);
-        return result;
-      };
-    }
     return async () => {
       for (const u of undo) u();
-      await within(Promise.all([...recorders.values()].map((r) => r.flush())), 2000);
+      await within(events.flush(), 2000);
     };
-  }
-
-  private onFailure(app: string, message: string, recorder: EventRecorder | undefined, ev?: PlumberEvent): void {
-    // Refused writes (standby, shutting down) are plumber's own doing, not the app's failure.
-    if (/WriteRefused/.test(message)) return;
-    const hinted = permissionHint(message);
-    if (hinted !== message) this.log.error({ app, err: hinted }, "missing permission");
-    recorder?.record(ev ? { ...ev, note: hinted } : { app, type: "Warning", reason: "ReconcileFailed", note: hinted });
   }
 
   private writeRefusal(req: KubeRequest, stateNs: string): string | undefined {
@@ -455,46 +395,6 @@ function isStateWrite(req: KubeRequest, stateNs: string): boolean {
 
 function timings(t: LeaseTimings): Record<string, string> {
   return { leaseDuration: `${t.leaseDurationMs}ms`, renewDeadline: `${t.renewDeadlineMs}ms`, retryPeriod: `${t.retryPeriodMs}ms` };
-}
-
-const short = (rev: string | undefined): string => (rev ? rev.slice(0, 12) : "?");
-
-/** The Kubernetes Event for a reconcile's result, if it deserves one. */
-export function eventFor(app: string, result: CycleResult): PlumberEvent | undefined {
-  const r = result as { kind: string; revision?: string; message?: string; failedRevision?: string; changeSet?: { toString(): string } };
-  switch (r.kind) {
-    case "applied":
-      return { app, type: "Normal", reason: "Deployed", note: `revision ${short(r.revision)} applied: ${r.changeSet?.toString() ?? "done"}` };
-    case "repaired":
-      return { app, type: "Normal", reason: "DriftRepaired", note: `drift repaired at revision ${short(r.revision)}: ${r.changeSet?.toString() ?? "done"}` };
-    case "rolledBack":
-      return { app, type: "Warning", reason: "RolledBack", note: `revision ${short(r.failedRevision)} failed; rolled back to ${short(r.revision)}: ${r.message ?? ""}` };
-    case "failed":
-      return { app, type: "Warning", reason: "ReconcileFailed", note: r.revision ? `revision ${short(r.revision)}: ${r.message ?? ""}` : (r.message ?? "") };
-    default:
-      return undefined;
-  }
-}
-
-/** The Event for an object becoming (or ceasing to be) contested by another field manager. */
-export function contestEvent(app: string, n: ContestNotice): PlumberEvent {
-  const what = describeKey(n.key);
-  if (n.kind === "resolved") return { app, type: "Normal", reason: "ContestResolved", note: `${what}: no longer contested by ${describeManagers(n.managers)}` };
-  const times = n.strikes === 1 ? "once" : `${n.strikes} times in a row`;
-  return {
-    app,
-    type: "Warning",
-    reason: "FieldsContested",
-    note: `${what}: fields plumber applied were taken back by ${describeManagers(n.managers)} after its repair (${times}); plumber repairs it with backoff, next in ${n.nextInChecks ?? 0} drift checks (at most 1h)`,
-  };
-}
-
-/** A 403 from the apiserver, with what to do about it. */
-export function permissionHint(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  const forbidden = (e instanceof KubeApiError && e.status === 403) || /\bforbidden\b/i.test(msg);
-  if (!forbidden) return msg;
-  return `${msg} — plumber's ServiceAccount lacks this permission: grant it (manifests/20-rbac.yaml for plumber's own namespace, manifests/30-deploy-rbac.yaml for what it deploys)`;
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {

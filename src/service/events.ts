@@ -3,11 +3,16 @@
 // plumber-app-<app>` or `kubectl events --for configmap/plumber-app-<app>` shows them).
 // Rate-limited like client-go's EventCorrelator: a token bucket per app (burst 25, one token
 // per 5 minutes) and identical events for one app within 10 minutes are dropped. Emitting never
-// blocks or fails a reconcile.
+// blocks or fails a reconcile. Which event gets an Event, and with what reason, is decided in one
+// place: eventsFor() below.
 import type { KubeClient } from "../kube/client.js";
 import type { Logger } from "../log.js";
+import type { ContestNoticeEvent, ObservedEvent, Observer } from "../observe/events.js";
+import { describeKey, describeManagers } from "../reconcile/contested.js";
+import { describeSource } from "../state/source.js";
 import { stateObjectName } from "../state/store.js";
 import { microTime } from "./leader.js";
+import { permissionHint } from "./permissions.js";
 
 export type EventType = "Normal" | "Warning";
 
@@ -133,3 +138,97 @@ export class EventRecorder {
     }
   }
 }
+
+const short = (rev: string | undefined): string => (rev ? rev.slice(0, 12) : "?");
+
+/** An Event to record in a cluster (the one the app deploys to). */
+export interface ClusterEvent {
+  cluster: string;
+  event: PlumberEvent;
+}
+
+/**
+ * The Kubernetes Events an observed event deserves: a reconcile's result (Deployed,
+ * DriftRepaired, RolledBack, ReconcileFailed), objects becoming or ceasing to be contested
+ * (FieldsContested, ContestResolved), an app's source failing or recovering (SourceFailing,
+ * SourceRecovered). Notes are as `kubectl describe` shows them; failures are the message as is
+ * (EventsObserver adds the RBAC hint).
+ */
+export function eventsFor(e: ObservedEvent): ClusterEvent[] {
+  if (e.type === "cycle") {
+    const out: ClusterEvent[] = [];
+    const at = (event: PlumberEvent): ClusterEvent => ({ cluster: e.cluster, event });
+    for (const n of e.contest?.notices ?? []) out.push(at(contestEvent(e.app, n)));
+    const done = e.changes ?? "done";
+    switch (e.outcome) {
+      case "applied":
+        out.push(at({ app: e.app, type: "Normal", reason: "Deployed", note: `revision ${short(e.revision)} applied: ${done}` }));
+        break;
+      case "repaired":
+        out.push(at({ app: e.app, type: "Normal", reason: "DriftRepaired", note: `drift repaired at revision ${short(e.revision)}: ${done}` }));
+        break;
+      case "rolledBack":
+        out.push(at({ app: e.app, type: "Warning", reason: "RolledBack", note: `revision ${short(e.failedRevision)} failed; rolled back to ${short(e.revision)}: ${e.message ?? ""}` }));
+        break;
+      case "failed":
+        out.push(at({ app: e.app, type: "Warning", reason: "ReconcileFailed", note: e.revision ? `revision ${short(e.revision)}: ${e.message ?? ""}` : (e.message ?? "") }));
+        break;
+    }
+    return out;
+  }
+  if (e.type === "source") {
+    return e.changes.map((c) => ({
+      cluster: c.cluster,
+      event: c.next
+        ? { app: c.app, type: "Warning", reason: "SourceFailing", note: `repo ${e.repo}: ${describeSource(c.next)}; the cluster keeps its current revision` }
+        : { app: c.app, type: "Normal", reason: "SourceRecovered", note: `repo ${e.repo}: listing refs works again${c.previous ? ` (failing since ${c.previous.failingSince})` : ""}` },
+    }));
+  }
+  return [];
+}
+
+/** The Event for an object becoming (or ceasing to be) contested by another field manager. */
+export function contestEvent(app: string, n: ContestNoticeEvent): PlumberEvent {
+  const what = describeKey(n.key);
+  if (n.kind === "resolved") return { app, type: "Normal", reason: "ContestResolved", note: `${what}: no longer contested by ${describeManagers(n.managers)}` };
+  const times = n.strikes === 1 ? "once" : `${n.strikes} times in a row`;
+  return {
+    app,
+    type: "Warning",
+    reason: "FieldsContested",
+    note: `${what}: fields plumber applied were taken back by ${describeManagers(n.managers)} after its repair (${times}); plumber repairs it with backoff, next in ${n.nextInChecks ?? 0} drift checks (at most 1h)`,
+  };
+}
+
+/** The Kubernetes Events Observer: records eventsFor(e) with the recorder of the event's cluster. */
+export class EventsObserver implements Observer {
+  private readonly recorders = new Map<string, EventRecorder>();
+
+  constructor(private readonly log: Logger) {}
+
+  /** The recorder for a cluster's events (set once the runtime's connections exist). */
+  attach(cluster: string, recorder: EventRecorder): void {
+    this.recorders.set(cluster, recorder);
+  }
+
+  observe(e: ObservedEvent): void {
+    for (const { cluster, event } of eventsFor(e)) {
+      const recorder = this.recorders.get(cluster);
+      if (event.reason !== "ReconcileFailed") {
+        recorder?.record(event);
+        continue;
+      }
+      // Refused writes (standby, shutting down) are plumber's own doing, not the app's failure.
+      if (/WriteRefused/.test(event.note)) continue;
+      const hinted = permissionHint(event.note);
+      if (hinted !== event.note) this.log.error({ app: event.app, err: hinted }, "missing permission");
+      recorder?.record({ ...event, note: hinted });
+    }
+  }
+
+  /** Waits for the events being sent. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.recorders.values()].map((r) => r.flush()));
+  }
+}
+

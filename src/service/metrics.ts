@@ -1,9 +1,11 @@
 // plumber's Prometheus metrics: one registry, only series that something updates. Counters fed
 // from counters that already exist elsewhere (KubeClient.stats, RepoConnection.requests) are
 // brought up to date at scrape time by the increase since the last scrape, so they stay
-// monotonic across runtime rebuilds (config reload, a new leader term).
+// monotonic across runtime rebuilds (config reload, a new leader term). The rest is fed by
+// observe(): the one place an observed event becomes series and labels.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RequestStats, Verb } from "../kube/client.js";
+import type { ObservedEvent, Observer } from "../observe/events.js";
 
 export const METRIC_NAMES = {
   reconciles: "plumber_reconcile_total",
@@ -38,7 +40,7 @@ interface RepoSource {
   last: { total: number; failed: number };
 }
 
-export class PlumberMetrics {
+export class PlumberMetrics implements Observer {
   readonly registry = new Registry();
   private readonly reconciles: Counter<"app" | "result">;
   private readonly reconcileSeconds: Histogram<"app" | "result">;
@@ -153,6 +155,28 @@ export class PlumberMetrics {
       labelNames: ["app"],
       registers,
     });
+  }
+
+  /**
+   * A reconcile's outcome is its `result` label (a reconcile cut short by shutdown or reload is
+   * not counted); each object written counts by action; each ref listing sets the source gauges.
+   */
+  observe(e: ObservedEvent): void {
+    switch (e.type) {
+      case "cycle":
+        // What drift review saw happened, even in a cycle cut short afterwards.
+        if (e.contest) this.observeContest(e.app, e.contest.contested, e.contest.deferred);
+        if (e.outcome !== "aborted") this.observeReconcile(e.app, e.outcome, e.durationMs / 1000);
+        return;
+      case "object":
+        this.observeEntry(e.app, e.entry.action);
+        return;
+      case "source":
+        this.observeSource(e.repo, e.health);
+        return;
+      default:
+        return;
+    }
   }
 
   /** After each ref listing of a repo. */

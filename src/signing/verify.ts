@@ -89,7 +89,7 @@ export class CommitVerifier {
       try {
         return (await openpgp.readKeys({ armoredKeys })).map((k) => k.toPublic());
       } catch (e) {
-        throw new Error(`${configFieldLabel(this.keysFile, this.what)}: file ${JSON.stringify(this.keysFile)}: no readable OpenPGP public key (${(e as Error).message})`);
+        throw new Error(`${configFieldLabel(this.keysFile, this.what)}: file ${JSON.stringify(this.keysFile)}: no readable OpenPGP public key (${(e as Error).message})`, { cause: e });
       }
     });
     return this.keys;

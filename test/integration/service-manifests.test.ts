@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { findRepoRoot } from "../bed/paths.js";
-import { checkSelfConfig } from "../../src/service/selfconfig.js";
+import { checkSelfConfig } from "../../src/config/selfconfig.js";
 import { reservedObjectGuard } from "../../src/state/guard.js";
 import { plumberMain } from "../bed/plumber.js";
 import type { KubeObject } from "../../src/types.js";

@@ -4,8 +4,9 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { Dispatcher, type DispatcherOptions } from "../../src/notify/dispatcher.js";
 import { slackPayload, slackText } from "../../src/notify/slack.js";
-import { commitUrl, type Notification, type NotificationConfig, type NotifyEvent } from "../../src/notify/types.js";
+import { commitUrl, NOTIFY_EVENTS, type Notification, type NotificationConfig, type NotifyEvent } from "../../src/notify/types.js";
 import { verifySignature } from "../../src/notify/webhook.js";
+import { notificationOf } from "../../src/notify/notifier.js";
 
 // ---- a real HTTP receiver on 127.0.0.1 ------------------------------------------------------
 
@@ -31,13 +32,13 @@ class Receiver {
 
   /** answer(request, index) decides the response; it may wait (a promise) before answering. */
   static async start(answer: (r: Received, i: number) => Answer | Promise<Answer> = () => 200): Promise<Receiver> {
-    let self: Receiver | undefined;
+    const made: { rx?: Receiver } = {};
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
         const r: Received = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks) };
-        const rx = self as Receiver;
+        const rx = made.rx as Receiver;
         const i = rx.received.push(r) - 1;
         rx.wake();
         void Promise.resolve(answer(r, i)).then((a) => {
@@ -52,9 +53,10 @@ class Receiver {
       });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    self = new Receiver(server, (server.address() as AddressInfo).port);
-    receivers.push(self);
-    return self;
+    const rx = new Receiver(server, (server.address() as AddressInfo).port);
+    made.rx = rx;
+    receivers.push(rx);
+    return rx;
   }
 
   url(path = "/hook"): string {
@@ -409,3 +411,59 @@ describe("Dispatcher", () => {
     expect(d.stats).toEqual({ delivered: 0, failed: 0, dropped: 0 });
   });
 });
+
+describe("notifications from observed events", () => {
+  const sha = "0123456789abcdef0123456789abcdef01234567";
+  const now = new Date("2026-11-21T02:00:00.000Z");
+  const urls = (of: { app?: string; release?: string }): string => (of.app === "tasks" || of.release === "nightly" ? "https://github.com/acme/plumbing.git" : "");
+
+  it("a deploy event is the notification of its outcome, fields in the order webhooks have always sent", () => {
+    const n = notificationOf({ type: "deploy", outcome: "rolledBack", app: "tasks", cluster: "prod", revision: sha, result: "rolled back", reason: "Unhealthy", message: "timeout" }, urls, now);
+    expect(JSON.stringify(n)).toBe(
+      JSON.stringify({
+        event: "rolledBack",
+        app: "tasks",
+        cluster: "prod",
+        revision: sha,
+        result: "rolled back",
+        reason: "Unhealthy",
+        message: "timeout",
+        timestamp: "2026-11-21T02:00:00.000Z",
+        commitUrl: `https://github.com/acme/plumbing/commit/${sha}`,
+      }),
+    );
+  });
+
+  it("release steps: fired, succeeded or failed when finished, failed on error or a missed slot; nothing for the rest", () => {
+    const rel = (step: "fired" | "skipped" | "missed" | "finished" | "cancelled" | "error", result?: "Succeeded" | "Failed") =>
+      notificationOf({ type: "release", step, release: "nightly", cluster: "ci", ...(result ? { record: { slot: "s", trigger: "scheduled", result, revision: sha, reason: result } } : {}) }, urls, now);
+    expect(rel("fired")?.event).toBe("releaseFired");
+    expect(rel("finished", "Succeeded")?.event).toBe("releaseSucceeded");
+    expect(rel("finished", "Failed")?.event).toBe("releaseFailed");
+    expect(rel("error")?.event).toBe("releaseFailed");
+    expect(rel("missed")?.event).toBe("releaseFailed");
+    expect(rel("skipped")).toBeUndefined();
+    expect(rel("cancelled")).toBeUndefined();
+    expect(JSON.stringify(rel("finished", "Succeeded"))).toBe(
+      JSON.stringify({
+        event: "releaseSucceeded",
+        release: "nightly",
+        cluster: "ci",
+        revision: sha,
+        result: "Succeeded",
+        reason: "Succeeded",
+        commitUrl: `https://github.com/acme/plumbing/commit/${sha}`,
+        timestamp: "2026-11-21T02:00:00.000Z",
+      }),
+    );
+    // Without a record: the step is the result, no revision, no link.
+    expect(rel("error")).toMatchObject({ revision: "", result: "error", commitUrl: undefined });
+  });
+
+  it("cycle, object and source events are not notifications; every name in a sink's `on` list can be sent", () => {
+    expect(notificationOf({ type: "cycle", app: "tasks", cluster: "prod", outcome: "failed", message: "x", durationMs: 1 }, urls, now)).toBeUndefined();
+    expect(notificationOf({ type: "source", repo: "plumbing", apps: [], health: {}, changes: [] }, urls, now)).toBeUndefined();
+    expect(NOTIFY_EVENTS).toEqual(["deployed", "failed", "rolledBack", "approvalNeeded", "held", "driftRepaired", "releaseFired", "releaseSucceeded", "releaseFailed"]);
+  });
+});
+

@@ -131,7 +131,7 @@ describe("template scalars", () => {
       "          env: [{name: V, value: 1.10}, {name: E, value: 1_000}]",
       "",
     ].join("\n");
-    const t = parseTemplateFile("r.yaml", text) as any;
+    const t = parseTemplateFile("r.yaml", text) as { spec: { template: { spec: { volumes: { configMap: { defaultMode: unknown } }[] } } } };
     const pod = t.spec.template;
     expect(pod.spec.volumes[0].configMap.defaultMode).toBe(420); // YAML 1.2 would say 644
     expect(pod.spec.containers[0].tty).toBe(true); // YAML 1.2: the string "yes"

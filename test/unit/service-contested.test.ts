@@ -1,7 +1,7 @@
 // The contested-field backoff as pure logic: one review per drift check, an injected clock.
 import { describe, expect, it } from "vitest";
 import { CONTEST_CAP_MS, ContestBackoff, contestingManagersOf, describeKey, parseContested, writersSinceApply } from "../../src/reconcile/contested.js";
-import { contestEvent } from "../../src/service/daemon.js";
+import { contestEvent } from "../../src/service/events.js";
 
 const KEY = "apps/Deployment/ci/web";
 const OTHER = "/ConfigMap/ci/cfg";

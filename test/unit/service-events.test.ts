@@ -1,9 +1,9 @@
-// Event rate limiting and the event each reconcile result gets.
+// Event rate limiting and the Event each observed event gets.
 import { describe, expect, it } from "vitest";
-import { ChangeSet } from "../../src/engine/changeset.js";
-import type { CycleResult } from "../../src/reconcile/app.js";
-import { eventFor, permissionHint } from "../../src/service/daemon.js";
-import { EventRateLimiter } from "../../src/service/events.js";
+import type { ObservedEvent } from "../../src/observe/events.js";
+import { EventRateLimiter, eventsFor, EventsObserver, type EventRecorder, type PlumberEvent } from "../../src/service/events.js";
+import { permissionHint } from "../../src/service/permissions.js";
+import { silentLogger } from "../../src/log.js";
 
 describe("event rate limiting", () => {
   it("drops an identical event for the same app within the dedupe window, not a different one", () => {
@@ -30,26 +30,74 @@ describe("event rate limiting", () => {
   });
 });
 
-describe("events for reconcile results", () => {
-  const cs = new ChangeSet();
-  cs.add({ key: "k", subject: "ConfigMap/ns/a", action: "created" });
+describe("events for observed events", () => {
   const rev = "0123456789abcdef0123456789abcdef01234567";
+  const cycle = (f: Omit<Extract<ObservedEvent, { type: "cycle" }>, "type" | "app" | "cluster" | "durationMs">): ObservedEvent => ({ type: "cycle", app: "app", cluster: "c1", durationMs: 5, ...f });
+  const only = (e: ObservedEvent): PlumberEvent | undefined => {
+    const out = eventsFor(e);
+    expect(out.length).toBeLessThanOrEqual(1);
+    return out[0]?.event;
+  };
 
-  it("deploys, drift repairs and failures get events; unchanged and held do not", () => {
-    expect(eventFor("app", { kind: "applied", revision: rev, changeSet: cs })).toEqual({
+  it("deploys, drift repairs, rollbacks and failures get events; unchanged, held and aborted cycles do not", () => {
+    expect(eventsFor(cycle({ outcome: "applied", revision: rev, changes: "1 created" }))).toEqual([
+      { cluster: "c1", event: { app: "app", type: "Normal", reason: "Deployed", note: "revision 0123456789ab applied: 1 created" } },
+    ]);
+    expect(only(cycle({ outcome: "repaired", revision: rev, changes: "1 configured" }))).toEqual({ app: "app", type: "Normal", reason: "DriftRepaired", note: "drift repaired at revision 0123456789ab: 1 configured" });
+    expect(only(cycle({ outcome: "rolledBack", revision: rev, failedRevision: "f".repeat(40), message: "unhealthy" }))).toEqual({
       app: "app",
-      type: "Normal",
-      reason: "Deployed",
-      note: "revision 0123456789ab applied: 1 created",
-    });
-    expect(eventFor("app", { kind: "repaired", revision: rev, changeSet: cs })).toMatchObject({ type: "Normal", reason: "DriftRepaired" });
-    expect(eventFor("app", { kind: "failed", revision: rev, message: "bad", permanent: true })).toMatchObject({
       type: "Warning",
-      reason: "ReconcileFailed",
-      note: "revision 0123456789ab: bad",
+      reason: "RolledBack",
+      note: "revision ffffffffffff failed; rolled back to 0123456789ab: unhealthy",
     });
-    expect(eventFor("app", { kind: "unchanged" })).toBeUndefined();
-    expect(eventFor("app", { kind: "held", revision: rev, message: "x" } as CycleResult)).toBeUndefined();
+    expect(only(cycle({ outcome: "failed", revision: rev, message: "bad" }))).toEqual({ app: "app", type: "Warning", reason: "ReconcileFailed", note: "revision 0123456789ab: bad" });
+    // A reconcile that threw has no revision: the note is its message.
+    expect(only(cycle({ outcome: "failed", message: "connection refused" }))?.note).toBe("connection refused");
+    for (const outcome of ["unchanged", "held", "aborted"] as const) expect(eventsFor(cycle({ outcome, revision: rev, message: "x" }))).toEqual([]);
+    expect(eventsFor({ type: "deploy", outcome: "deployed", app: "app", cluster: "c1", revision: rev, result: "applied 1" })).toEqual([]);
+  });
+
+  it("contest notices come before the cycle's own event, in the app's cluster", () => {
+    const notices = [{ kind: "contested" as const, key: "v1/ConfigMap/ci/cfg", managers: ["hpa"], strikes: 1, nextInChecks: 1 }];
+    const out = eventsFor(cycle({ outcome: "repaired", revision: rev, changes: "1 configured", contest: { contested: 1, deferred: 0, notices } }));
+    expect(out.map((e) => [e.cluster, e.event.reason])).toEqual([
+      ["c1", "FieldsContested"],
+      ["c1", "DriftRepaired"],
+    ]);
+  });
+
+  it("a source failing or recovering is an Event on each app whose record changed, in that app's cluster", () => {
+    const next = { failingSince: "2026-01-01T00:00:00.000Z", error: "HTTP 503" };
+    const out = eventsFor({
+      type: "source",
+      repo: "plumbing",
+      apps: ["a", "b"],
+      health: { failingSince: 1 },
+      transition: "failing",
+      changes: [
+        { app: "a", cluster: "c1", next },
+        { app: "b", cluster: "c2", previous: next },
+      ],
+    });
+    expect(out.map((e) => [e.cluster, e.event.app, e.event.type, e.event.reason])).toEqual([
+      ["c1", "a", "Warning", "SourceFailing"],
+      ["c2", "b", "Normal", "SourceRecovered"],
+    ]);
+    expect(out[0]?.event.note).toMatch(/^repo plumbing: source failing since 2026-01-01T00:00:00.000Z: HTTP 503; .*the cluster keeps its current revision$/);
+    expect(out[1]?.event.note).toBe("repo plumbing: listing refs works again (failing since 2026-01-01T00:00:00.000Z)");
+    expect(eventsFor({ type: "source", repo: "plumbing", apps: ["a"], health: {}, changes: [] })).toEqual([]);
+  });
+
+  it("the observer adds the RBAC hint to a forbidden failure and drops refused writes", () => {
+    const recorded: PlumberEvent[] = [];
+    const recorder = { record: (e: PlumberEvent) => recorded.push(e), flush: async () => {} } as unknown as EventRecorder;
+    const o = new EventsObserver(silentLogger());
+    o.attach("c1", recorder);
+    o.observe(cycle({ outcome: "failed", message: 'configmaps "x" is forbidden: User "u" cannot patch resource "configmaps"' }));
+    o.observe(cycle({ outcome: "failed", message: "WriteRefused: this replica is not the leader" }));
+    o.observe({ type: "cycle", app: "app", cluster: "elsewhere", outcome: "applied", revision: rev, durationMs: 1 });
+    expect(recorded.map((e) => e.reason)).toEqual(["ReconcileFailed"]);
+    expect(recorded[0]?.note).toMatch(/cannot patch resource "configmaps" — plumber's ServiceAccount lacks this permission/);
   });
 
   it("a forbidden error says which RBAC to extend", () => {

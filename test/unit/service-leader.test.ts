@@ -16,28 +16,31 @@ class FakeLeaseServer {
   rv = 0;
   writes = 0;
   client(): KubeClient & { down: boolean } {
-    const server = this;
-    const c = {
-      down: false,
-      async getOptional<T>(_path: string): Promise<T | undefined> {
-        if (c.down) throw new KubeApiError(0, "ConnectionFailed", "down", "GET");
-        return server.lease ? (structuredClone(server.lease) as T) : undefined;
-      },
-      async request<T>(req: KubeRequest): Promise<{ status: number; body: T }> {
-        if (c.down) throw new KubeApiError(0, "ConnectionFailed", "down", req.method);
-        const body = JSON.parse(req.body ?? "{}") as Lease;
-        if (req.method === "POST") {
-          if (server.lease) throw new KubeApiError(409, "AlreadyExists", "exists", "POST");
-        } else if (req.method === "PUT") {
-          if (!server.lease || body.metadata.resourceVersion !== server.lease.metadata.resourceVersion) throw new KubeApiError(409, "Conflict", "conflict", "PUT");
-        }
-        server.writes++;
-        server.lease = { ...body, metadata: { ...body.metadata, resourceVersion: String(++server.rv) } };
-        return { status: 200, body: structuredClone(server.lease) as T };
-      },
-    };
-    return c as unknown as KubeClient & { down: boolean };
+    return fakeClient(this);
   }
+}
+
+function fakeClient(server: FakeLeaseServer): KubeClient & { down: boolean } {
+  const c = {
+    down: false,
+    async getOptional<T>(_path: string): Promise<T | undefined> {
+      if (c.down) throw new KubeApiError(0, "ConnectionFailed", "down", "GET");
+      return server.lease ? (structuredClone(server.lease) as T) : undefined;
+    },
+    async request<T>(req: KubeRequest): Promise<{ status: number; body: T }> {
+      if (c.down) throw new KubeApiError(0, "ConnectionFailed", "down", req.method);
+      const body = JSON.parse(req.body ?? "{}") as Lease;
+      if (req.method === "POST") {
+        if (server.lease) throw new KubeApiError(409, "AlreadyExists", "exists", "POST");
+      } else if (req.method === "PUT") {
+        if (!server.lease || body.metadata.resourceVersion !== server.lease.metadata.resourceVersion) throw new KubeApiError(409, "Conflict", "conflict", "PUT");
+      }
+      server.writes++;
+      server.lease = { ...body, metadata: { ...body.metadata, resourceVersion: String(++server.rv) } };
+      return { status: 200, body: structuredClone(server.lease) as T };
+    },
+  };
+  return c as unknown as KubeClient & { down: boolean };
 }
 
 const timings = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };

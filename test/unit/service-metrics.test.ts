@@ -30,6 +30,26 @@ describe("metrics", () => {
     }
   });
 
+  it("observes events: a cycle is a reconcile by its outcome (an aborted one is not), an object by its action, a listing sets the source gauges", async () => {
+    const m = new PlumberMetrics({ processMetrics: false });
+    const cycle = { type: "cycle", app: "tasks", cluster: "c1" } as const;
+    m.observe({ ...cycle, outcome: "applied", revision: "r", durationMs: 200, contest: { contested: 1, deferred: 2, notices: [] } });
+    m.observe({ ...cycle, outcome: "failed", message: "boom", durationMs: 50 });
+    m.observe({ ...cycle, outcome: "aborted", durationMs: 10 });
+    m.observe({ type: "object", app: "tasks", cluster: "c1", entry: { key: "k", subject: "ConfigMap/ci/a", action: "configured" } });
+    m.observe({ type: "source", repo: "plumbing", apps: ["tasks"], health: { failingSince: 1_700_000_000_000, error: "HTTP 503" }, changes: [] });
+    m.observe({ type: "deploy", outcome: "deployed", app: "tasks", cluster: "c1", revision: "r", result: "applied 1" });
+    const text = await m.text();
+    expect(text).toMatch(/^plumber_reconcile_total\{app="tasks",result="applied"\} 1$/m);
+    expect(text).toMatch(/^plumber_reconcile_total\{app="tasks",result="failed"\} 1$/m);
+    expect(text).not.toMatch(/result="aborted"/);
+    expect(text).toMatch(/^plumber_reconcile_duration_seconds_sum\{app="tasks",result="applied"\} 0.2$/m);
+    expect(text).toMatch(/^plumber_contested_objects\{app="tasks"\} 1$/m);
+    expect(text).toMatch(/^plumber_drift_repairs_deferred_total\{app="tasks"\} 2$/m);
+    expect(text).toMatch(/^plumber_objects_applied_total\{app="tasks",action="configured"\} 1$/m);
+    expect(text).toMatch(/^plumber_source_failing\{repo="plumbing"\} 1$/m);
+  });
+
   it("source health and contested objects", async () => {
     const m = new PlumberMetrics({ processMetrics: false });
     m.observeSource("plumbing", { lastGoodAt: 1_700_000_000_000 });

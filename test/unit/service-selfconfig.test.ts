@@ -1,7 +1,7 @@
 // plumber's own config, deployed from git, is validated before it is applied.
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { checkSelfConfig } from "../../src/service/selfconfig.js";
+import { checkSelfConfig } from "../../src/config/selfconfig.js";
 import type { Manifest } from "../../src/types.js";
 
 const valid = stringify({

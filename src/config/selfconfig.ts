@@ -3,9 +3,9 @@
 // ConfigMap marked `plumber.dev/config: "true"` is validated (its plumber.yaml key, with the
 // same parser plumber itself uses) before anything of the revision is applied; an invalid one
 // fails the revision for good — nothing is written, the last good revision stays — with an
-// error naming the manifest and the problems in the config.
-import { parseConfig } from "../config/load.js";
-import { Engine, type Plan, type SyncOutcome, type SyncRequest } from "../engine/engine.js";
+// error naming the manifest and the problems in the config. The check is here, beside the parser
+// it uses; buildRuntime (src/reconcile/runtime.ts) puts it in front of every app's engine.
+import { parseConfig } from "./load.js";
 import type { FileProblem, Manifest } from "../types.js";
 import { FileProblemError, formatProblem } from "../types.js";
 
@@ -37,22 +37,4 @@ export function checkSelfConfig(manifests: Manifest[]): FileProblem[] {
     }
   }
   return problems;
-}
-
-/** The Engine with the self-config check in front of sync and plan. */
-export class SelfConfigGuardedEngine extends Engine {
-  override async sync(req: SyncRequest): Promise<SyncOutcome> {
-    guard(req.manifests);
-    return super.sync(req);
-  }
-
-  override async plan(req: SyncRequest): Promise<Plan> {
-    guard(req.manifests);
-    return super.plan(req);
-  }
-}
-
-function guard(manifests: Manifest[]): void {
-  const problems = checkSelfConfig(manifests);
-  if (problems.length > 0) throw new FileProblemError(problems);
 }

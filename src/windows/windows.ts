@@ -41,7 +41,8 @@ export function openUntil(w: SyncWindow, now: Date): Date | undefined {
   return end && end.getTime() > now.getTime() ? end : undefined;
 }
 
-export function evaluateWindows(windows: SyncWindow[], now: Date = new Date()): WindowVerdict {
+/** The verdict at `now` (the reconciler's clock: windows never read the wall clock themselves). */
+export function evaluateWindows(windows: SyncWindow[], now: Date): WindowVerdict {
   if (windows.length === 0) return { sync: true, driftRepair: true };
   const deny = windows.filter((w) => w.kind === "deny");
   const allow = windows.filter((w) => w.kind === "allow");

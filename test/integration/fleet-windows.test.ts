@@ -1,6 +1,7 @@
 // Sync windows against the real control plane: a new revision outside the allow window is planned
 // and shown as waiting, and applied when the window opens, without another commit.
 import { afterEach, describe, expect, it } from "vitest";
+import type { AppReconciler } from "../../src/reconcile/app.js";
 import type { Clock } from "../../src/reconcile/clock.js";
 import { StateStore } from "../../src/state/store.js";
 import { configMap, getObject, harness, type Harness } from "./support.js";
@@ -39,6 +40,13 @@ describe("sync windows", () => {
     h.counts();
     expect((await h.cycle()).kind).toBe("held");
     expect(h.counts().writes).toBe(0);
+    // The plan goes through the same gates, writing nothing: it says what holds the revision.
+    const plan = await (h.rt.apps[0] as AppReconciler).plan(sha);
+    expect(plan.step).toBe("advance");
+    expect(plan.gates.map((g) => `${g.gate}:${g.verdict.verdict}`)).toEqual(["signature:pass", "dependsOn:pass", "windows:hold", "approval:pass"]);
+    expect(plan.gates[2]?.verdict).toMatchObject({ message: expect.stringContaining("next opens at 2026-03-10T11:00:00.000Z") });
+    expect(plan.objects.map((o) => `${o.action} ${o.resource.subject}`)).toEqual([`configured ConfigMap/${h.namespace}/cm`]);
+    expect(h.counts().writes).toBe(0);
     await h.kube.request({ method: "DELETE", path: `/api/v1/namespaces/${h.namespace}/configmaps/cm` });
     expect((await h.cycle()).kind).toBe("repaired");
     expect((await cm())?.data).toEqual({ v: "1" });
@@ -47,6 +55,7 @@ describe("sync windows", () => {
     clock.set("2026-03-10T10:59:59Z");
     expect((await h.cycle()).kind).toBe("held");
     clock.set("2026-03-10T11:00:01Z");
+    expect((await (h.rt.apps[0] as AppReconciler).plan(sha)).gates.every((g) => g.verdict.verdict === "pass")).toBe(true);
     expect(await h.cycle()).toMatchObject({ kind: "applied", revision: sha });
     expect((await cm())?.data).toEqual({ v: "2" });
     expect((await new StateStore(h.kube, h.stateNamespace).load(h.app))?.appliedAt).toBe("2026-03-10T11:00:01.000Z");

@@ -6,6 +6,7 @@ import { stringify } from "yaml";
 import { checkObjectName } from "../../src/checks/run.js";
 import { kubeSystemUID } from "../../src/kube/identity.js";
 import type { KubeClient } from "../../src/kube/client.js";
+import type { ObservedEvent } from "../../src/observe/events.js";
 import { ControlStore } from "../../src/state/control.js";
 import { StateStore } from "../../src/state/store.js";
 import { sleep } from "../../src/util/pool.js";
@@ -40,8 +41,13 @@ const smokeCheck = {
 };
 
 /** Waits for an object plumber creates, then plays its controller by writing its status. */
-async function finish(kube: KubeClient, path: string, succeeded: boolean, reason: string): Promise<Record<string, any>> {
-  let obj: Record<string, any> | undefined;
+interface CheckRun {
+  metadata: { labels?: Record<string, string> };
+  spec: { params?: unknown[] };
+}
+
+async function finish(kube: KubeClient, path: string, succeeded: boolean, reason: string): Promise<CheckRun> {
+  let obj: CheckRun | undefined;
   for (let i = 0; i < 300 && !(obj = await kube.getOptional(path)); i++) await sleep(50);
   if (!obj) throw new Error(`${path} never appeared`);
   await kube.request({
@@ -68,7 +74,7 @@ function deployment(name: string, image: string): string {
 
 /** Plays the Deployment controller: the current generation rolled out and available. */
 async function markDeploymentReady(kube: KubeClient, path: string): Promise<void> {
-  let d: Record<string, any> | undefined;
+  let d: { metadata: { generation?: number } } | undefined;
   for (let i = 0; i < 300 && !(d = await kube.getOptional(path)); i++) await sleep(50);
   if (!d) throw new Error(`${path} never appeared`);
   await kube.request({
@@ -164,7 +170,9 @@ describe("safe deploys", () => {
   });
 
   it("a restart in the middle of a health wait resumes the wait instead of applying again", async () => {
-    const h = await start({ "web.yaml": deployment("web", "nginx:1.27") }, { app: { health: { timeout: "60s" } } });
+    const events: ObservedEvent[] = [];
+    const h = await start({ "web.yaml": deployment("web", "nginx:1.27") }, { app: { health: { timeout: "60s" } }, observer: { observe: (e) => events.push(e) } });
+    const told = () => events.flatMap((e) => ((e.type === "cycle" || e.type === "deploy") && e.app === h.app ? [`${e.type}:${e.outcome}`] : []));
     const abort = new AbortController();
     const first = h.cycle(abort.signal).catch((e: unknown) => e);
     const store = new StateStore(h.kube, h.stateNamespace);
@@ -181,10 +189,13 @@ describe("safe deploys", () => {
     expect(c.dryRuns).toBe(0);
     expect(c.writes).toBe(1); // the state record only: the Deployment is not applied again
     expect((await store.load(h.app))?.phase).toBe("Ready");
+    // One cycle event per reconcile, the one cut short as aborted (not failed); deployed once.
+    expect(told()).toEqual(["cycle:aborted", "deploy:deployed", "cycle:applied"]);
   });
 
   it("manual approval holds a new revision until it is approved", async () => {
-    const h = await start({ "a.yaml": configMap("a", { v: "1" }) }, { app: { approval: "manual" } });
+    const events: ObservedEvent[] = [];
+    const h = await start({ "a.yaml": configMap("a", { v: "1" }) }, { app: { approval: "manual" }, observer: { observe: (e) => events.push(e) } });
     const rev = await h.repo.head("main");
     const res = await h.cycle();
     expect(res.kind).toBe("held");
@@ -200,6 +211,11 @@ describe("safe deploys", () => {
     await new ControlStore(h.kube, h.stateNamespace).update(h.app, { approvedRevision: rev });
     expect((await h.cycle()).kind).toBe("applied");
     expect((await getObject(h.kube, cmPath(h, "a")))?.data).toEqual({ v: "1" });
+    // approvalNeeded is told once (not per held cycle); every cycle ends in one cycle event.
+    expect(events.flatMap((e) => (e.type === "deploy" && e.app === h.app ? [e.outcome] : []))).toEqual(["approvalNeeded", "deployed"]);
+    const cycles = events.flatMap((e) => (e.type === "cycle" && e.app === h.app ? [e] : []));
+    expect(cycles.map((e) => e.outcome)).toEqual(["held", "held", "applied"]);
+    expect(cycles[2]).toMatchObject({ revision: rev, changes: "1 created" });
   });
 
   it("the wrong-cluster guard refuses with a clear error and writes nothing", async () => {

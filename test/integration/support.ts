@@ -11,6 +11,7 @@ import { buildRuntime, type Runtime } from "../../src/reconcile/runtime.js";
 import type { TestRepo } from "../bed/testrepo.js";
 import type { CycleResult } from "../../src/reconcile/app.js";
 import type { Clock } from "../../src/reconcile/clock.js";
+import type { Observer } from "../../src/observe/events.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 
 export interface AppOptions {
@@ -26,6 +27,8 @@ export interface AppOptions {
   top?: Record<string, unknown>;
   /** The reconcilers' clock (the one given to harness(); restart() and reconfigure() keep it). */
   clock?: Clock;
+  /** Told what the runtime's apps, engines and pollers do (kept across restarts, like clock). */
+  observer?: Observer;
 }
 
 export interface Harness {
@@ -93,7 +96,7 @@ export async function harness(files: Record<string, string>, opts: AppOptions = 
   };
 
   await writeConfig(opts);
-  let rt = await buildRuntime(await loadConfig(configFile), { log: silentLogger(), cacheDir, clock: opts.clock });
+  let rt = await buildRuntime(await loadConfig(configFile), { log: silentLogger(), cacheDir, clock: opts.clock, observer: opts.observer });
   let poller = newPoller(rt);
   let last = { git: 0, api: 0, writes: 0, dryRuns: 0, lists: 0 };
   const raw = () => {
@@ -127,7 +130,7 @@ export async function harness(files: Record<string, string>, opts: AppOptions = 
     },
     async restart() {
       rt.close();
-      rt = await buildRuntime(await loadConfig(configFile), { log: silentLogger(), cacheDir, clock: opts.clock });
+      rt = await buildRuntime(await loadConfig(configFile), { log: silentLogger(), cacheDir, clock: opts.clock, observer: opts.observer });
       poller = newPoller(rt);
       last = raw();
     },

@@ -9,8 +9,6 @@ import { describeSource, sourceRecordFromData } from "../state/source.js";
 import type { Runtime } from "../reconcile/runtime.js";
 import type { PlanReport } from "../reconcile/app.js";
 import type { AppState } from "../state/store.js";
-import type { PlanReport } from "../reconcile/app.js";
-import type { AppState } from "../state/store.js";
 import type { LoopSource } from "../service/daemon.js";
 import { parseDuration } from "../config/duration.js";
 import { formatProblem, FileProblemError } from "../types.js";
@@ -101,7 +99,6 @@ export async function planCommand(ctx: CommandContext, out: Out, apps: string[])
           }
           if (state.phase === "Halted") out(`! ${app.app.name}: halted: ${state.message ?? ""}`);
           for (const line of gateLines(app.app.name, plan, state)) out(line);
-          for (const line of gateLines(app.app.name, plan, state)) out(line);
           const pending = counts.created + counts.configured + plan.prune.length > 0;
           changes ||= pending;
           out(
@@ -118,22 +115,6 @@ export async function planCommand(ctx: CommandContext, out: Out, apps: string[])
   } finally {
     rt.close();
   }
-}
-
-/**
- * What the gates say about applying the planned revision now (the same gates a cycle runs), one
- * line each, "! app: gate: verdict"; the waiting-approval line above is not said twice.
- */
-export function gateLines(app: string, plan: Pick<PlanReport, "gates" | "pinnedAt">, state: AppState): string[] {
-  const out: string[] = [];
-  if (plan.pinnedAt) out.push(`! ${app}: pinned at ${plan.pinnedAt.slice(0, 12)}: this revision is not applied until plumber resume ${app}`);
-  for (const { gate, verdict: v } of plan.gates) {
-    if (v.verdict === "pass") continue;
-    if (v.verdict === "approval" && state.phase === "WaitingApproval" && v.message.startsWith(`revision ${state.pendingRevision.slice(0, 12)} `)) continue;
-    if (v.verdict === "refuse") out.push(`! ${app}: ${gate}: would refuse the revision${v.permanent ? " (until the branch moves)" : ""}: ${v.message}`);
-    else out.push(`! ${app}: ${gate}: ${v.message}${v.verdict === "hold" && !v.driftRepair ? " (drift is not repaired meanwhile)" : ""}`);
-  }
-  return out;
 }
 
 /**

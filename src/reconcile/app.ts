@@ -30,17 +30,6 @@ import { nextStep, retried, type Step } from "./transitions.js";
 export type { CycleResult } from "./cycle.js";
 export { warningsOf } from "./warnings.js";
 
-/** What the reconciler tells the outside world (legacy shape of the "deploy" event, for onEvent). */
-export interface AppEvent {
-  event: DeployOutcome;
-  app: string;
-  cluster: string;
-  revision: string;
-  result: string;
-  reason?: string;
-  message?: string;
-}
-
 export interface AppReconcilerDeps {
   app: AppConfig;
   repo: GitRepo;
@@ -59,8 +48,6 @@ export interface AppReconcilerDeps {
   guard?: () => Promise<void>;
   /** Hears a "deploy" event per transition and one "cycle" event per reconcile() (src/observe/events.ts). */
   observer?: Observer;
-  /** @deprecated The "deploy" events in their former shape; use `observer`. */
-  onEvent?: (e: AppEvent) => void;
   /** The status of an app this one dependsOn (its state, and the revision it should be at). */
   dependency?: (name: string) => Promise<DependencyStatus>;
   /** Signed commits (repos[].verify): why a commit may not be deployed, undefined when it may. */
@@ -324,16 +311,13 @@ export class AppReconciler {
   private emit(outcome: DeployOutcome, revision: string, result: string, reason?: string, message?: string): void {
     const e = { app: this.app.name, cluster: this.app.cluster, revision, result, reason, message };
     this.d.observer?.observe({ type: "deploy", outcome, ...e });
-    this.d.onEvent?.({ event: outcome, ...e });
   }
 
-  /** The one "cycle" event of a reconcile(), with what drift review saw (when someone listens). */
+  /** The one "cycle" event of a reconcile(), with what drift review saw. */
   private observeCycle(started: number, f: Omit<Extract<ObservedEvent, { type: "cycle" }>, "type" | "app" | "cluster" | "durationMs" | "contest">): void {
-    const o = this.d.observer;
-    if (!o) return;
-    // Drained only for an observer: without one, the daemon still drains the tracker itself.
+    // Drained every cycle, heard or not, so notices never pile up for a later cycle's event.
     const contest = this.contest.drain();
-    o.observe({ type: "cycle", app: this.app.name, cluster: this.app.cluster, ...f, durationMs: msSince(started), contest });
+    this.d.observer?.observe({ type: "cycle", app: this.app.name, cluster: this.app.cluster, ...f, durationMs: msSince(started), contest });
   }
 }
 

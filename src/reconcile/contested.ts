@@ -171,7 +171,7 @@ export interface ContestContext {
 /**
  * The backoff wired to an app's drift repair: filters the drift report, logs, keeps the
  * `contested` status key in line (written only when the set of contested objects or their
- * managers changes), and queues notices for Events and metrics (`drain`).
+ * managers changes), and queues notices for the cycle event (`drain`).
  */
 export class ContestTracker {
   readonly backoff: ContestBackoff;
@@ -194,7 +194,7 @@ export class ContestTracker {
       if (n.kind === "contested") ctx.log.warn({ ...fields, nextInChecks: n.nextInChecks }, `${describeKey(n.key)}: fields plumber applied are taken back by ${describeManagers(n.managers)}; repairing with backoff`);
       else ctx.log.info(fields, `${describeKey(n.key)}: no longer contested`);
     }
-    // Bounded: only the daemon drains them (a library user may never).
+    // Drained into every "cycle" event (AppReconciler); bounded all the same.
     this.pending = [...this.pending, ...v.notices].slice(-100);
     this.deferredCount += v.deferred.length;
     // Nothing drifted and nothing contested in memory: no request at all (a steady state costs

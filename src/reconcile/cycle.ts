@@ -54,7 +54,7 @@ export interface Cycle {
   state: AppState;
   /** Persists the current state (a no-op with writes off). */
   save(): Promise<void>;
-  /** A "deploy" event (and the legacy onEvent). */
+  /** A "deploy" event for the observer (once per transition, not per cycle). */
   emit(outcome: DeployOutcome, revision: string, result: string, reason?: string, message?: string): void;
   /** The engine with the installation's hash key; `write` creates the key when missing. */
   engine(write?: boolean): Promise<{ engine: Engine; keyId: string }>;

@@ -131,12 +131,13 @@ describe("template scalars", () => {
       "          env: [{name: V, value: 1.10}, {name: E, value: 1_000}]",
       "",
     ].join("\n");
-    const t = parseTemplateFile("r.yaml", text) as { spec: { template: { spec: { volumes: { configMap: { defaultMode: unknown } }[] } } } };
+    type Pod = { metadata: { annotations: unknown }; spec: { volumes: { configMap: { defaultMode: unknown } }[]; containers: { tty: unknown; stdin: unknown; env: unknown }[] } };
+    const t = parseTemplateFile("r.yaml", text) as { spec: { template: Pod } };
     const pod = t.spec.template;
-    expect(pod.spec.volumes[0].configMap.defaultMode).toBe(420); // YAML 1.2 would say 644
-    expect(pod.spec.containers[0].tty).toBe(true); // YAML 1.2: the string "yes"
-    expect(pod.spec.containers[0].stdin).toBe(false);
-    expect(pod.spec.containers[0].env).toEqual([{ name: "V", value: 1.1 }, { name: "E", value: 1000 }]);
+    expect(pod.spec.volumes[0]?.configMap.defaultMode).toBe(420); // YAML 1.2 would say 644
+    expect(pod.spec.containers[0]?.tty).toBe(true); // YAML 1.2: the string "yes"
+    expect(pod.spec.containers[0]?.stdin).toBe(false);
+    expect(pod.spec.containers[0]?.env).toEqual([{ name: "V", value: 1.1 }, { name: "E", value: 1000 }]);
     expect(pod.metadata.annotations).toEqual({ when: "2026-11-21", dot: "." });
     // One reader: the template is exactly what the same text means as a manifest.
     expect(t).toEqual(parseManifests([{ path: "r.yaml", content: text }])[0]!.object);

@@ -37,10 +37,12 @@ export function binariesCacheDir(): string {
 /**
  * A directory holding kube-apiserver, etcd, kubectl and kustomize.
  *
- * PLUMBER_BIN_DIR, when set, is that directory (it must hold all four). If KUBEBUILDER_ASSETS names a folder with kube-apiserver and etcd, those are used; kubectl and
+ * PLUMBER_BIN_DIR, when set, is that directory (it must hold all four). Else, if
+ * KUBEBUILDER_ASSETS names a folder with kube-apiserver and etcd, those are used; kubectl and
  * kustomize come from the same folder when present there, otherwise from the source build (a
- * directory of symlinks joining the two is returned then). Without KUBEBUILDER_ASSETS, runs
- * scripts/build-binaries.sh (cached; waits on a concurrent build through its lock).
+ * directory of symlinks joining the two, in the cache, is returned then). Otherwise runs the
+ * package's scripts/build-binaries.sh (cached per version; waits on a concurrent build through
+ * its lock).
  */
 export async function ensureBinaries(opts: EnsureBinariesOptions = {}): Promise<string> {
   const given = process.env.PLUMBER_BIN_DIR;

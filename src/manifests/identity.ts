@@ -1,6 +1,4 @@
-// Object identity: which manifests name the same cluster object.
-
-import type { KubeObject } from "../types.js";
+// Object identity: the key under which manifests, inventory entries and live objects are the same cluster object.
 
 export interface ObjectId {
   /** API group; "" for the core group (apiVersion "v1"). */
@@ -25,20 +23,6 @@ export function groupOf(apiVersion: string): string {
 export function versionOf(apiVersion: string): string {
   const i = apiVersion.lastIndexOf("/");
   return i < 0 ? apiVersion : apiVersion.slice(i + 1);
-}
-
-/**
- * The identity of an object. namespace = metadata.namespace, else defaultNamespace, else "".
- * Pass defaultNamespace only for namespaced kinds: a cluster-scoped object keeps "".
- */
-export function objectId(obj: KubeObject, defaultNamespace?: string): ObjectId {
-  return {
-    group: groupOf(obj.apiVersion),
-    version: versionOf(obj.apiVersion),
-    kind: obj.kind,
-    namespace: obj.metadata.namespace || defaultNamespace || "",
-    name: obj.metadata.name,
-  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseManifests } from "../../src/manifests/parse.js";
-import { groupOf, idKey, objectId, parseIdKey } from "../../src/manifests/identity.js";
+import { groupOf, idKey, parseIdKey, versionOf } from "../../src/manifests/identity.js";
 import { FileProblemError, type FileProblem } from "../../src/types.js";
 
 function problemsOf(files: { path: string; content: string }[]): FileProblem[] {
@@ -187,15 +187,14 @@ describe("identity", () => {
   it("builds keys without the version and parses them back", () => {
     expect(groupOf("apps/v1")).toBe("apps");
     expect(groupOf("v1")).toBe("");
-    const id = objectId({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web" } }, "prod");
-    expect(id).toEqual({ group: "apps", version: "v1", kind: "Deployment", namespace: "prod", name: "web" });
+    expect(versionOf("apps/v1")).toBe("v1");
+    expect(versionOf("v1")).toBe("v1");
+    const id = { group: "apps", version: "v1", kind: "Deployment", namespace: "prod", name: "web" };
     expect(idKey(id)).toBe("apps/Deployment/prod/web");
     expect(parseIdKey("apps/Deployment/prod/web")).toEqual({ group: "apps", kind: "Deployment", namespace: "prod", name: "web" });
-    expect(idKey(objectId({ apiVersion: "v1", kind: "Namespace", metadata: { name: "prod" } }))).toBe("/Namespace//prod");
+    expect(idKey({ group: "", kind: "Namespace", namespace: "", name: "prod" })).toBe("/Namespace//prod");
     expect(parseIdKey("/Namespace//prod")).toEqual({ group: "", kind: "Namespace", namespace: "", name: "prod" });
-    expect(idKey(objectId({ apiVersion: "apps/v1beta1", kind: "Deployment", metadata: { name: "web", namespace: "prod" } }))).toBe(
-      idKey(id),
-    );
+    expect(idKey({ ...id, version: "v1beta1" })).toBe(idKey(id));
     expect(() => parseIdKey("apps/Deployment/web")).toThrow(/invalid object key/);
   });
 });

@@ -21,10 +21,14 @@ export async function buildNotifier(config: Pick<PlumberConfig, "notifications" 
     configs.push(c);
   }
   const d = new Dispatcher(configs, { log });
-  const repoUrl = (repo: string | undefined): string => config.repos.find((r) => r.name === repo)?.url ?? "";
+  // The repo an app deploys or a release reads from: its URL links the commit.
+  const repoUrl = (e: ObservedEvent): string => {
+    const repo = e.type === "deploy" ? config.apps.find((a) => a.name === e.app)?.repo : e.type === "release" ? config.releases.find((r) => r.name === e.release)?.repo : undefined;
+    return config.repos.find((r) => r.name === repo)?.url ?? "";
+  };
   return {
     observe(e) {
-      const n = notificationOf(e, (what) => repoUrl(what.app !== undefined ? config.apps.find((a) => a.name === what.app)?.repo : config.releases.find((r) => r.name === what.release)?.repo));
+      const n = notificationOf(e, repoUrl(e));
       if (n) d.notify(n);
     },
     stats: () => ({ ...d.stats }),
@@ -35,12 +39,11 @@ export async function buildNotifier(config: Pick<PlumberConfig, "notifications" 
   };
 }
 
-/** The notification for an event (undefined: nobody is told of it). `repoUrl` links the commit. */
-export function notificationOf(e: ObservedEvent, repoUrl: (of: { app?: string; release?: string }) => string, now: Date = new Date()): Notification | undefined {
+/** The notification for an event (undefined: nobody is told of it); `repoUrl` is the repo of its commit. */
+export function notificationOf(e: ObservedEvent, repoUrl: string, now: Date = new Date()): Notification | undefined {
   const event = notifyEventOf(e);
   if (!event) return undefined;
   if (e.type === "deploy") {
-    const url = repoUrl({ app: e.app });
     return {
       event,
       app: e.app,
@@ -50,7 +53,7 @@ export function notificationOf(e: ObservedEvent, repoUrl: (of: { app?: string; r
       reason: e.reason,
       message: e.message,
       timestamp: now.toISOString(),
-      commitUrl: e.revision ? commitUrl(url, e.revision) : undefined,
+      commitUrl: e.revision ? commitUrl(repoUrl, e.revision) : undefined,
     };
   }
   if (e.type !== "release") return undefined;
@@ -64,7 +67,7 @@ export function notificationOf(e: ObservedEvent, repoUrl: (of: { app?: string; r
     result: r?.result ?? e.step,
     reason: r?.reason,
     message: e.message ?? r?.message,
-    commitUrl: revision ? commitUrl(repoUrl({ release: e.release }), revision) : undefined,
+    commitUrl: revision ? commitUrl(repoUrl, revision) : undefined,
     timestamp: now.toISOString(),
   };
 }

@@ -415,10 +415,10 @@ describe("Dispatcher", () => {
 describe("notifications from observed events", () => {
   const sha = "0123456789abcdef0123456789abcdef01234567";
   const now = new Date("2026-11-21T02:00:00.000Z");
-  const urls = (of: { app?: string; release?: string }): string => (of.app === "tasks" || of.release === "nightly" ? "https://github.com/acme/plumbing.git" : "");
+  const url = "https://github.com/acme/plumbing.git";
 
   it("a deploy event is the notification of its outcome, fields in the order webhooks have always sent", () => {
-    const n = notificationOf({ type: "deploy", outcome: "rolledBack", app: "tasks", cluster: "prod", revision: sha, result: "rolled back", reason: "Unhealthy", message: "timeout" }, urls, now);
+    const n = notificationOf({ type: "deploy", outcome: "rolledBack", app: "tasks", cluster: "prod", revision: sha, result: "rolled back", reason: "Unhealthy", message: "timeout" }, url, now);
     expect(JSON.stringify(n)).toBe(
       JSON.stringify({
         event: "rolledBack",
@@ -436,7 +436,7 @@ describe("notifications from observed events", () => {
 
   it("release steps: fired, succeeded or failed when finished, failed on error or a missed slot; nothing for the rest", () => {
     const rel = (step: "fired" | "skipped" | "missed" | "finished" | "cancelled" | "error", result?: "Succeeded" | "Failed") =>
-      notificationOf({ type: "release", step, release: "nightly", cluster: "ci", ...(result ? { record: { slot: "s", trigger: "scheduled", result, revision: sha, reason: result } } : {}) }, urls, now);
+      notificationOf({ type: "release", step, release: "nightly", cluster: "ci", ...(result ? { record: { slot: "s", trigger: "scheduled", result, revision: sha, reason: result } } : {}) }, url, now);
     expect(rel("fired")?.event).toBe("releaseFired");
     expect(rel("finished", "Succeeded")?.event).toBe("releaseSucceeded");
     expect(rel("finished", "Failed")?.event).toBe("releaseFailed");
@@ -461,8 +461,8 @@ describe("notifications from observed events", () => {
   });
 
   it("cycle, object and source events are not notifications; every name in a sink's `on` list can be sent", () => {
-    expect(notificationOf({ type: "cycle", app: "tasks", cluster: "prod", outcome: "failed", message: "x", durationMs: 1 }, urls, now)).toBeUndefined();
-    expect(notificationOf({ type: "source", repo: "plumbing", apps: [], health: {}, changes: [] }, urls, now)).toBeUndefined();
+    expect(notificationOf({ type: "cycle", app: "tasks", cluster: "prod", outcome: "failed", message: "x", durationMs: 1 }, url, now)).toBeUndefined();
+    expect(notificationOf({ type: "source", repo: "plumbing", apps: [], health: {}, changes: [] }, url, now)).toBeUndefined();
     expect(NOTIFY_EVENTS).toEqual(["deployed", "failed", "rolledBack", "approvalNeeded", "held", "driftRepaired", "releaseFired", "releaseSucceeded", "releaseFailed"]);
   });
 });

@@ -103,6 +103,27 @@ describe("engine as a library", () => {
     expect(w?.warnings?.join("\n")).toMatch(/deprecated/);
   });
 
+  it("a CRD the apiserver does not establish (its kind is taken) stops the sync before stage 1 writes anything", async () => {
+    const b = await newBed();
+    const group = `${uniqueName("g")}.example.com`;
+    cleanups.push(() => b.client.request({ method: "DELETE", path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.${group}` }));
+    cleanups.push(() => b.client.request({ method: "DELETE", path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.${group}` }));
+    const engine = b.engine();
+    await engine.sync(b.req([crd(group)]));
+    // Another CRD of the same group claiming kind Widget: the apiserver refuses its names.
+    const gizmos = crd(group);
+    const spec = gizmos.object.spec as { names: Record<string, string> };
+    gizmos.object.metadata.name = `gizmos.${group}`;
+    spec.names = { ...spec.names, plural: "gizmos", singular: "gizmo" };
+    b.sent();
+    const err = await b.engine({ crdTimeoutMs: 20_000 }).sync(b.req([gizmos, cm("after", { v: "1" })])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(new RegExp(`CustomResourceDefinition gizmos\\.${group.replace(/\./g, "\\.")}: names not accepted`));
+    const written = mutationsOf(b.sent()).map((r) => `${r.method} ${r.path.split("/").slice(-2, -1)[0]}`);
+    expect(written).toEqual(["PATCH customresourcedefinitions"]);
+    expect(await b.get(cmPath(b.namespace, "after"))).toBeUndefined();
+  });
+
   it("prunes in the exact reverse of apply order, across kinds", async () => {
     const b = await newBed();
     const ns = b.namespace;

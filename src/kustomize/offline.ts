@@ -142,8 +142,12 @@ export type RunResult =
 export async function offlineEnv(home: string, isolation: Isolation): Promise<Record<string, string>> {
   const emptyBin = join(home, "bin");
   await mkdir(emptyBin, { recursive: true });
+  // kustomize's own temp dirs (clones of remote bases) go with this run's scratch, removed with it.
+  const tmp = join(home, "tmp");
+  await mkdir(tmp, { recursive: true });
   const env: Record<string, string> = {
     HOME: home,
+    TMPDIR: tmp,
     XDG_CONFIG_HOME: join(home, ".config"),
     XDG_CACHE_HOME: join(home, ".cache"),
     KUSTOMIZE_PLUGIN_HOME: join(home, "no-plugins"),

@@ -311,6 +311,8 @@ describe("kustomize's environment", () => {
       expect(Object.values(env)).not.toContain("s3cret");
       expect(env.PATH).toBe(join(home, "bin"));
       expect(await readdir(env.PATH as string)).toEqual([]);
+      expect(env.TMPDIR).toBe(join(home, "tmp"));
+      expect(await readdir(env.TMPDIR as string)).toEqual([]);
       expect(env.NO_PROXY).toBe("");
       expect(env.no_proxy).toBe("");
       for (const k of ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"]) expect(env[k], k).toBe(env.HTTP_PROXY);

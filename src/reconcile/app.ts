@@ -17,12 +17,11 @@ import type { Manifest } from "../types.js";
 import { evaluateWindows } from "../windows/windows.js";
 import { isoNow, systemClock, type Clock } from "./clock.js";
 import { msSince, type Cycle, type CycleResult } from "./cycle.js";
-import { evaluateGates, firstBlock, type GateContext, type GateOutcome } from "./gates.js";
-import { moveTo } from "./phases/apply.js";
+import { evaluateGates, type GateContext, type GateOutcome } from "./gates.js";
+import { advance } from "./phases/advance.js";
 import { repairDrift, settled } from "./phases/drift.js";
 import { errorMessage, recordFailure } from "./phases/failure.js";
 import { verify } from "./phases/verify.js";
-import { awaitApproval, hold } from "./phases/wait.js";
 import { appSpec, type AppSpec } from "./spec.js";
 import { selectTarget } from "./target.js";
 import { nextStep, retried, type Step } from "./transitions.js";
@@ -153,24 +152,8 @@ export class AppReconciler {
         return { kind: "held", revision: rev, message: next.state.message };
       case "settle":
         return evaluateWindows(this.app.windows, this.clock.now()).driftRepair ? repairDrift(c) : settled(c);
-      case "advance": {
-        const block = firstBlock(await evaluateGates(this.gateContext(c.state, control, rev, target.pinned)));
-        if (!block) return moveTo(c, rev);
-        const v = block.verdict;
-        switch (v.verdict) {
-          case "hold":
-            return hold(c, rev, v.message, v.driftRepair);
-          case "approval":
-            return awaitApproval(c, rev, v.message);
-          case "refuse":
-            c.log.error({ revision: rev.slice(0, 12), gate: block.gate }, v.message);
-            await recordFailure(c, rev, v.message, v.permanent);
-            c.emit("failed", rev, v.reason, v.reason, v.message);
-            return { kind: "failed", revision: rev, message: v.message, permanent: v.permanent };
-          case "pass":
-            return moveTo(c, rev);
-        }
-      }
+      case "advance":
+        return advance(c, this.gateContext(c.state, control, rev, target.pinned));
     }
   }
 

@@ -8,6 +8,7 @@ import { stringify } from "yaml";
 import { loadConfig } from "../../src/config/load.js";
 import { KubeClient, loadKubeConfig } from "../../src/kube/client.js";
 import { createLogger } from "../../src/log.js";
+import type { ObservedEvent } from "../../src/observe/events.js";
 import type { TestRepo } from "../bed/testrepo.js";
 import { Daemon } from "../../src/service/daemon.js";
 import { Metrics } from "../bed/plumber.js";
@@ -40,6 +41,8 @@ describe("plumber run (in-process daemon)", () => {
   const app2 = `${app}-b`;
   const ns = uniqueName("svc-ns");
   const stateNs = uniqueName("svc-state");
+  /** What a caller's observer heard: the same events metrics and Events are made from. */
+  const heard: ObservedEvent[] = [];
 
   const config = (apps: string[], extra: Record<string, unknown> = {}) =>
     stringify({
@@ -73,6 +76,7 @@ describe("plumber run (in-process daemon)", () => {
       leaderElection: { enabled: false },
       reloadPollMs: 200,
       stop: stop.signal,
+      runtimeOptions: { observer: { observe: (e) => heard.push(e) } },
     });
     running = daemon.run();
     await until("metrics server", async () => daemon.address);
@@ -107,6 +111,21 @@ describe("plumber run (in-process daemon)", () => {
     expect(m.value("process_resident_memory_bytes")).toBeGreaterThan(0);
     // steady state keeps counting unchanged cycles
     await until("unchanged cycles", async () => ((await scrape()).value("plumber_reconcile_total", { app, result: "unchanged" }) ?? 0) >= 2);
+
+    // The first deploy as the observer heard it: each object, the deploy, then the one cycle event.
+    const first = heard.filter((e) => "app" in e && e.app === app).slice(0, 4);
+    expect(first.map((e) => (e.type === "object" ? `object ${e.entry.action}` : e.type === "deploy" ? `deploy ${e.outcome}` : `${e.type} ${"outcome" in e ? e.outcome : ""}`))).toEqual([
+      "object created",
+      "object created",
+      "deploy deployed",
+      "cycle applied",
+    ]);
+    expect(first[3]).toMatchObject({ type: "cycle", cluster: "local", revision: head, changes: "2 created" });
+    // Every counted reconcile was a cycle event (the metric is made from them; more may have come since the scrape).
+    const counted = await scrape();
+    const cycles = heard.filter((e) => e.type === "cycle" && e.app === app && e.outcome !== "aborted").length;
+    expect(cycles).toBeGreaterThanOrEqual((counted.value("plumber_reconcile_total", { app, result: "applied" }) ?? 0) + (counted.value("plumber_reconcile_total", { app, result: "unchanged" }) ?? 0));
+    expect(heard.some((e) => e.type === "source" && e.repo === "plumbing" && e.health.lastGoodAt !== undefined)).toBe(true);
   });
 
   it("counts a drift repair and a prune, and records Events on the state ConfigMap", async () => {

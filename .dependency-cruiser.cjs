@@ -17,7 +17,8 @@ const LAYERS = [
   { name: "shared", paths: ["^src/observe/", "^src/connect/"] },
   // What acts on the connections and what is told about it.
   { name: "actors", paths: ["^src/reconcile/(?!runtime\\.ts$)", "^src/releases/", "^src/notify/"] },
-  // The assembly: config → connections → reconcilers, schedulers, notifier (buildRuntime).
+  // The assembly: config → connections → reconcilers, schedulers, notifier (buildRuntime). Its own
+  // layer though it sits in reconcile/: bench/bench.ts and the integration tests import it there.
   { name: "runtime", paths: ["^src/reconcile/runtime\\.ts$"] },
   // The long-running service: leader election, metrics, Kubernetes Events, reload, probes.
   { name: "service", paths: ["^src/service/"] },

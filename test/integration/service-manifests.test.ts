@@ -13,6 +13,10 @@ import { plumberMain } from "../bed/plumber.js";
 import type { KubeObject } from "../../src/types.js";
 import { testEnv } from "../setup/env.js";
 
+/** A manifest read as plain data, probed field by field. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the manifests are the subject; a full type of each would only restate them
+type Loose = any;
+
 const execFileP = promisify(execFile);
 const dir = join(findRepoRoot(), "manifests");
 
@@ -48,7 +52,7 @@ describe("manifests/", () => {
 
   it("the Deployment runs plumber non-root, read-only, with probes, resources and flags plumber knows", async () => {
     const all = await objects();
-    const dep = all.find((o) => o.object.kind === "Deployment")?.object as any;
+    const dep = all.find((o) => o.object.kind === "Deployment")?.object as Loose;
     const pod = dep.spec.template.spec;
     const c = pod.containers[0];
     expect(pod.serviceAccountName).toBe("plumber");
@@ -72,7 +76,7 @@ describe("manifests/", () => {
       expect(`${stdout}\n${top}`).toContain(flag);
     }
     // The Service exposes the metrics port the container serves.
-    const svc = all.find((o) => o.object.kind === "Service")?.object as any;
+    const svc = all.find((o) => o.object.kind === "Service")?.object as Loose;
     expect(svc.spec.ports[0].targetPort).toBe(c.ports[0].name);
   });
 
@@ -83,7 +87,7 @@ describe("manifests/", () => {
     expect(checkSelfConfig([{ object: cm!.object, source: { file: cm!.file, line: 1 } }])).toEqual([]);
     // The state namespace in the config is the namespace the Role grants.
     const role = all.find((o) => o.object.kind === "Role")?.object;
-    expect(String((cm!.object as any).data["plumber.yaml"])).toMatch(new RegExp(`state:\\s*\\n\\s*namespace: ${role?.metadata.namespace}`));
+    expect(String((cm!.object as Loose).data["plumber.yaml"])).toMatch(new RegExp(`state:\\s*\\n\\s*namespace: ${role?.metadata.namespace}`));
     // ...and plumber's config is outside it, so an app may manage it from git: the guard that keeps
     // every app out of the state namespace lets this one object through.
     const guard = reservedObjectGuard({ stateNamespace: role!.metadata.namespace! });

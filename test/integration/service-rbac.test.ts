@@ -15,6 +15,10 @@ import { PlumberProcess } from "../bed/plumber.js";
 import { stateObjectName } from "../../src/state/store.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
 
+/** A manifest read as plain data, probed field by field. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the manifests are the subject; a full type of each would only restate them
+type Loose = any;
+
 const execFileP = promisify(execFile);
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
@@ -33,7 +37,7 @@ async function rewrittenManifests(ns: string, stateNs: string, out: string): Pro
   const dir = join(findRepoRoot(), "manifests");
   for (const file of (await readdir(dir)).filter((f) => f.endsWith(".yaml"))) {
     const docs = parseAllDocuments(await readFile(join(dir, file), "utf8"))
-      .map((d) => d.toJS() as any)
+      .map((d) => d.toJS() as Loose)
       .filter(Boolean)
       .map((o) => {
         if (o.kind === "Namespace") o.metadata.name = moved(o.metadata.name);

@@ -59,6 +59,13 @@ module.exports = {
       to: { path: "^(test|bench)/" },
     },
     {
+      name: "local-only-for-the-demo",
+      severity: "error",
+      comment: "src/local starts a local control plane and git server for `plumber demo`; nothing else in the product may start one.",
+      from: { path: "^src/", pathNot: "^src/(cli|local)/" },
+      to: { path: "^src/local/" },
+    },
+    {
       name: "unlayered",
       severity: "error",
       comment: "Every module of src/ belongs to a layer: add its folder to LAYERS in .dependency-cruiser.cjs.",

@@ -37,6 +37,7 @@ export function checkObjectName(name: string): string | undefined {
   if (name.length > 253) return "must be at most 253 characters";
   if (name === "." || name === "..") return `must not be "${name}"`;
   if (/[/%]/.test(name)) return 'must not contain "/" or "%"';
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (/[\s\u0000-\u001f\u007f]/.test(name)) return "must not contain whitespace or control characters";
   return undefined;
 }

@@ -94,14 +94,12 @@ describe("SIGKILL in the middle of a 1,000-object apply", () => {
       const k = 1 + Math.floor(Math.random() * (OBJECTS - 1));
       const p = PlumberProcess.start(s.args);
       running.push(p);
-      let count = 0;
       while (p.running) {
-        count = (await labelled(s)).length - 1;
-        if (count >= k) break;
+        if ((await labelled(s)).length - 1 >= k) break;
         await new Promise((r) => setTimeout(r, 20));
       }
       await p.kill();
-      count = (await labelled(s)).length - 1;
+      const count = (await labelled(s)).length - 1;
       tries.push(`k=${k}: ${count} written when killed`);
       if (count >= 1 && count < OBJECTS) landed = { s, written: count };
     }

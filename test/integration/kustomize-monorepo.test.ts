@@ -18,6 +18,12 @@ import { RepoPoller } from "../../src/reconcile/poller.js";
 import { buildRuntime, type Runtime } from "../../src/reconcile/runtime.js";
 import { git, type TestRepo } from "../bed/testrepo.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
+
+/** The fields of a Tekton Task or Pipeline these tests look at. */
+interface Task {
+  metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: { steps: { image: string }[]; params: { name: string; default?: string }[] };
+}
 import { createMonorepo, type Monorepo } from "../support/monorepo.js";
 
 const execFileP = promisify(execFile);
@@ -99,18 +105,18 @@ describe("a plumbing-shaped monorepo", () => {
       const first = await cycle();
       expect(first.kind, JSON.stringify(first)).toBe("applied");
 
-      const build = await kube.getOptional<any>(`/apis/tekton.dev/v1/namespaces/${ns}/tasks/ci-build`);
-      expect(build?.spec.steps[0].image).toBe("ghcr.io/tektoncd/plumbing/ci-1:dogfooding");
-      expect(build?.spec.params.find((p: any) => p.name === "path")?.default).toBe(".");
+      const build = await kube.getOptional<Task>(`/apis/tekton.dev/v1/namespaces/${ns}/tasks/ci-build`);
+      expect(build?.spec.steps[0]?.image).toBe("ghcr.io/tektoncd/plumbing/ci-1:dogfooding");
+      expect(build?.spec.params.find((p) => p.name === "path")?.default).toBe(".");
       expect(build?.metadata.labels).toMatchObject({ "plumbing.tekton.dev/cluster": "dogfooding" });
-      const lint = await kube.getOptional<any>(`/apis/tekton.dev/v1/namespaces/${ns}/tasks/ci-lint`);
+      const lint = await kube.getOptional<Task>(`/apis/tekton.dev/v1/namespaces/${ns}/tasks/ci-lint`);
       expect(lint?.spec.params[2]).toMatchObject({ name: "verbose", default: "false" });
-      const pipeline = await kube.getOptional<any>(`/apis/tekton.dev/v1/namespaces/${ns}/pipelines/ci-pipeline`);
+      const pipeline = await kube.getOptional<Task>(`/apis/tekton.dev/v1/namespaces/${ns}/pipelines/ci-pipeline`);
       expect(pipeline?.metadata.annotations).toMatchObject({ "plumbing.tekton.dev/managed": "true", "cluster-config": "cluster-config" });
-      const cms = await kube.getOptional<any>(`/api/v1/namespaces/${ns}/configmaps?labelSelector=app.kubernetes.io/part-of%3Dplumbing`);
-      const defaults = cms?.items.find((c: any) => c.metadata.name.startsWith("plumbing-defaults-"));
+      const cms = await kube.getOptional<{ items: { metadata: { name: string }; binaryData?: Record<string, string> }[] }>(`/api/v1/namespaces/${ns}/configmaps?labelSelector=app.kubernetes.io/part-of%3Dplumbing`);
+      const defaults = cms?.items.find((c) => c.metadata.name.startsWith("plumbing-defaults-"));
       const png = mono.files["tekton/resources/common/assets/tekton.png"] as Buffer;
-      expect(Buffer.from(defaults?.binaryData.logo, "base64").equals(png)).toBe(true);
+      expect(Buffer.from(defaults?.binaryData?.logo ?? "", "base64").equals(png)).toBe(true);
 
       // A symlink and an over-size file inside the closure: refused, named, nothing applied.
       await repo.commit(
@@ -130,7 +136,7 @@ describe("a plumbing-shaped monorepo", () => {
       const lines = (mono.files["tekton/cd/dogfooding/ci/kustomization.yaml"] as string).split("\n").length;
       expect(bad.message).toContain(`tekton/cd/dogfooding/ci/kustomization.yaml:${lines + 3}: secretGenerator[0].files[0]: "LICENSE" is a symlink`);
       expect(bad.message).toContain(`tekton/cd/dogfooding/ci/kustomization.yaml:${lines + 4}: secretGenerator[0].files[1]: "tekton/cd/dogfooding/ci/big.svg" is over the limit`);
-      expect((await kube.getOptional<any>(`/apis/tekton.dev/v1/namespaces/${ns}/tasks/ci-build`))?.spec.steps[0].image).toBe("ghcr.io/tektoncd/plumbing/ci-1:dogfooding");
+      expect((await kube.getOptional<Task>(`/apis/tekton.dev/v1/namespaces/${ns}/tasks/ci-build`))?.spec.steps[0]?.image).toBe("ghcr.io/tektoncd/plumbing/ci-1:dogfooding");
     } finally {
       rt?.close();
       kube.close();

@@ -58,7 +58,17 @@ interface Bed {
   /** A new plumber: its own KubeClient, git HTTP client and git cache. */
   plumber(opts?: { events?: ReleaseEvent[]; appState?: (app: string) => Promise<AppState | undefined> }): Promise<ReleaseScheduler>;
   state(): Promise<ReleaseState | undefined>;
-  runs(resource?: string, group?: string): Promise<any[]>;
+  runs(resource?: string, group?: string): Promise<Run[]>;
+}
+
+/** A PipelineRun, TaskRun or Job as these tests read it back. */
+interface Run {
+  metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> };
+  spec: {
+    status?: string;
+    params: { name: string; value: string }[];
+    template: { spec: { containers: { args: string[] }[] } };
+  };
 }
 
 async function bed(over: Partial<ReleaseConfig> = {}, files: Record<string, string> = {}): Promise<Bed> {
@@ -118,7 +128,7 @@ async function bed(over: Partial<ReleaseConfig> = {}, files: Record<string, stri
       return { release: release.name, since: s.data.since!, lastSlot: s.data.lastSlot, releasedRevision: s.data.releasedRevision, history: JSON.parse(s.data.history ?? "[]") } as ReleaseState;
     },
     async runs(resource = "pipelineruns", group = "apis/tekton.dev/v1") {
-      const res = await admin.request<{ items: any[] }>({
+      const res = await admin.request<{ items: Run[] }>({
         method: "GET",
         path: `/${group}/namespaces/${namespace}/${resource}`,
         query: { labelSelector: `plumber.dev/release=${release.name}` },
@@ -159,7 +169,7 @@ describe("scheduled releases", () => {
     await s.tick(after(SLOT1, 2_000));
     const runs = await b.runs();
     expect(runs.map((r) => r.metadata.name)).toEqual([`${b.release.name}-202611210200`]);
-    const pr = runs[0];
+    const pr = runs[0]!;
     expect(pr.metadata.labels).toMatchObject({
       "plumber.dev/release": b.release.name,
       "plumber.dev/release-slot": "202611210200",
@@ -259,7 +269,7 @@ describe("scheduled releases", () => {
     await s.tick(SLOT1);
     const jobs = await b.runs("jobs", "apis/batch/v1");
     expect(jobs).toHaveLength(1);
-    expect(jobs[0].spec.template.spec.containers[0].args[1]).toMatch(/^v20261121-[0-9a-f]{10}$/);
+    expect(jobs[0]?.spec.template.spec.containers[0]?.args[1]).toMatch(/^v20261121-[0-9a-f]{10}$/);
     const r2 = await s.tick(SLOT2);
     expect(r2.events.map((e) => e.type)).toEqual(["cancelled", "fired"]);
     expect((await b.runs("jobs", "apis/batch/v1")).map((j) => j.metadata.name)).toEqual([`${b.release.name}-202611220200`]);
@@ -327,7 +337,7 @@ describe("scheduled releases", () => {
     await s.tick(SLOT3);
     const runs = await b.runs();
     expect(runs).toHaveLength(2);
-    expect(runs[1].metadata.annotations["plumber.dev/revision"]).toBe(sha);
+    expect(runs[1]?.metadata.annotations["plumber.dev/revision"]).toBe(sha);
   });
 
   it("lagged promotion: releases the newest revision the app had deployed at least olderThan before the slot", async () => {
@@ -356,9 +366,9 @@ describe("scheduled releases", () => {
     const r1 = await s.tick(SLOT1);
     expect(r1.events.map((e) => e.type)).toEqual(["fired"]);
     const [pr] = await b.runs();
-    expect(pr.metadata.annotations["plumber.dev/revision"]).toBe(shaB);
-    expect(pr.spec.params).toContainEqual({ name: "gitRevision", value: shaB });
-    expect(pr.spec.params).toContainEqual({ name: "generation", value: "b" });
+    expect(pr?.metadata.annotations["plumber.dev/revision"]).toBe(shaB);
+    expect(pr?.spec.params).toContainEqual({ name: "gitRevision", value: shaB });
+    expect(pr?.spec.params).toContainEqual({ name: "generation", value: "b" });
     expect((await b.state())?.history[0]?.message).toBe(`deployed to ${app} at 2026-11-20T01:00:00Z`);
     expect(shaA).not.toBe(shaB);
 
@@ -451,8 +461,8 @@ describe("scheduled releases", () => {
     const rec = await s.fireNow(new Date("2026-11-21T12:34:56Z"));
     expect(rec).toMatchObject({ trigger: "manual", result: "Running", run: `${b.release.name}-manual-20261121123456` });
     const [pr] = await b.runs();
-    expect(pr.metadata.labels["plumber.dev/release-trigger"]).toBe("manual");
-    expect(pr.spec.params[1].value).toMatch(/^v20261121-/);
+    expect(pr?.metadata.labels["plumber.dev/release-trigger"]).toBe("manual");
+    expect(pr?.spec.params[1]?.value).toMatch(/^v20261121-/);
     await expect(s.fireNow(new Date("2026-11-21T12:40:00Z"))).rejects.toThrow(/still running \(concurrency: forbid\)/);
   });
 });

@@ -16,8 +16,8 @@ describe("diffObject", () => {
     const d = diffObject("ConfigMap/a", live, merged);
     expect(d).toContain("--- live/ConfigMap/a");
     expect(d).toContain("+++ merged/ConfigMap/a");
-    expect(d).toMatch(/^-  v: "1"$/m);
-    expect(d).toMatch(/^\+  v: "2"$/m);
+    expect(d).toMatch(/^- {2}v: "1"$/m);
+    expect(d).toMatch(/^\+ {2}v: "2"$/m);
     expect(d).not.toContain("resourceVersion");
     expect(d).not.toContain("managedFields");
   });
@@ -31,10 +31,10 @@ describe("diffObject", () => {
   it("never shows secret values, before or after, and says which keys change", () => {
     const d = diffObject("Secret/ns/s", secret({ user: "YWRtaW4=", pass: "c2VjcmV0MQ==" }), secret({ user: "YWRtaW4=", pass: "c2VjcmV0Mg==", token: "dG9r" }));
     for (const value of ["YWRtaW4=", "c2VjcmV0MQ==", "c2VjcmV0Mg==", "dG9r", "admin", "secret"]) expect(d).not.toContain(value);
-    expect(d).toMatch(/^-  pass: "\*\*\* \(before\)"$/m);
-    expect(d).toMatch(/^\+  pass: "\*\*\* \(after\)"$/m);
-    expect(d).toMatch(/^\+  token: "\*\*\*"$/m);
-    expect(d).not.toMatch(/^[-+]  user:/m);
+    expect(d).toMatch(/^- {2}pass: "\*\*\* \(before\)"$/m);
+    expect(d).toMatch(/^\+ {2}pass: "\*\*\* \(after\)"$/m);
+    expect(d).toMatch(/^\+ {2}token: "\*\*\*"$/m);
+    expect(d).not.toMatch(/^[-+] {2}user:/m);
   });
 
   it("shows a new object against /dev/null", () => {

@@ -22,6 +22,8 @@ export interface ConfigReloaderOptions {
   /** Checks the candidate beyond loading it (e.g. builds its runtime) and switches to it; throws to refuse. */
   apply: (config: PlumberConfig) => Promise<void>;
   onResult?: (result: "applied" | "refused") => void;
+  /** After every look at the file or signal, whatever came of it (tests count polls with it). */
+  onCheck?: (result: ReloadResult) => void;
   /** Fallback poll of the file; default 5s. 0: no polling. */
   pollMs?: number;
   /** Coalesces bursts of file events; default 300ms. */
@@ -95,12 +97,17 @@ export class ConfigReloader {
       this.again = this.again === "signal" || why === "signal" ? "signal" : "file";
       return this.running;
     }
-    this.running = this.doReload(why).finally(() => {
-      this.running = undefined;
-      const next = this.again;
-      this.again = undefined;
-      if (next && !this.stopped) void this.reload(next);
-    });
+    this.running = this.doReload(why)
+      .then((result) => {
+        this.opts.onCheck?.(result);
+        return result;
+      })
+      .finally(() => {
+        this.running = undefined;
+        const next = this.again;
+        this.again = undefined;
+        if (next && !this.stopped) void this.reload(next);
+      });
     return this.running;
   }
 

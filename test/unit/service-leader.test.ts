@@ -1,6 +1,6 @@
 // Lease-based leader election against an in-memory Lease with the apiserver's optimistic
 // concurrency (resourceVersion), and an injected clock.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { KubeApiError, type KubeClient, type KubeRequest } from "../../src/kube/client.js";
 import { silentLogger } from "../../src/log.js";
 import { checkTimings, LeaderElector, microTime } from "../../src/service/leader.js";
@@ -194,43 +194,52 @@ describe("leader election", () => {
     expect(s.lease?.spec).toMatchObject({ holderIdentity: "b", leaseTransitions: 1 });
   });
 
-  it("run(): a partitioned leader stops its work by the renew deadline; the standby leads after the lease duration", async () => {
-    const s = new FakeLeaseServer();
-    const fast = { leaseDurationMs: 1_000, renewDeadlineMs: 600, retryPeriodMs: 100 };
-    const ca = s.client();
-    const mk = (id: string, client: KubeClient) => new LeaderElector({ ...fast, client, namespace: "p", name: "p", identity: id, log: silentLogger() });
-    const a = mk("a", ca);
-    const b = mk("b", s.client());
-    const stop = new AbortController();
-    const events: string[] = [];
-    let aStopped = 0;
-    let bStarted = 0;
-    const aRun = a.run(stop.signal, async (term) => {
-      events.push("a leads");
-      await new Promise<void>((r) => term.addEventListener("abort", () => r()));
-      aStopped = Date.now();
-      events.push("a stops");
-    });
-    await new Promise((r) => setTimeout(r, 150));
-    const bRun = b.run(stop.signal, async (term) => {
-      bStarted = Date.now();
-      events.push("b leads");
-      await new Promise<void>((r) => term.addEventListener("abort", () => r()));
-      events.push("b stops");
-    });
-    await new Promise((r) => setTimeout(r, 400));
-    expect(events).toEqual(["a leads"]);
-    const cut = Date.now();
-    ca.down = true;
-    while (!bStarted && Date.now() - cut < 5_000) await new Promise((r) => setTimeout(r, 20));
-    expect(events.slice(0, 3)).toEqual(["a leads", "a stops", "b leads"]);
-    // a stopped by its renew deadline (plus a retry period to notice), before b started.
-    expect(aStopped - cut).toBeLessThanOrEqual(600 + 150);
-    expect(bStarted).toBeGreaterThanOrEqual(aStopped);
-    expect(bStarted - cut).toBeLessThanOrEqual(1_000 + 2 * 120 + 100);
-    stop.abort();
-    await Promise.all([aRun, bRun]);
-    expect(s.lease?.spec.holderIdentity).toBe("");
+  it("run(): a partitioned leader stops its work by the renew deadline; the standby leads once the lease expired, not before", async () => {
+    // Timers and Date on a fake clock: the bounds below are the rules, not how fast a machine is.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    try {
+      const s = new FakeLeaseServer();
+      const fast = { leaseDurationMs: 1_000, renewDeadlineMs: 600, retryPeriodMs: 100 };
+      const ca = s.client();
+      const mk = (id: string, client: KubeClient) => new LeaderElector({ ...fast, client, namespace: "p", name: "p", identity: id, log: silentLogger() });
+      const a = mk("a", ca);
+      const b = mk("b", s.client());
+      const stop = new AbortController();
+      const events: string[] = [];
+      let aStopped = 0;
+      let bStarted = 0;
+      const aRun = a.run(stop.signal, async (term) => {
+        events.push("a leads");
+        await new Promise<void>((r) => term.addEventListener("abort", () => r()));
+        aStopped = Date.now();
+        events.push("a stops");
+      });
+      await vi.advanceTimersByTimeAsync(150);
+      const bRun = b.run(stop.signal, async (term) => {
+        bStarted = Date.now();
+        events.push("b leads");
+        await new Promise<void>((r) => term.addEventListener("abort", () => r()));
+        events.push("b stops");
+      });
+      await vi.advanceTimersByTimeAsync(400);
+      expect(events).toEqual(["a leads"]);
+      const cut = Date.now();
+      ca.down = true;
+      for (let i = 0; i < 250 && !bStarted; i++) await vi.advanceTimersByTimeAsync(10);
+      expect(events.slice(0, 3)).toEqual(["a leads", "a stops", "b leads"]);
+      // a renewed less than a retry period before the cut; it stops at its first failed renew past the renew deadline.
+      expect(aStopped - cut).toBeLessThanOrEqual(600 + 100);
+      expect(aStopped - cut).toBeGreaterThan(600 - 100);
+      // b waits out the lease duration from the last renew it saw (at most one jittered retry after the cut), then one more retry at most.
+      expect(bStarted - cut).toBeGreaterThan(1_000 - 100);
+      expect(bStarted - cut).toBeLessThanOrEqual(1_000 + 2 * 120);
+      stop.abort();
+      await vi.advanceTimersByTimeAsync(1_000);
+      await Promise.all([aRun, bRun]);
+      expect(s.lease?.spec.holderIdentity).toBe("");
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("refuses timings under which two replicas could lead at once", () => {

@@ -32,6 +32,7 @@ async function setup(apply?: (c: PlumberConfig) => Promise<void>) {
   await writeFile(path, config("1m"));
   const applied: PlumberConfig[] = [];
   const results: string[] = [];
+  const checks = { n: 0 };
   const r = new ConfigReloader({
     path,
     current: await loadConfig(path),
@@ -43,10 +44,16 @@ async function setup(apply?: (c: PlumberConfig) => Promise<void>) {
       applied.push(c);
     },
     onResult: (x) => results.push(x),
+    onCheck: () => checks.n++,
   });
   open.push(r);
   await r.start();
-  return { dir, path, r, applied, results };
+  /** Waits for `n` more looks at the file (polls or watch events) to finish. */
+  const looks = async (n: number): Promise<void> => {
+    const target = checks.n + n;
+    await until(() => checks.n >= target);
+  };
+  return { dir, path, r, applied, results, looks };
 }
 
 const until = async (cond: () => boolean, ms = 3000): Promise<void> => {
@@ -59,22 +66,23 @@ const until = async (cond: () => boolean, ms = 3000): Promise<void> => {
 
 describe("config reload", () => {
   it("applies a changed valid file, refuses an invalid one once, and ignores no-op changes", async () => {
-    const { path, applied, results } = await setup();
+    const { path, applied, results, looks } = await setup();
     await writeFile(path, config("2m"));
     await until(() => applied.length === 1);
     expect(applied[0]?.repos[0]?.intervalMs).toBe(120_000);
 
     await writeFile(path, config("2m").replace("interval: 2m", "interval: soon"));
     await until(() => results.includes("refused"));
-    await new Promise((res) => setTimeout(res, 300));
+    await looks(3);
     // Refused once, not at every poll, and nothing applied.
     expect(results).toEqual(["applied", "refused"]);
     expect(applied).toHaveLength(1);
 
     // Comments only: same config, nothing to do.
     await writeFile(path, "# comment\n" + config("2m"));
-    await new Promise((res) => setTimeout(res, 300));
+    await looks(3);
     expect(applied).toHaveLength(1);
+    expect(results).toEqual(["applied", "refused"]);
   });
 
   it("follows a ConfigMap-volume style symlink swap (a rename in the directory)", async () => {

@@ -110,6 +110,7 @@ function authorizationHeader(auth: GitHttpAuth | undefined): string | undefined 
   if (!auth) return undefined;
   const { token, username, password } = auth;
   for (const [k, v] of Object.entries({ token, username, password })) {
+    // eslint-disable-next-line no-control-regex -- NUL in a credential is what is refused
     if (v !== undefined && (typeof v !== "string" || /[\r\n\u0000]/.test(v))) {
       // Never echo the value.
       throw new Error(`git auth ${k} must be a string without line breaks or NUL`);

@@ -90,6 +90,7 @@ const SHA_RE = /^[0-9a-f]{40}$/;
 /** git check-ref-format rules for a branch name (the part after refs/heads/). */
 export function isValidBranchName(name: string): boolean {
   if (name === "" || name === "@" || name.length > 255) return false;
+  // eslint-disable-next-line no-control-regex -- git check-ref-format refuses control characters
   if (/[\u0000-\u0020\u007f~^:?*[\\]/.test(name)) return false;
   if (name.includes("..") || name.includes("@{") || name.includes("//")) return false;
   if (name.startsWith("/") || name.endsWith("/") || name.endsWith(".")) return false;

@@ -27,6 +27,7 @@ export function repoUrlProblem(url: string): string | undefined {
     return "must be an https:// or http:// URL";
   }
   // WHATWG URL strips or encodes these silently; git would not see the same URL.
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
   if (/[\s\u0000-\u001f\u007f]/.test(url)) return "contains whitespace or control characters";
   if (u.protocol !== "https:" && u.protocol !== "http:") {
     return `${u.protocol.slice(0, -1)}:// URLs are not supported; use an https:// or http:// URL`;

@@ -17,6 +17,7 @@ async function start(files: Record<string, string>, opts?: Parameters<typeof har
 }
 
 const cmPath = (h: Harness, name: string) => `/api/v1/namespaces/${h.namespace}/configmaps/${name}`;
+type TaskObj = { spec: { steps: { image: string }[] } };
 const taskPath = (h: Harness, name: string) => `/apis/tekton.dev/v1/namespaces/${h.namespace}/tasks/${name}`;
 
 describe("core reconcile", () => {
@@ -35,8 +36,8 @@ describe("core reconcile", () => {
     expect(cm?.metadata.labels).toMatchObject({ "app.kubernetes.io/managed-by": "plumber", [OWNER_LABEL]: h.app });
     const managers = (cm?.metadata.managedFields as { manager: string; operation: string }[]).map((m) => `${m.manager}/${m.operation}`);
     expect(managers).toContain("plumber/Apply");
-    const t = await getObject(h.kube, taskPath(h, "build"));
-    expect(t?.spec.steps[0].image).toBe("alpine:3.20");
+    const t = await getObject<TaskObj>(h.kube, taskPath(h, "build"));
+    expect(t?.spec.steps[0]?.image).toBe("alpine:3.20");
 
     const state = await new StateStore(h.kube, h.stateNamespace).load(h.app);
     expect(state?.revision).toBe(await h.repo.head("main"));
@@ -187,7 +188,7 @@ describe("core reconcile", () => {
     ]);
     expect(h.counts().dryRuns).toBe(0);
     expect((await getObject(h.kube, cmPath(h, "a")))?.data).toEqual({ v: "1", extra: "theirs" });
-    expect((await getObject(h.kube, taskPath(h, "build")))?.spec.steps[0].image).toBe("alpine:3.20");
+    expect((await getObject<TaskObj>(h.kube, taskPath(h, "build")))?.spec.steps[0]?.image).toBe("alpine:3.20");
 
     // A field plumber does not manage is not drift: the next cycle writes nothing.
     await h.kube.request({

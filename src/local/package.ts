@@ -32,7 +32,10 @@ export function packageFile(...parts: string[]): string {
   const root = packageRoot();
   const p = join(root, ...parts);
   if (!existsSync(p)) {
-    throw new Error(`${p} is missing: the plumber package at ${root} does not ship ${parts.join("/")} (reinstall it)`);
+    throw new Error(
+      `${p} is missing: the plumber at ${root} was installed without ${parts.join("/")} ` +
+        "(the demo runs from a git checkout or the npm package; the container image leaves it out)",
+    );
   }
   return p;
 }

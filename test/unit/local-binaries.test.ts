@@ -67,6 +67,6 @@ describe("the package's own files", () => {
   });
 
   it("a missing one is named, with the package it was looked for in", () => {
-    expect(() => packageFile("examples", "nope")).toThrow(`${join(findRepoRoot(), "examples", "nope")} is missing: the plumber package at ${findRepoRoot()} does not ship examples/nope`);
+    expect(() => packageFile("examples", "nope")).toThrow(`${join(findRepoRoot(), "examples", "nope")} is missing: the plumber at ${findRepoRoot()} was installed without examples/nope`);
   });
 });

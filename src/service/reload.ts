@@ -41,6 +41,8 @@ export class ConfigReloader {
   private refusedText?: string;
   private running?: Promise<ReloadResult>;
   private again: "file" | "signal" | undefined;
+  /** The callers waiting for the queued reload: resolved with its result. */
+  private queued?: { promise: Promise<ReloadResult>; resolve: (r: ReloadResult | Promise<ReloadResult>) => void };
   private watcher?: FSWatcher;
   private poller?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
@@ -93,9 +95,15 @@ export class ConfigReloader {
    */
   async reload(why: "file" | "signal"): Promise<ReloadResult> {
     if (this.running) {
-      // One at a time; the latest request runs once the current one is done.
+      // One at a time; the latest request runs once the current one is done, and its callers
+      // get that run's result (a SIGHUP during a poll is answered by the SIGHUP's own reload).
       this.again = this.again === "signal" || why === "signal" ? "signal" : "file";
-      return this.running;
+      if (!this.queued) {
+        let resolve: (r: ReloadResult | Promise<ReloadResult>) => void = () => {};
+        const promise = new Promise<ReloadResult>((r) => (resolve = r));
+        this.queued = { promise, resolve };
+      }
+      return this.queued.promise;
     }
     this.running = this.doReload(why)
       .then((result) => {
@@ -105,8 +113,11 @@ export class ConfigReloader {
       .finally(() => {
         this.running = undefined;
         const next = this.again;
+        const queued = this.queued;
         this.again = undefined;
-        if (next && !this.stopped) void this.reload(next);
+        this.queued = undefined;
+        if (next && !this.stopped) queued?.resolve(this.reload(next));
+        else queued?.resolve("unchanged");
       });
     return this.running;
   }

@@ -25,7 +25,7 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
-async function setup(apply?: (c: PlumberConfig) => Promise<void>) {
+async function setup(apply?: (c: PlumberConfig) => Promise<void>, pollMs = 50) {
   const dir = await mkdtemp(join(tmpdir(), "plumber-reload-"));
   dirs.push(dir);
   const path = join(dir, "plumber.yaml");
@@ -37,7 +37,7 @@ async function setup(apply?: (c: PlumberConfig) => Promise<void>) {
     path,
     current: await loadConfig(path),
     log: silentLogger(),
-    pollMs: 50,
+    pollMs,
     debounceMs: 20,
     apply: async (c) => {
       await apply?.(c);
@@ -104,6 +104,16 @@ describe("config reload", () => {
     fail = true;
     await writeFile(path, config("4m"));
     expect(await r.reload("signal")).toBe("refused");
+    expect(applied).toHaveLength(1);
+  });
+
+  it("a SIGHUP while a look at the file is running is answered by its own reload", async () => {
+    // No polling: nothing else looks at the file meanwhile.
+    const { r, applied } = await setup(undefined, 0);
+    const look = r.reload("file");
+    const hup = r.reload("signal");
+    expect(await look).toBe("unchanged");
+    expect(await hup).toBe("applied");
     expect(applied).toHaveLength(1);
   });
 });

@@ -204,6 +204,20 @@ describe("engine as a library", () => {
     expect(out.inventory).toEqual([]);
   });
 
+  it("in one sync, every write of the new set comes before the first prune, and prunes go in reverse apply order", async () => {
+    const b = await newBed();
+    const engine = b.engine();
+    const first = await engine.sync(b.req([cm("old-a", { v: "1" }), m({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "old-sa" } }), cm("kept", { v: "1" })]));
+    b.sent();
+    const out = await engine.sync(
+      b.req([cm("kept", { v: "2" }), cm("new-a", { v: "1" }), m({ apiVersion: "tekton.dev/v1", kind: "Task", metadata: { name: "new-t" }, spec: { steps: [{ name: "s", image: "alpine" }] } })], first.inventory),
+    );
+    const verbs = mutationsOf(b.sent()).map((r) => `${r.method} ${r.path.split("/").at(-1)}`);
+    expect(verbs).toEqual(["PATCH kept", "PATCH new-a", "PATCH new-t", "DELETE old-a", "DELETE old-sa"]);
+    expect(out.changeSet.summary()).toMatchObject({ configured: 1, created: 2, pruned: 2 });
+    expect(out.inventory.map((e) => e.key).sort()).toEqual([`/ConfigMap/${b.namespace}/kept`, `/ConfigMap/${b.namespace}/new-a`, `tekton.dev/Task/${b.namespace}/new-t`]);
+  });
+
   it("repair restores a changed field and a deleted object, leaves another manager's field alone, and then finds no drift", async () => {
     const b = await newBed();
     const engine = b.engine();

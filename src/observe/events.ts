@@ -56,6 +56,11 @@ export type ObservedEvent =
       revision?: string;
       failedRevision?: string;
       message?: string;
+      /**
+       * For "failed": the apiserver's reason for the error that ended the cycle, when it was a
+       * KubeApiError (WriteRefused: plumber refused its own write, standby or shutting down).
+       */
+      errorReason?: string;
       /** Created/configured/pruned... counts of what this cycle wrote, as "applied 3, pruned 1". */
       changes?: string;
       durationMs: number;

@@ -219,7 +219,8 @@ export class EventsObserver implements Observer {
         continue;
       }
       // Refused writes (standby, shutting down) are plumber's own doing, not the app's failure.
-      if (/WriteRefused/.test(event.note)) continue;
+      // The text test covers failures whose cause the reconciler does not pass as errorReason yet.
+      if ((e.type === "cycle" && e.errorReason === "WriteRefused") || /WriteRefused/.test(event.note)) continue;
       const hinted = permissionHint(event.note);
       if (hinted !== event.note) this.log.error({ app: event.app, err: hinted }, "missing permission");
       recorder?.record({ ...event, note: hinted });

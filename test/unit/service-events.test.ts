@@ -95,6 +95,7 @@ describe("events for observed events", () => {
     o.attach("c1", recorder);
     o.observe(cycle({ outcome: "failed", message: 'configmaps "x" is forbidden: User "u" cannot patch resource "configmaps"' }));
     o.observe(cycle({ outcome: "failed", message: "WriteRefused: this replica is not the leader" }));
+    o.observe(cycle({ outcome: "failed", message: "PATCH /api/v1/namespaces/ci/configmaps/a not sent: plumber is shutting down", errorReason: "WriteRefused" }));
     o.observe({ type: "cycle", app: "app", cluster: "elsewhere", outcome: "applied", revision: rev, durationMs: 1 });
     expect(recorded.map((e) => e.reason)).toEqual(["ReconcileFailed"]);
     expect(recorded[0]?.note).toMatch(/cannot patch resource "configmaps" — plumber's ServiceAccount lacks this permission/);

@@ -20,6 +20,8 @@ export interface ChangeSetEntry {
    * revision may well go through later. Absent: the object or plumber's rules on it were at fault.
    */
   transient?: boolean;
+  /** For failed: the apiserver's reason when it answered (Invalid, Conflict, WriteRefused...). */
+  reason?: string;
 }
 
 export class ChangeSet {

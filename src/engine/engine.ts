@@ -7,7 +7,7 @@ import { mapLimit, settleLimit } from "../util/pool.js";
 import { ADOPT_ANNOTATION, FORCE_ANNOTATION, PRUNE_ANNOTATION, SSA_ANNOTATION, liveIgnored, livePruneDisabled, manifestPolicy, policyOf, type ObjectPolicy } from "./annotations.js";
 import { applyOne, deleteForRecreate, dryRunCreateFresh, dryRunRecreate, existedBefore, takeOver, type Applied } from "./apply.js";
 import { ChangeSet, subjectOf, type ChangeSetEntry } from "./changeset.js";
-import { errorText, immutableFields, isTransient, transientFlag } from "./errors.js";
+import { errorText, failureFlags, immutableFields, type FailureFlags } from "./errors.js";
 import { contestingManagers, driftPayload } from "./fields.js";
 import { canonicalJson, keyedHex } from "./hash.js";
 import type { InventoryEntry } from "./inventory.js";
@@ -59,8 +59,8 @@ export class PlanError extends Error {
   constructor(
     message: string,
     readonly changeSet: ChangeSet,
-    /** The failure was the server's or the network's, not the revision's (besides failed entries' own flags). */
-    readonly transient = false,
+    /** Of the plan's own cause (a failed intent record), besides the failed entries' own flags. */
+    readonly failure: FailureFlags = {},
   ) {
     super(message);
     this.name = "PlanError";
@@ -201,7 +201,7 @@ export class Engine {
       try {
         await req.recordIntent([...intent.values()]);
       } catch (e) {
-        throw new PlanError(`recording the intent to apply failed, nothing written: ${errorText(e)}`, cs, isTransient(e));
+        throw new PlanError(`recording the intent to apply failed, nothing written: ${errorText(e)}`, cs, failureFlags(e));
       }
     }
 
@@ -479,7 +479,7 @@ export class Engine {
       const s = toCheck[i] as Step;
       const r = s.resource;
       if (res.status === "rejected") {
-        const entry: ChangeSetEntry = { key: r.key, subject: r.subject, action: "failed", message: errorText(res.reason), source: r.source, ...transientFlag(res.reason) };
+        const entry: ChangeSetEntry = { key: r.key, subject: r.subject, action: "failed", message: errorText(res.reason), source: r.source, ...failureFlags(res.reason) };
         cs.add(entry);
         this.onEntry(entry);
         return;
@@ -556,7 +556,7 @@ export class Engine {
           // The answer may be lost while the write took effect: keep it known (fp "" = unverified),
           // so a later prune or repair finds it.
           if (!owned.has(r.key)) owned.set(r.key, { key: r.key, apiVersion: r.object.apiVersion, fp: "" });
-          entry = { key: r.key, subject: r.subject, action: "failed", message: errorText(res.reason), source: r.source, ...transientFlag(res.reason) };
+          entry = { key: r.key, subject: r.subject, action: "failed", message: errorText(res.reason), source: r.source, ...failureFlags(res.reason) };
         }
         cs.add(entry);
         this.onEntry(entry);
@@ -617,7 +617,7 @@ export class Engine {
         cs.add(entry);
         this.onEntry(entry);
       } catch (err) {
-        const entry: ChangeSetEntry = { key: e.key, subject, action: "failed", message: `prune: ${errorText(err)}`, ...transientFlag(err) };
+        const entry: ChangeSetEntry = { key: e.key, subject, action: "failed", message: `prune: ${errorText(err)}`, ...failureFlags(err) };
         cs.add(entry);
         this.onEntry(entry);
       }

@@ -32,12 +32,15 @@ export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Worth trying the same thing again later: the server or the network, not the request, was at fault. */
-export function isTransient(e: unknown): boolean {
-  return e instanceof KubeApiError && e.transient;
+/** What a failed change-set entry (or PlanError) carries of the error that failed it, as flags, not text. */
+export interface FailureFlags {
+  /** The server or the network was at fault: the same revision may go through later. */
+  transient?: true;
+  /** The apiserver's reason (KubeApiError.reason: Invalid, Conflict, Forbidden, WriteRefused...). */
+  reason?: string;
 }
 
-/** The flag a failed change-set entry carries, from the error that failed it (absent when permanent). */
-export function transientFlag(e: unknown): { transient?: true } {
-  return isTransient(e) ? { transient: true } : {};
+export function failureFlags(e: unknown): FailureFlags {
+  if (!(e instanceof KubeApiError)) return {};
+  return { ...(e.transient ? { transient: true as const } : {}), reason: e.reason };
 }

@@ -20,7 +20,7 @@ import { msSince, type Cycle, type CycleResult } from "./cycle.js";
 import { evaluateGates, type GateContext, type GateOutcome } from "./gates.js";
 import { advance } from "./phases/advance.js";
 import { repairDrift, settled } from "./phases/drift.js";
-import { errorMessage, recordFailure } from "./phases/failure.js";
+import { errorMessage, reasonOf, recordFailure } from "./phases/failure.js";
 import { verify } from "./phases/verify.js";
 import { appSpec, type AppSpec } from "./spec.js";
 import { selectTarget } from "./target.js";
@@ -119,7 +119,7 @@ export class AppReconciler {
       result = await this.step(head, started, signal, branch);
     } catch (e) {
       const aborted = signal?.aborted ?? false;
-      this.observeCycle(started, aborted ? { outcome: "aborted" } : { outcome: "failed", message: errorMessage(e) });
+      this.observeCycle(started, aborted ? { outcome: "aborted" } : { outcome: "failed", message: errorMessage(e), ...reasonOf(e) });
       throw e;
     }
     this.observeCycle(started, cycleFields(result));
@@ -332,8 +332,9 @@ function cycleFields(r: CycleResult): Omit<Extract<ObservedEvent, { type: "cycle
     case "rolledBack":
       return { outcome: "rolledBack", revision: r.revision, failedRevision: r.failedRevision, message: r.message };
     case "failed":
+      return { outcome: "failed", revision: r.revision, message: r.message, ...(r.errorReason ? { errorReason: r.errorReason } : {}) };
     case "held":
-      return { outcome: r.kind, revision: r.revision, message: r.message };
+      return { outcome: "held", revision: r.revision, message: r.message };
   }
 }
 

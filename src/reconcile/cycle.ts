@@ -18,7 +18,8 @@ export type CycleResult =
   | { kind: "applied"; revision: string; changeSet: ChangeSet }
   | { kind: "repaired"; revision: string; changeSet: ChangeSet }
   | { kind: "rolledBack"; revision: string; failedRevision: string; message: string }
-  | { kind: "failed"; revision: string; message: string; permanent: boolean }
+  /** errorReason: the apiserver's reason behind the failure, when it answered one (phases/failure.ts). */
+  | { kind: "failed"; revision: string; message: string; permanent: boolean; errorReason?: string }
   | { kind: "held"; revision: string; message: string };
 
 /** What the phases reach of the outside world (the reconciler's deps, narrowed to what they use). */

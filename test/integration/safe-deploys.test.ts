@@ -218,6 +218,26 @@ describe("safe deploys", () => {
     expect(cycles[2]).toMatchObject({ revision: rev, changes: "1 created" });
   });
 
+  it("a write plumber refuses itself (standby) fails the cycle as transient with errorReason WriteRefused; the revision goes out later", async () => {
+    const events: ObservedEvent[] = [];
+    const h = await start({ "a.yaml": configMap("a", { v: "1" }) }, { observer: { observe: (e) => events.push(e) } });
+    expect((await h.cycle()).kind).toBe("applied");
+    const client = h.rt.clusters.get("local")?.client;
+    if (!client) throw new Error("no cluster connection");
+    client.writeGate = () => "this replica is not the leader";
+    // An object that changes (its write refused), and a new one (the intent record, a state write, refused first).
+    const v2 = await h.repo.commit({ "a.yaml": configMap("a", { v: "2" }) }, "v2");
+    expect(await h.cycle()).toMatchObject({ kind: "failed", revision: v2, permanent: false, errorReason: "WriteRefused" });
+    const v3 = await h.repo.commit({ "b.yaml": configMap("b", { v: "1" }) }, "v3");
+    expect(await h.cycle()).toMatchObject({ kind: "failed", revision: v3, permanent: false, errorReason: "WriteRefused" });
+    const failedCycles = events.flatMap((e) => (e.type === "cycle" && e.app === h.app && e.outcome === "failed" ? [e] : []));
+    expect(failedCycles.map((e) => e.errorReason)).toEqual(["WriteRefused", "WriteRefused"]);
+    // Not held as failed for good: once writes are allowed again the same revision is applied.
+    client.writeGate = undefined;
+    expect(await h.cycle()).toMatchObject({ kind: "applied", revision: v3 });
+    expect((await getObject(h.kube, cmPath(h, "b")))?.data).toEqual({ v: "1" });
+  });
+
   it("the wrong-cluster guard refuses with a clear error and writes nothing", async () => {
     const h = await start({ "a.yaml": configMap("a", { v: "1" }) }, { cluster: { expect: { kubeSystemUID: "00000000-0000-0000-0000-000000000000" } } });
     const res = await h.cycle();

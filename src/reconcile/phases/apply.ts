@@ -8,7 +8,7 @@ import { msSince, type Cycle, type CycleResult } from "../cycle.js";
 import { applied, nonZero } from "../transitions.js";
 import { warningsOf } from "../warnings.js";
 import { describeFailedCheck, runChecks } from "./checks.js";
-import { errorMessage, isPermanent, recordFailure } from "./failure.js";
+import { errorMessage, isPermanent, reasonOf, recordFailure } from "./failure.js";
 import { verify } from "./verify.js";
 
 /** A revision the gates let through: render, pre-checks, sync (→ Verifying), then verify. */
@@ -64,7 +64,7 @@ export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
     log.error({ err: message, permanent, durationMs: msSince(c.started) }, "reconcile failed");
     await recordFailure(c, head, message, permanent, pre);
     c.emit("failed", head, "ApplyFailed", e instanceof PlanError ? "PlanFailed" : "ApplyFailed", message);
-    return { kind: "failed", revision: head, message, permanent };
+    return { kind: "failed", revision: head, message, permanent, ...reasonOf(e) };
   }
   const done = await verify(c, verifying, pre);
   return done.kind === "applied" ? { ...done, changeSet } : done;

@@ -2,7 +2,7 @@ import { SyncError, type Engine } from "../../engine/engine.js";
 import { isoNow } from "../clock.js";
 import { msSince, type Cycle, type CycleResult } from "../cycle.js";
 import { driftRepaired } from "../transitions.js";
-import { errorMessage } from "./failure.js";
+import { errorMessage, reasonOf } from "./failure.js";
 
 /** Nothing to do, or the revision held at its failure (what a settled cycle reports). */
 export function settled(c: Cycle): CycleResult {
@@ -35,7 +35,7 @@ export async function repairDrift(c: Cycle): Promise<CycleResult> {
     if (e instanceof SyncError) c.state = { ...c.state, inventory: e.inventory };
     const message = `drift repair failed: ${errorMessage(e)}`;
     log.error({ err: message }, "drift repair failed");
-    return { kind: "failed", revision, message, permanent: false };
+    return { kind: "failed", revision, message, permanent: false, ...reasonOf(e) };
   }
 }
 
@@ -60,6 +60,6 @@ async function rehash(c: Cycle, revision: string, engine: Engine, keyId: string)
     if (e instanceof SyncError) c.state = { ...c.state, inventory: e.inventory };
     const message = `recomputing stored hashes failed: ${errorMessage(e)}`;
     log.error({ err: message }, "recomputing stored hashes failed");
-    return { kind: "failed", revision, message, permanent: false };
+    return { kind: "failed", revision, message, permanent: false, ...reasonOf(e) };
   }
 }

@@ -1,4 +1,4 @@
-import { PlanError } from "../../engine/engine.js";
+import { PlanError, SyncError } from "../../engine/engine.js";
 import { KubeApiError } from "../../kube/client.js";
 import { FileProblemError } from "../../types.js";
 import type { CheckOutcome } from "../../checks/run.js";
@@ -13,9 +13,27 @@ import { failed } from "../transitions.js";
  */
 export function isPermanent(e: unknown): boolean {
   if (e instanceof FileProblemError) return true;
-  if (e instanceof PlanError) return !e.transient && e.changeSet.entries.every((x) => x.action !== "failed" || !x.transient);
+  if (e instanceof PlanError) return !e.failure.transient && e.changeSet.entries.every((x) => x.action !== "failed" || !x.transient);
   if (e instanceof KubeApiError) return !e.transient;
   return false;
+}
+
+/**
+ * The apiserver's reason behind a failure, when it answered one (WriteRefused: plumber refused its
+ * own write, as a standby or shutting down): the error's own, a failed plan's cause, or the first
+ * failed entry's.
+ */
+export function errorReason(e: unknown): string | undefined {
+  if (e instanceof KubeApiError) return e.reason;
+  if (e instanceof PlanError && e.failure.reason) return e.failure.reason;
+  if (e instanceof PlanError || e instanceof SyncError) return e.changeSet.entries.find((x) => x.action === "failed" && x.reason)?.reason;
+  return undefined;
+}
+
+/** `{ errorReason }` for a CycleResult, or nothing. */
+export function reasonOf(e: unknown): { errorReason?: string } {
+  const r = errorReason(e);
+  return r ? { errorReason: r } : {};
 }
 
 export function errorMessage(e: unknown): string {

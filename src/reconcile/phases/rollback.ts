@@ -6,7 +6,7 @@ import { isoNow } from "../clock.js";
 import type { Cycle, CycleResult } from "../cycle.js";
 import { halted, nonZero, rolledBack, verifyFailed } from "../transitions.js";
 import { warningsOf } from "../warnings.js";
-import { errorMessage } from "./failure.js";
+import { errorMessage, reasonOf } from "./failure.js";
 
 /** A deploy that went wrong after it was written: the cause, for history and rollback. */
 export class VerifyFailure extends Error {
@@ -75,6 +75,6 @@ export async function onVerifyFailure(c: Cycle, verifying: VerifyingState, cause
     await c.save();
     log.error(message);
     c.emit("failed", rev, "Halted", "RollbackFailed", message);
-    return { kind: "failed", revision: rev, message, permanent: true };
+    return { kind: "failed", revision: rev, message, permanent: true, ...reasonOf(e) };
   }
 }

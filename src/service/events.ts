@@ -12,7 +12,7 @@ import { describeKey, describeManagers } from "../reconcile/contested.js";
 import { describeSource } from "../state/source.js";
 import { stateObjectName } from "../state/store.js";
 import { microTime } from "./leader.js";
-import { permissionHint } from "./permissions.js";
+import { withPermissionHint } from "./permissions.js";
 
 export type EventType = "Normal" | "Warning";
 
@@ -152,7 +152,7 @@ export interface ClusterEvent {
  * DriftRepaired, RolledBack, ReconcileFailed), objects becoming or ceasing to be contested
  * (FieldsContested, ContestResolved), an app's source failing or recovering (SourceFailing,
  * SourceRecovered). Notes are as `kubectl describe` shows them; failures are the message as is
- * (EventsObserver adds the RBAC hint).
+ * (EventsObserver adds the RBAC hint to a 403).
  */
 export function eventsFor(e: ObservedEvent): ClusterEvent[] {
   if (e.type === "cycle") {
@@ -219,10 +219,13 @@ export class EventsObserver implements Observer {
         continue;
       }
       // Refused writes (standby, shutting down) are plumber's own doing, not the app's failure.
-      // The text test covers failures whose cause the reconciler does not pass as errorReason yet.
-      if ((e.type === "cycle" && e.errorReason === "WriteRefused") || /WriteRefused/.test(event.note)) continue;
-      const hinted = permissionHint(event.note);
-      if (hinted !== event.note) this.log.error({ app: event.app, err: hinted }, "missing permission");
+      if (e.type === "cycle" && e.errorReason === "WriteRefused") continue;
+      if (e.type !== "cycle" || e.errorReason !== "Forbidden") {
+        recorder?.record(event);
+        continue;
+      }
+      const hinted = withPermissionHint(event.note);
+      this.log.error({ app: event.app, err: hinted }, "missing permission");
       recorder?.record({ ...event, note: hinted });
     }
   }

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { ObservedEvent } from "../../src/observe/events.js";
 import { EventRateLimiter, eventsFor, EventsObserver, type EventRecorder, type PlumberEvent } from "../../src/service/events.js";
 import { permissionHint } from "../../src/service/permissions.js";
+import { KubeApiError } from "../../src/kube/client.js";
 import { silentLogger } from "../../src/log.js";
 
 describe("event rate limiting", () => {
@@ -93,17 +94,20 @@ describe("events for observed events", () => {
     const recorder = { record: (e: PlumberEvent) => recorded.push(e), flush: async () => {} } as unknown as EventRecorder;
     const o = new EventsObserver(silentLogger());
     o.attach("c1", recorder);
-    o.observe(cycle({ outcome: "failed", message: 'configmaps "x" is forbidden: User "u" cannot patch resource "configmaps"' }));
-    o.observe(cycle({ outcome: "failed", message: "WriteRefused: this replica is not the leader" }));
+    o.observe(cycle({ outcome: "failed", message: 'configmaps "x" is forbidden: User "u" cannot patch resource "configmaps"', errorReason: "Forbidden" }));
     o.observe(cycle({ outcome: "failed", message: "PATCH /api/v1/namespaces/ci/configmaps/a not sent: plumber is shutting down", errorReason: "WriteRefused" }));
     o.observe({ type: "cycle", app: "app", cluster: "elsewhere", outcome: "applied", revision: rev, durationMs: 1 });
     expect(recorded.map((e) => e.reason)).toEqual(["ReconcileFailed"]);
     expect(recorded[0]?.note).toMatch(/cannot patch resource "configmaps" — plumber's ServiceAccount lacks this permission/);
   });
 
-  it("a forbidden error says which RBAC to extend", () => {
-    const msg = 'Forbidden: secrets "x" is forbidden: User "system:serviceaccount:plumber:plumber" cannot patch resource "secrets"';
-    expect(permissionHint(new Error(msg))).toMatch(/cannot patch resource "secrets" — plumber's ServiceAccount lacks this permission: grant it .*30-deploy-rbac\.yaml/);
+  it("a forbidden error says which RBAC to extend, also when it is the cause of another; other errors are left as they are", () => {
+    const msg = 'secrets "x" is forbidden: User "system:serviceaccount:plumber:plumber" cannot patch resource "secrets"';
+    const forbidden = new KubeApiError(403, "Forbidden", msg, "PATCH /api/v1/namespaces/ci/secrets/x");
+    expect(permissionHint(forbidden)).toMatch(/cannot patch resource "secrets" — plumber's ServiceAccount lacks this permission: grant it .*30-deploy-rbac\.yaml/);
+    expect(permissionHint(new Error(`cluster local: ${msg}`, { cause: forbidden }))).toMatch(/^cluster local: .* — plumber's ServiceAccount lacks this permission/);
+    // The word alone decides nothing: a 404 about a thing named "forbidden" is not a permission problem.
+    expect(permissionHint(new KubeApiError(404, "NotFound", 'configmaps "forbidden" not found', "GET"))).toBe('configmaps "forbidden" not found');
     expect(permissionHint(new Error("connection refused"))).toBe("connection refused");
   });
 });

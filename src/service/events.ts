@@ -212,21 +212,17 @@ export class EventsObserver implements Observer {
   }
 
   observe(e: ObservedEvent): void {
+    const failure = e.type === "cycle" && e.outcome === "failed" ? e.errorReason : undefined;
     for (const { cluster, event } of eventsFor(e)) {
       const recorder = this.recorders.get(cluster);
-      if (event.reason !== "ReconcileFailed") {
-        recorder?.record(event);
+      if (event.reason === "ReconcileFailed" && failure === "WriteRefused") continue; // plumber's own refusal (standby, shutting down), not the app's failure
+      if (event.reason === "ReconcileFailed" && failure === "Forbidden") {
+        const hinted = withPermissionHint(event.note);
+        this.log.error({ app: event.app, err: hinted }, "missing permission");
+        recorder?.record({ ...event, note: hinted });
         continue;
       }
-      // Refused writes (standby, shutting down) are plumber's own doing, not the app's failure.
-      if (e.type === "cycle" && e.errorReason === "WriteRefused") continue;
-      if (e.type !== "cycle" || e.errorReason !== "Forbidden") {
-        recorder?.record(event);
-        continue;
-      }
-      const hinted = withPermissionHint(event.note);
-      this.log.error({ app: event.app, err: hinted }, "missing permission");
-      recorder?.record({ ...event, note: hinted });
+      recorder?.record(event);
     }
   }
 

@@ -1,7 +1,7 @@
 // The engine as a library against the real apiserver (issue 11 item 4): no git, no config, no
 // reconciler. Apply staging, prune order, drift, ownership between apps, plan without writes.
 import { afterEach, describe, expect, it } from "vitest";
-import { PlanError } from "../../src/engine/engine.js";
+import { PlanError, SyncError } from "../../src/engine/engine.js";
 import type { InventoryEntry } from "../../src/engine/inventory.js";
 import { OWNER_LABEL } from "../../src/engine/marks.js";
 import { applyOrder } from "../../src/engine/order.js";
@@ -342,6 +342,36 @@ describe("engine as a library", () => {
     expect(reads.filter((r) => r.path === cmList && !r.query?.labelSelector)).toHaveLength(1);
     expect(reads.filter((r) => r.path.startsWith(`${cmList}/`))).toEqual([]);
     expect(reads.filter((r) => r.path === `/api/v1/namespaces/${b.namespace}/serviceaccounts/one`)).toHaveLength(1);
+  });
+
+  it("a failed object carries the apiserver's reason as flags: refused in the dry-run it fails the plan for good; a write refused on the way is transient, and the inventory keeps what was written", async () => {
+    const b = await newBed();
+    const engine = b.engine();
+    // A data key that is not a valid config key: the apiserver refuses it in the dry-run (422 Invalid).
+    const bad = m({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "bad" }, data: { "not a key!": "x" } }, "bad.yaml");
+    b.sent();
+    const planErr = await engine.sync(b.req([cm("fine", { v: "1" }), bad])).catch((e: unknown) => e);
+    expect(planErr).toBeInstanceOf(PlanError);
+    const failed = (planErr as PlanError).changeSet.entries.filter((e) => e.action === "failed");
+    expect(failed.map((e) => e.subject)).toEqual([`ConfigMap/${b.namespace}/bad`]);
+    expect(failed[0]?.reason).toBe("Invalid");
+    expect(failed[0]?.transient).toBeUndefined();
+    expect(mutationsOf(b.sent())).toEqual([]);
+
+    // A write the client refuses to send (a standby's gate), after one that went through.
+    b.client.writeGate = (r) => (r.path.endsWith("/second") ? "not the leader" : undefined);
+    const syncErr = await engine.sync(b.req([cm("first", { v: "1" }), cm("second", { v: "1" })])).catch((e: unknown) => e);
+    b.client.writeGate = undefined;
+    expect(syncErr).toBeInstanceOf(SyncError);
+    const refused = (syncErr as SyncError).changeSet.entries.find((e) => e.subject === `ConfigMap/${b.namespace}/second`);
+    expect(refused).toMatchObject({ action: "failed", reason: "WriteRefused", transient: true });
+    // Written: recorded with its fingerprint. Refused: kept as unverified (fp ""), since a write whose answer is lost may have landed.
+    expect((syncErr as SyncError).inventory.map((e) => [e.key, e.fp === ""]).sort()).toEqual([
+      [`/ConfigMap/${b.namespace}/first`, false],
+      [`/ConfigMap/${b.namespace}/second`, true],
+    ]);
+    expect((await b.get<KubeObject>(cmPath(b.namespace, "first")))?.data).toEqual({ v: "1" });
+    expect(await b.get(cmPath(b.namespace, "second"))).toBeUndefined();
   });
 
   it("the guard refuses objects before any write, Namespaces included", async () => {

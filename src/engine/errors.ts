@@ -42,5 +42,9 @@ export interface FailureFlags {
 
 export function failureFlags(e: unknown): FailureFlags {
   if (!(e instanceof KubeApiError)) return {};
-  return { ...(e.transient ? { transient: true as const } : {}), reason: e.reason };
+  // A server error that names no reason is the apiserver failing on this one object (a value the
+  // server-side apply typed patch cannot take answers 500 with no Status reason), not an outage:
+  // InternalError, ServiceUnavailable, Timeout, TooManyRequests and the network's own are.
+  const transient = e.transient && e.reason !== "Unknown" && e.reason !== "";
+  return { ...(transient ? { transient: true as const } : {}), reason: e.reason };
 }

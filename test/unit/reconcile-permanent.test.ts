@@ -23,6 +23,9 @@ describe("permanent failures", () => {
     expect(failureFlags(kube(429, "TooManyRequests"))).toEqual({ transient: true, reason: "TooManyRequests" });
     expect(failureFlags(kube(0, "ConnectionFailed"))).toEqual({ transient: true, reason: "ConnectionFailed" });
     expect(failureFlags(kube(422, "Invalid"))).toEqual({ reason: "Invalid" });
+    expect(failureFlags(kube(500, "InternalError"))).toEqual({ transient: true, reason: "InternalError" });
+    // A 500 without a reason: the object's own ("failed to create typed patch object"), not an outage.
+    expect(failureFlags(kube(500, "Unknown"))).toEqual({ reason: "Unknown" });
     expect(failureFlags(new Error("InternalError: looks transient, is not a server answer"))).toEqual({});
   });
   it("a plan is permanent unless a failed entry (or the plan itself) was the server's fault", () => {

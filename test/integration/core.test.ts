@@ -254,7 +254,7 @@ describe("core reconcile", () => {
     expect((await getObject(h.kube, cmPath(h, "a")))?.data).toEqual({ v: "1" });
   });
 
-  it("a server-side rejection in the dry-run applies nothing", async () => {
+  it("a server-side rejection in the dry-run applies nothing, fails the revision for good, and is not retried", async () => {
     const h = await start({ "a.yaml": configMap("a", { v: "1" }) });
     await h.cycle();
     await h.repo.commit(
@@ -268,9 +268,14 @@ describe("core reconcile", () => {
     h.counts();
     const res = await h.cycle();
     expect(res.kind).toBe("failed");
-    if (res.kind === "failed") expect(res.message).toMatch(/bad\.yaml:1: ConfigMap\/.*\/bad/);
+    if (res.kind !== "failed") return;
+    expect(res.message).toMatch(/bad\.yaml:1: ConfigMap\/.*\/bad/);
+    // The object's own fault (the apiserver answers 500 with no reason for this SSA refusal), not an outage.
+    expect(res.permanent).toBe(true);
     expect(h.counts().writes).toBe(1);
     expect((await getObject(h.kube, cmPath(h, "a")))?.data).toEqual({ v: "1" });
+    expect((await h.cycle()).kind).toBe("held");
+    expect(h.counts()).toMatchObject({ writes: 0, dryRuns: 0 });
   });
 
   it("a restarted plumber resumes from the state in the cluster: no re-apply, and it still prunes", async () => {

@@ -27,6 +27,7 @@ export function createLogger(opts: { level?: string; pretty?: boolean } = {}): L
   return pino(base);
 }
 
+/** @internal For tests and the bench, which have no use for plumber's log lines. */
 export function silentLogger(): Logger {
   return pino({ level: "silent" });
 }

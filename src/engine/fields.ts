@@ -164,24 +164,6 @@ function canonicalKey(key: string): string {
 }
 
 /**
- * Paths (keys joined with " > ") of the keys in the trie that have no known meaning: an unknown
- * prefix, or a k:/v:/i: whose payload does not parse. projectFields ignores them; they stay in
- * the trie, and so in driftFingerprint, which hashes the trie with the values.
- */
-export function unknownFieldKeys(fields: unknown): string[] {
-  const out: string[] = [];
-  const walk = (f: FieldsV1, path: string[]): void => {
-    for (const k of Object.keys(f)) {
-      const p = [...path, k];
-      if (parseKey(k).t === "unknown") out.push(p.join(" > "));
-      walk(f[k] ?? {}, p);
-    }
-  };
-  walk(sanitize(fields), []);
-  return out;
-}
-
-/**
  * The FieldsV1 trie of `manager`'s managedFields entry for `operation` and `subresource` ("" is
  * the main resource; entries for "status" etc. are ignored). Update entries of one manager may
  * exist once per apiVersion: they are merged. Undefined if there is no such entry or its
@@ -223,6 +205,7 @@ export function managerFields(
  * `obj` are absent from the result. Where `obj` is a scalar but `fields` expects structure, the
  * scalar is kept, so a change of shape shows. `fields` itself is the root set: `{}` keeps nothing
  * (an empty object/list, or undefined for a scalar). Never throws on malformed input.
+ * @internal Exported for its unit tests: the engine uses it through driftPayload.
  */
 export function projectFields(obj: unknown, fields: FieldsV1): unknown {
   return projectRoot(obj, sanitize(fields));
@@ -302,6 +285,7 @@ function matches(el: PathElement, item: unknown, index: number, itemCanon: strin
  * resource) in canonical form, `values` the object projected through it. Without such an entry,
  * the hash of {fields: null}. Equal for two snapshots iff the manager owns the same fields with
  * the same values, whatever resourceVersion, managedFields times, status or other managers' fields.
+ * @internal Exported for its unit tests: the engine stores it keyed (hash.ts), never bare.
  */
 export function driftFingerprint(obj: KubeObject | Record<string, unknown>, manager: string): string {
   return sha256Hex(driftPayload(obj, manager));

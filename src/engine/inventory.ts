@@ -8,7 +8,3 @@ export interface InventoryEntry {
   /** Hash of the manifest as last sent. Equal hash and unchanged fp: the object needs no dry-run. */
   dh?: string;
 }
-
-export function inventoryKeys(entries: InventoryEntry[]): Set<string> {
-  return new Set(entries.map((e) => e.key));
-}

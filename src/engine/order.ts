@@ -117,11 +117,6 @@ function compareKeys(a: SortKey, b: SortKey): number {
   );
 }
 
-/** Negative if `a` is applied before `b`, positive if after, 0 if they have the same identity. */
-export function compareApplyOrder(a: OrderId, b: OrderId): number {
-  return compareKeys(sortKey(a), sortKey(b));
-}
-
 /** A new array of `items` in apply order. Stable: items with equal identity keep their input order. */
 export function applyOrder<T>(items: readonly T[], idOf: (t: T) => OrderId): T[] {
   const keyed = items.map((item, index) => ({ item, index, key: sortKey(idOf(item)) }));
@@ -134,13 +129,3 @@ export function pruneOrder<T>(items: readonly T[], idOf: (t: T) => OrderId): T[]
   return applyOrder(items, idOf).reverse();
 }
 
-/** Items split by stage, each part in apply order: [stage 0 (definitions), stage 1 (the rest)]. */
-export function groupByStage<T>(items: readonly T[], idOf: (t: T) => OrderId): [stage0: T[], stage1: T[]] {
-  const stage0: T[] = [];
-  const stage1: T[] = [];
-  for (const item of applyOrder(items, idOf)) {
-    const id = idOf(item);
-    (stageOf(id.group, id.kind) === 0 ? stage0 : stage1).push(item);
-  }
-  return [stage0, stage1];
-}

@@ -23,7 +23,7 @@ import { redactUrl, validateRepoUrl } from "./url.js";
 /** git HOME directories made in this process (one per cache dir). */
 const madeHomes = new Set<string>();
 
-export { GitSourceError, type GitErrorCode } from "./errors.js";
+export { GitSourceError } from "./errors.js";
 
 export interface ReadLimits {
   /** Largest single file, bytes. */

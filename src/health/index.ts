@@ -6,17 +6,7 @@
 import type { KubeObject } from "../types.js";
 import { conditionsOf, current, failed, inProgress, intField, ruleFor, type Health } from "./rules.js";
 
-export {
-  conditionOf,
-  conditionsOf,
-  groupKindKey,
-  registerHealthRule,
-  registeredHealthRules,
-  type Condition,
-  type Health,
-  type HealthRule,
-  type HealthStatus,
-} from "./rules.js";
+export type { Health } from "./rules.js";
 
 export function healthOf(obj: KubeObject): Health {
   const meta = (obj.metadata ?? {}) as Record<string, unknown>;

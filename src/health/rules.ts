@@ -88,13 +88,6 @@ export function groupKindKey(apiVersion: string, kind: string): string {
   return group ? `${group}/${kind}` : kind;
 }
 
-/** Normalizes a key given to registerHealthRule: "/Pod" and "core/Pod" mean "Pod". */
-export function normalizeGroupKind(groupKind: string): string {
-  if (groupKind.startsWith("/")) return groupKind.slice(1);
-  if (groupKind.startsWith("core/")) return groupKind.slice("core/".length);
-  return groupKind;
-}
-
 function condText(c: Condition | undefined, fallback: string): string {
   if (!c) return fallback;
   return c.message ?? c.reason ?? fallback;
@@ -340,25 +333,4 @@ const RULES: Record<string, HealthRule> = {
 export function ruleFor(apiVersion: string, kind: string): HealthRule | undefined {
   const key = groupKindKey(apiVersion, kind);
   return Object.hasOwn(RULES, key) ? RULES[key] : undefined;
-}
-
-/**
- * Adds (or replaces) the rule of a kind: groupKind is "group/Kind", e.g. "argoproj.io/Rollout";
- * core kinds may be given as "Pod", "/Pod" or "core/Pod". Returns a function that restores the
- * previous rule.
- */
-export function registerHealthRule(groupKind: string, rule: HealthRule): () => void {
-  const key = normalizeGroupKind(groupKind);
-  const had = Object.hasOwn(RULES, key);
-  const previous = RULES[key];
-  RULES[key] = rule;
-  return () => {
-    if (had && previous) RULES[key] = previous;
-    else delete RULES[key];
-  };
-}
-
-/** The keys of the registered rules, for documentation and tests. */
-export function registeredHealthRules(): string[] {
-  return Object.keys(RULES).sort();
 }

@@ -13,8 +13,7 @@ import { FileProblemError } from "../types.js";
 import { computeClosure, DEFAULT_CLOSURE_LIMITS, KUSTOMIZATION_FILES, type Closure, type ClosureLimits, type TreeSource } from "./closure.js";
 import { BUILD_FLAGS, detectIsolation, resolveExecutable, runIsolated, type Isolation } from "./offline.js";
 
-export { KUSTOMIZATION_FILES, type TreeSource } from "./closure.js";
-export { isRemoteEntry } from "./remote.js";
+export type { TreeSource } from "./closure.js";
 
 export interface KustomizeOptions {
   /** The kustomize binary: a path, or a name looked up in PATH. Default "kustomize". */

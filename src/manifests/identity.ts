@@ -13,18 +13,6 @@ export interface ObjectId {
 /** An ObjectId without the version: what idKey encodes and parseIdKey returns. */
 export type ObjectKey = Omit<ObjectId, "version">;
 
-/** "apps/v1" → "apps"; "v1" → "". */
-export function groupOf(apiVersion: string): string {
-  const i = apiVersion.lastIndexOf("/");
-  return i < 0 ? "" : apiVersion.slice(0, i);
-}
-
-/** "apps/v1" → "v1"; "v1" → "v1". */
-export function versionOf(apiVersion: string): string {
-  const i = apiVersion.lastIndexOf("/");
-  return i < 0 ? apiVersion : apiVersion.slice(i + 1);
-}
-
 /**
  * "group/Kind/namespace/name" (core group and cluster scope are empty segments, e.g.
  * "/ConfigMap/default/cfg", "rbac.authorization.k8s.io/ClusterRole//view"). The version is left

@@ -4,14 +4,18 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import type { Notification, SinkRequest } from "./types.js";
 
 export const SIGNATURE_HEADER = "X-Plumber-Signature";
-export const EVENT_HEADER = "X-Plumber-Event";
+const EVENT_HEADER = "X-Plumber-Event";
 
 /** "sha256=<hex HMAC-SHA256 of body>". */
 export function signBody(body: Buffer | string, secret: string): string {
   return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
 }
 
-/** For receivers (and tests): does the header carry the signature of these exact bytes? */
+/**
+ * Does the header carry the signature of these exact bytes? What a receiver checks (README,
+ * Notifications).
+ * @internal plumber only signs; the tests check its signatures with this.
+ */
 export function verifySignature(body: Buffer | string, secret: string, header: string | undefined): boolean {
   if (!header) return false;
   const want = Buffer.from(signBody(body, secret));

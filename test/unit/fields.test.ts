@@ -9,7 +9,6 @@ import {
   managerFields,
   mergeFields,
   projectFields,
-  unknownFieldKeys,
   type FieldsV1,
 } from "../../src/engine/fields.js";
 import { canonicalJson, sha256Hex } from "../../src/engine/hash.js";
@@ -385,7 +384,7 @@ describe("projectFields", () => {
   });
 });
 
-describe("canonicalFields / unknownFieldKeys / mergeFields", () => {
+describe("canonicalFields / mergeFields", () => {
   it("rewrites k:/v: payloads canonically and merges equal keys", () => {
     const f = canonicalFields({
       "f:ports": {
@@ -401,10 +400,6 @@ describe("canonicalFields / unknownFieldKeys / mergeFields", () => {
     });
   });
 
-  it("lists keys it cannot interpret", () => {
-    expect(unknownFieldKeys({ "f:a": { "z:odd": {}, "k:nope": {}, 'k:{"n":1}': {}, ".": {} } })).toEqual(["f:a > z:odd", "f:a > k:nope"]);
-    expect(unknownFieldKeys(null)).toEqual([]);
-  });
 
   it("unions tries", () => {
     expect(mergeFields({ "f:a": { "f:x": {} } }, { "f:a": { "f:y": {} }, "f:b": {} })).toEqual({ "f:a": { "f:x": {}, "f:y": {} }, "f:b": {} });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { healthOf, registerHealthRule, registeredHealthRules, type HealthStatus } from "../../src/health/index.js";
+import { healthOf } from "../../src/health/index.js";
+import type { HealthStatus } from "../../src/health/rules.js";
 import type { KubeObject } from "../../src/types.js";
 
 type Obj = Record<string, unknown>;
@@ -453,48 +454,3 @@ describe("healthOf", () => {
   });
 });
 
-describe("registerHealthRule", () => {
-  it("adds a rule for a kind, and the returned function removes it", () => {
-    const rollout = obj("argoproj.io/v1alpha1", "Rollout", { status: { phase: "Degraded", message: "ProgressDeadlineExceeded" } });
-    expect(healthOf(rollout).status).toBe("Current");
-    const undo = registerHealthRule("argoproj.io/Rollout", (o) => {
-      const status = o.status as { phase?: string; message?: string } | undefined;
-      if (status?.phase === "Degraded") return { status: "Failed", reason: "Degraded", message: status.message ?? "" };
-      return undefined;
-    });
-    try {
-      expect(registeredHealthRules()).toContain("argoproj.io/Rollout");
-      expect(healthOf(rollout)).toEqual({ status: "Failed", reason: "Degraded", message: "ProgressDeadlineExceeded" });
-      // A rule returning undefined falls back to the generic rules.
-      expect(healthOf(obj("argoproj.io/v1alpha1", "Rollout", { status: { conditions: [cond("Ready", "False", "Waiting")] } })).reason).toBe("Waiting");
-    } finally {
-      undo();
-    }
-    expect(healthOf(rollout).status).toBe("Current");
-    expect(registeredHealthRules()).not.toContain("argoproj.io/Rollout");
-  });
-
-  it("replaces a built-in rule and restores it; core kinds may be written /Kind or core/Kind", () => {
-    const cm = obj("v1", "ConfigMap");
-    const undo = registerHealthRule("core/ConfigMap", () => ({ status: "InProgress", reason: "Custom", message: "custom" }));
-    expect(healthOf(cm).reason).toBe("Custom");
-    undo();
-    expect(healthOf(cm).reason).toBe("Current");
-
-    const pending = pod({ phase: "Pending" });
-    const undoPod = registerHealthRule("/Pod", () => ({ status: "Current", reason: "Mine", message: "mine" }));
-    expect(healthOf(pending).reason).toBe("Mine");
-    undoPod();
-    expect(healthOf(pending).reason).toBe("PodPending");
-  });
-
-  it("generic rules still come first", () => {
-    const undo = registerHealthRule("example.com/Widget", () => ({ status: "Current", reason: "Mine", message: "mine" }));
-    try {
-      const w = obj("example.com/v1", "Widget", {}, { deletionTimestamp: "2024-05-01T10:00:00Z" });
-      expect(healthOf(w).reason).toBe("Terminating");
-    } finally {
-      undo();
-    }
-  });
-});

@@ -1,8 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
   applyOrder,
-  compareApplyOrder,
-  groupByStage,
   kindRank,
   pruneOrder,
   sortKey,
@@ -169,12 +167,6 @@ describe("applyOrder", () => {
     expect(applyOrder(items, (t) => t.o).map((t) => t.tag)).toEqual(["before", "first", "second"]);
   });
 
-  it("agrees with compareApplyOrder", () => {
-    const viaCompare = [...sample].sort(compareApplyOrder).map(label);
-    expect(viaCompare).toEqual(ordered);
-    expect(compareApplyOrder(id("", "ConfigMap", "a", "n"), id("", "ConfigMap", "a", "n"))).toBe(0);
-    expect(compareApplyOrder(id("", "Namespace", "z"), id("", "ConfigMap", "a", "a"))).toBeLessThan(0);
-  });
 });
 
 describe("pruneOrder", () => {
@@ -187,19 +179,3 @@ describe("pruneOrder", () => {
   });
 });
 
-describe("groupByStage", () => {
-  it("splits stage 0 from stage 1, each sorted", () => {
-    const [stage0, stage1] = groupByStage(shuffle(sample, 3), ident);
-    expect(stage0.map(label)).toEqual([
-      "/Namespace//ci",
-      "/Namespace//shop",
-      "apiextensions.k8s.io/CustomResourceDefinition//pipelines.tekton.dev",
-      "apiextensions.k8s.io/CustomResourceDefinition//tasks.tekton.dev",
-    ]);
-    expect(stage1.map(label)).toEqual(applyOrder(sample, ident).map(label).slice(4));
-  });
-
-  it("handles empty input", () => {
-    expect(groupByStage([], ident)).toEqual([[], []]);
-  });
-});

@@ -10,6 +10,8 @@ export default defineConfig({
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
           environment: "node",
+          // No control plane, but the same scratch root and leftover check as the other projects.
+          globalSetup: ["test/setup/scratch.ts"],
         },
       },
       {

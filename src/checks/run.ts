@@ -20,7 +20,7 @@ export interface CheckOutcome {
 }
 
 export const CHECK_LABEL = "plumber.dev/check";
-export const CHECK_PHASE_LABEL = "plumber.dev/check-phase";
+const CHECK_PHASE_LABEL = "plumber.dev/check-phase";
 export const REVISION_LABEL = "plumber.dev/revision";
 const APP_LABEL = "plumber.dev/app";
 

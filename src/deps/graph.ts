@@ -2,9 +2,6 @@
 // for the poller, and the gate "every dependency is healthy at its current revision".
 import type { AppState } from "../state/store.js";
 
-// Cycle detection is a plain graph search, shared with config validation (which must not import deps).
-export { findCycle } from "../util/graph.js";
-
 /** Dependencies before dependents, otherwise the given order (stable). Cycles: left in place. */
 export function dependencyOrder<T>(items: T[], name: (t: T) => string, deps: (t: T) => string[]): T[] {
   const byName = new Map(items.map((t) => [name(t), t]));

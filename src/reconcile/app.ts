@@ -27,7 +27,6 @@ import { selectTarget } from "./target.js";
 import { nextStep, retried, type Step } from "./transitions.js";
 
 export type { CycleResult } from "./cycle.js";
-export { warningsOf } from "./warnings.js";
 
 export interface AppReconcilerDeps {
   app: AppConfig;

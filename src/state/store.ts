@@ -11,13 +11,6 @@ import type { InventoryEntry } from "../engine/inventory.js";
 
 export type LastResult = "Applied" | "DriftRepaired" | "Failed" | "RolledBack";
 
-/**
- * Verifying: applied, health gating or post-checks under way (a restart resumes them).
- * Ready: healthy. WaitingApproval: pendingRevision waits for `plumber approve`.
- * Halted: a failure that needs a person (the rollback failed too, or rollback is off).
- */
-export type Phase = "Verifying" | "Ready" | "WaitingApproval" | "Halted";
-
 /** One deploy attempt of a revision, newest first in AppState.history. */
 export interface DeployRecord {
   revision: string;
@@ -132,10 +125,6 @@ export function stateFromFields(app: string, data: Record<string, string | undef
       break;
   }
   return rest;
-}
-
-export function recordDeploy(state: AppState, rec: DeployRecord): void {
-  state.history = [rec, ...state.history].slice(0, HISTORY_LIMIT);
 }
 
 const FIELD_MANAGER = "plumber-state";

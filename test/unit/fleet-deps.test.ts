@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { dependencyBlocker, dependencyOrder, findCycle } from "../../src/deps/graph.js";
+import { dependencyBlocker, dependencyOrder } from "../../src/deps/graph.js";
+import { findCycle } from "../../src/util/graph.js";
 
 const A = "a".repeat(40);
 const B = "b".repeat(40);

@@ -10,12 +10,17 @@ const AUTHOR = { name: "plumber demo", email: "demo@plumber.invalid" } as const;
 // Commits must not depend on the user's git config (signing hooks, autocrlf, default branch).
 const GIT_CONFIG = [
   "-c", "commit.gpgsign=false",
+  "-c", "tag.gpgsign=false",
   "-c", "core.autocrlf=false",
+  "-c", "core.symlinks=true",
   "-c", "init.defaultBranch=main",
   "-c", "safe.directory=*",
+  "-c", "advice.detachedHead=false",
 ];
 
-function runGit(args: string[], cwd?: string): Promise<string> {
+/** Runs git (no shell) with no user or system config, as `author`; resolves to trimmed stdout. */
+export function runLocalGit(args: string[], opts: { cwd?: string; author?: { name: string; email: string } } = {}): Promise<string> {
+  const author = opts.author ?? AUTHOR;
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     HOME: process.env.HOME ?? "/",
@@ -23,23 +28,26 @@ function runGit(args: string[], cwd?: string): Promise<string> {
     GIT_CONFIG_NOSYSTEM: "1",
     GIT_CONFIG_GLOBAL: "/dev/null",
     GIT_TERMINAL_PROMPT: "0",
-    GIT_AUTHOR_NAME: AUTHOR.name,
-    GIT_AUTHOR_EMAIL: AUTHOR.email,
-    GIT_COMMITTER_NAME: AUTHOR.name,
-    GIT_COMMITTER_EMAIL: AUTHOR.email,
+    GIT_AUTHOR_NAME: author.name,
+    GIT_AUTHOR_EMAIL: author.email,
+    GIT_COMMITTER_NAME: author.name,
+    GIT_COMMITTER_EMAIL: author.email,
   };
   return new Promise((res, rej) => {
-    execFile("git", [...GIT_CONFIG, ...args], { cwd, env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile("git", [...GIT_CONFIG, ...args], { cwd: opts.cwd, env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) rej(new Error(`git ${args.join(" ")} failed: ${stderr.trim() || err.message}`));
       else res(stdout.trim());
     });
   });
 }
 
-function checkRelPath(p: string): string {
+const runGit = (args: string[], cwd?: string): Promise<string> => runLocalGit(args, { cwd });
+
+/** A path relative to a work tree, refused when it would leave it or touch .git. */
+export function checkRelPath(p: string, who = "LocalRepo"): string {
   const n = normalize(p);
   if (!p || isAbsolute(p) || n === ".." || n.startsWith(".." + sep) || n.split(sep).includes(".git")) {
-    throw new Error(`LocalRepo: path must be relative inside the repo: ${p}`);
+    throw new Error(`${who}: path must be relative inside the repo: ${p}`);
   }
   return n;
 }

@@ -1,10 +1,9 @@
 // Git repositories for tests, on the filesystem and the git CLI only (no server involved), so any
 // process (test workers included) can create and change the repos a git server serves.
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm, symlink as fsSymlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { checkRelPath as checkLocalPath, runLocalGit } from "../../src/local/repo.js";
 
 export const TEST_AUTHOR = { name: "Plumber Test", email: "plumber-test@example.invalid" } as const;
 
@@ -24,53 +23,12 @@ export interface CommitOptions {
   branch?: string;
 }
 
-function gitEnv(): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
-    HOME: process.env.HOME ?? tmpdir(),
-    LANG: "C",
-    GIT_CONFIG_NOSYSTEM: "1",
-    GIT_CONFIG_GLOBAL: "/dev/null",
-    GIT_TERMINAL_PROMPT: "0",
-    GIT_AUTHOR_NAME: TEST_AUTHOR.name,
-    GIT_AUTHOR_EMAIL: TEST_AUTHOR.email,
-    GIT_COMMITTER_NAME: TEST_AUTHOR.name,
-    GIT_COMMITTER_EMAIL: TEST_AUTHOR.email,
-  };
-}
-
-const GIT_CONFIG = [
-  "-c", "commit.gpgsign=false",
-  "-c", "tag.gpgsign=false",
-  "-c", "core.autocrlf=false",
-  "-c", "core.symlinks=true",
-  "-c", "init.defaultBranch=main",
-  "-c", "safe.directory=*",
-  "-c", "advice.detachedHead=false",
-];
-
-/** Runs git with an argument array (no shell); resolves to trimmed stdout. */
+/** Runs git with an argument array (no shell) as the test author; resolves to trimmed stdout. */
 export function git(args: string[], cwd?: string): Promise<string> {
-  return new Promise((res, rej) => {
-    execFile(
-      "git",
-      [...GIT_CONFIG, ...args],
-      { cwd, env: gitEnv(), maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err) rej(new Error(`git ${args.join(" ")} failed: ${stderr.trim() || err.message}`));
-        else res(stdout.trim());
-      },
-    );
-  });
+  return runLocalGit(args, { cwd, author: TEST_AUTHOR });
 }
 
-function checkRelPath(p: string): string {
-  const n = normalize(p);
-  if (!p || isAbsolute(p) || n === ".." || n.startsWith(".." + sep) || n.split(sep).includes(".git")) {
-    throw new Error(`TestRepo: path must be relative inside the repo: ${p}`);
-  }
-  return n;
-}
+const checkRelPath = (p: string): string => checkLocalPath(p, "TestRepo");
 
 export class TestRepo {
   private constructor(

@@ -132,6 +132,32 @@ describe("state of a 20k-object app", () => {
     await expect(new StateStore(kube, ns).load(app)).rejects.toThrow(new RegExp(`state of app "${app}".*ConfigMap ${gone.replace(/\./g, "\\.")} is missing.*refusing to load a partial inventory`));
   });
 
+  it("a reader racing a save that replaces the generation reads the new one whole", async () => {
+    const writer = await client();
+    const reader = await client();
+    const ns = uniqueName("state");
+    const app = "raced";
+    const store = new StateStore(writer, ns);
+    await store.save(stateOf(app, inventory(20_000), "1".repeat(40)));
+    const next = inventory(20_000);
+    // The writer's whole save (new chunks, switch, old chunks deleted) lands between the reader's
+    // GET of the record and its GETs of the chunks the record named.
+    const get = reader.getOptional.bind(reader);
+    let raced = false;
+    reader.getOptional = async <T>(path: string): Promise<T | undefined> => {
+      const res = await get<T>(path);
+      if (!raced && path.endsWith(`/${stateObjectName(app)}`)) {
+        raced = true;
+        await store.save(stateOf(app, next, "2".repeat(40)));
+      }
+      return res;
+    };
+    const loaded = await new StateStore(reader, ns).load(app);
+    expect(raced).toBe(true);
+    expect(loaded?.revision).toBe("2".repeat(40));
+    expect(loaded?.inventory).toEqual(next);
+  });
+
   it("state written before chunking loads unchanged, and a small app stays in one object", async () => {
     const kube = await client();
     const ns = uniqueName("state");

@@ -390,7 +390,8 @@ async function within(p: Promise<unknown>, ms: number): Promise<void> {
 }
 
 function isStateWrite(req: KubeRequest, stateNs: string): boolean {
-  return req.method === "PATCH" && req.path.startsWith(`/api/v1/namespaces/${encodeURIComponent(stateNs)}/configmaps/${stateObjectName("")}`);
+  // DELETE: a state save ends by removing the chunks of the inventory generation it replaced.
+  return (req.method === "PATCH" || req.method === "DELETE") && req.path.startsWith(`/api/v1/namespaces/${encodeURIComponent(stateNs)}/configmaps/${stateObjectName("")}`);
 }
 
 function timings(t: LeaseTimings): Record<string, string> {

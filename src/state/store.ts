@@ -1,12 +1,15 @@
 import { gunzipSync, gzipSync } from "node:zlib";
 import { ensureNamespace } from "../kube/namespace.js";
-import type { KubeClient } from "../kube/client.js";
+import { KubeApiError, type KubeClient } from "../kube/client.js";
 import type { InventoryEntry } from "../engine/inventory.js";
+import { MAX_CHUNKS, chunkObjectName, chunkPrefix, joinChunks, layoutOf, type Layout } from "./chunks.js";
 
 /**
  * Per-app state kept in the target cluster itself (a ConfigMap per app in the state namespace),
  * so a restarted plumber — or another replica — neither re-applies unchanged objects nor forgets
- * what it must prune. Status fields stay readable with kubectl; the inventory is gzipped JSON.
+ * what it must prune. Status fields stay readable with kubectl; the inventory is gzipped JSON, in
+ * the record itself or, past what one object holds, in chunk objects of one generation
+ * (src/state/chunks.ts) that the record names.
  */
 
 export type LastResult = "Applied" | "DriftRepaired" | "Failed" | "RolledBack";
@@ -153,38 +156,87 @@ export function stateObjectName(app: string): string {
 }
 
 interface ConfigMap {
+  metadata?: { name?: string };
   data?: Record<string, string>;
   binaryData?: Record<string, string>;
 }
 
+const INVENTORY_KEY = "inventory.json.gz";
+const CHUNK_KEY = "inventory.json.gz.part";
+/** Labels a chunk with its app, so a save can find every chunk of the app, including those a kill left behind. */
+const CHUNK_OF_LABEL = "plumber.dev/state-chunk-of";
+
 export class StateStore {
   private namespaceReady = false;
+  /** Per app, the chunk generation the stored record points to ("" = inventory in the record), as last loaded or saved. */
+  private readonly generations = new Map<string, string>();
 
   constructor(
     private readonly client: KubeClient,
     readonly namespace: string,
   ) {}
 
-  private path(app: string): string {
-    return `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/configmaps/${stateObjectName(app)}`;
+  private path(name: string): string {
+    return `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/configmaps/${name}`;
   }
 
   async load(app: string): Promise<AppState | undefined> {
-    const cm = await this.client.getOptional<ConfigMap>(this.path(app));
+    let cm = await this.client.getOptional<ConfigMap>(this.path(stateObjectName(app)));
     if (!cm) return undefined;
+    let inventory: InventoryEntry[];
+    try {
+      inventory = await this.loadInventory(app, cm);
+    } catch (e) {
+      // A reader (plumber status, a standby) racing the leader's save: the generation it read was
+      // replaced and its chunks deleted meanwhile. Read once more; a record still unreadable fails.
+      const again = await this.client.getOptional<ConfigMap>(this.path(stateObjectName(app)));
+      if (!again || again.data?.inventoryGeneration === cm.data?.inventoryGeneration) throw e;
+      cm = again;
+      inventory = await this.loadInventory(app, cm);
+    }
     const data = cm.data ?? {};
-    const inv = cm.binaryData?.["inventory.json.gz"];
-    const inventory = inv ? (JSON.parse(gunzipSync(Buffer.from(inv, "base64")).toString("utf8")) as InventoryEntry[]) : [];
     const history = data.history ? (JSON.parse(data.history) as DeployRecord[]) : [];
     return stateFromFields(app, data, inventory, history);
   }
 
+  private async loadInventory(app: string, cm: ConfigMap): Promise<InventoryEntry[]> {
+    const data = cm.data ?? {};
+    const generation = data.inventoryGeneration;
+    let payload: Buffer | undefined;
+    if (generation) {
+      const count = Number(data.inventoryChunks);
+      const chunks = [];
+      for (let i = 0; i < count && i <= MAX_CHUNKS; i++) {
+        const c = await this.client.getOptional<ConfigMap>(this.path(chunkObjectName(app, generation, i)));
+        const part = c?.binaryData?.[CHUNK_KEY];
+        chunks.push(c && { generation: c.data?.generation, index: c.data?.index, payload: part === undefined ? undefined : Buffer.from(part, "base64") });
+      }
+      payload = joinChunks(app, generation, count, chunks);
+    } else {
+      const inv = cm.binaryData?.[INVENTORY_KEY];
+      payload = inv === undefined ? undefined : Buffer.from(inv, "base64");
+    }
+    const inventory = payload ? (JSON.parse(gunzipSync(payload).toString("utf8")) as InventoryEntry[]) : [];
+    if (generation && String(inventory.length) !== data.inventoryEntries) {
+      throw new Error(`state of app "${app}": inventory generation ${generation} holds ${inventory.length} entries, its record says ${data.inventoryEntries}; refusing to load it`);
+    }
+    this.generations.set(app, generation ?? "");
+    return inventory;
+  }
+
+  /**
+   * One request when the inventory fits the record or its chunks are unchanged. A new chunked
+   * inventory: list the app's chunks, write the new generation's, switch the record to it in one
+   * write, then delete the others — a kill before the switch leaves the old generation in force.
+   */
   async save(state: AppState): Promise<void> {
+    const payload = gzipSync(JSON.stringify(state.inventory));
     const data: Record<string, string> = { app: state.app, history: JSON.stringify(state.history) };
     for (const k of STATUS_KEYS) {
       const v = state[k];
       if (v) data[k] = v;
     }
+    const layout = layoutOf(state.app, payload, state.inventory.length, Object.values(data).reduce((n, v) => n + Buffer.byteLength(v), 0));
     const body = {
       apiVersion: "v1",
       kind: "ConfigMap",
@@ -194,12 +246,64 @@ export class StateStore {
         labels: { "app.kubernetes.io/managed-by": "plumber", "plumber.dev/state": "app" },
       },
       data,
-      binaryData: { "inventory.json.gz": gzipSync(JSON.stringify(state.inventory)).toString("base64") },
+      ...(layout.kind === "single" ? { binaryData: { [INVENTORY_KEY]: payload.toString("base64") } } : {}),
     };
+    if (layout.kind === "chunked") {
+      data.inventoryGeneration = layout.generation;
+      data.inventoryChunks = String(layout.parts.length);
+      data.inventoryEntries = String(state.inventory.length);
+    }
+    const before = this.generations.get(state.app);
+    const generation = layout.kind === "chunked" ? layout.generation : "";
+    // Chunks other than this layout's can exist only when the record was or becomes chunked under another generation.
+    const mayHaveStale = before !== generation && (generation !== "" || (before ?? "") !== "");
     await this.ensureNamespace();
+    const stale = mayHaveStale ? (await this.chunksOf(state.app)).filter((n) => generation === "" || !n.startsWith(chunkPrefix(state.app, generation))) : [];
+    if (layout.kind === "chunked" && before !== generation) await this.writeChunks(state.app, layout);
+    await this.apply(stateObjectName(state.app), body);
+    this.generations.set(state.app, generation);
+    for (const name of stale) await this.deleteChunk(name);
+  }
+
+  private async writeChunks(app: string, layout: Extract<Layout, { kind: "chunked" }>): Promise<void> {
+    for (const [i, part] of layout.parts.entries()) {
+      const name = chunkObjectName(app, layout.generation, i);
+      await this.apply(name, {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: {
+          name,
+          namespace: this.namespace,
+          labels: { "app.kubernetes.io/managed-by": "plumber", "plumber.dev/state": "chunk", [CHUNK_OF_LABEL]: app },
+        },
+        data: { app, generation: layout.generation, index: String(i) },
+        binaryData: { [CHUNK_KEY]: part.toString("base64") },
+      });
+    }
+  }
+
+  private async chunksOf(app: string): Promise<string[]> {
+    const res = await this.client.request<{ items: ConfigMap[] }>({
+      method: "GET",
+      path: `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/configmaps`,
+      query: { labelSelector: `${CHUNK_OF_LABEL}=${app}` },
+      list: true,
+    });
+    return res.body.items.map((c) => c.metadata?.name ?? "").filter((n) => n.startsWith(chunkPrefix(app, "")));
+  }
+
+  private async deleteChunk(name: string): Promise<void> {
+    try {
+      await this.client.request({ method: "DELETE", path: this.path(name) });
+    } catch (e) {
+      if (!(e instanceof KubeApiError && e.status === 404)) throw e;
+    }
+  }
+
+  private async apply(name: string, body: object): Promise<void> {
     await this.client.request({
       method: "PATCH",
-      path: this.path(state.app),
+      path: this.path(name),
       query: { fieldManager: FIELD_MANAGER, force: "true" },
       contentType: "application/apply-patch+yaml",
       body: JSON.stringify(body),

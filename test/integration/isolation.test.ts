@@ -10,6 +10,7 @@ import { loadConfig } from "../../src/config/load.js";
 import { silentLogger } from "../../src/log.js";
 import { RepoPoller } from "../../src/reconcile/poller.js";
 import { buildRuntime } from "../../src/reconcile/runtime.js";
+import { chunkObjectName } from "../../src/state/chunks.js";
 import { controlObjectName } from "../../src/state/control.js";
 import { StateStore, stateObjectName } from "../../src/state/store.js";
 import { fleet, type Fleet } from "./fleet-support.js";
@@ -83,6 +84,20 @@ describe("plumber's own state is out of every app's reach", () => {
     } finally {
       rt.close();
     }
+  });
+
+  it("a ConfigMap named like a chunk of another app's state is refused in any namespace", async () => {
+    const f = await start({ "prod/a.yaml": configMap("a", { v: "1" }) }, { prod: { path: "prod" }, evil: { path: "evil", branch: "evil" } });
+    const prod = f.apps.prod!;
+    const evil = f.apps.evil!;
+    const chunk = chunkObjectName(prod.name, "0123456789abcdef", 0);
+    await f.repo.commit({ "evil/chunk.yaml": configMap(chunk, { generation: "0123456789abcdef", index: "0" }) }, "a fake state chunk", { branch: "evil" });
+
+    const res = await f.cycle();
+    expect(res.prod?.kind).toBe("applied");
+    expect(res.evil?.kind).toBe("failed");
+    expect(message(res.evil)).toContain(`ConfigMap ${evil.namespace}/${chunk} is named like one of plumber's own state`);
+    expect(await getObject(f.kube, cmPath(evil.namespace, chunk))).toBeUndefined();
   });
 
   it("an app whose targetNamespace is the state namespace applies nothing", async () => {

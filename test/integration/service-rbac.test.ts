@@ -155,6 +155,8 @@ describe("plumber as its ServiceAccount, RBAC enforced", () => {
         })
       ).body.status.allowed;
     expect(await can({ verb: "patch", resource: "configmaps", namespace: stateNs })).toBe(true);
+    // The chunks of a replaced state generation (src/state/chunks.ts) are deleted.
+    expect(await can({ verb: "delete", resource: "configmaps", namespace: stateNs })).toBe(true);
     expect(await can({ verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: ns, name: "plumber" })).toBe(true);
     expect(await can({ verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: ns, name: "someone-else" })).toBe(false);
     expect(await can({ verb: "get", resource: "secrets", namespace: stateNs })).toBe(false);

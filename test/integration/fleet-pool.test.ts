@@ -6,6 +6,7 @@ import { checkObjectName } from "../../src/checks/run.js";
 import type { KubeClient } from "../../src/kube/client.js";
 import type { Clock } from "../../src/reconcile/clock.js";
 import { parseProgress } from "../../src/reconcile/verify-progress.js";
+import { testEnv } from "../setup/env.js";
 import { configMap, getObject } from "./support.js";
 import { fleet, type Fleet } from "./fleet-support.js";
 
@@ -126,5 +127,45 @@ describe("apps never wait on each other", () => {
     const st = await f.state("slow");
     expect(st).toMatchObject({ phase: "Ready", goodRevision: rev });
     expect(st?.history[0]?.checks).toEqual([expect.objectContaining({ name: "smoke", phase: "post", passed: true })]);
+  });
+});
+
+describe("per-app backoff", () => {
+  it("an app failing transiently sits out rounds by the clock; its sibling and the repo's listing keep the interval", async () => {
+    const clock = handClock("2026-06-01T12:00:00Z");
+    const env = testEnv();
+    const f = await fleet(
+      { "bad/cm.yaml": configMap("bad", { v: "1" }), "good/cm.yaml": configMap("good", { v: "1" }) },
+      { bad: { path: "bad", cluster: "elsewhere" }, good: { path: "good" } },
+      // The wrong-cluster guard fails the app's every reconcile before it writes: transient, as an unreachable cluster is.
+      { clusters: [{ name: "local", kubeconfig: env.kubeconfigPath }, { name: "elsewhere", kubeconfig: env.kubeconfigPath, expect: { kubeSystemUID: "00000000-0000-0000-0000-000000000000" } }] },
+      { clock },
+    );
+    open.push(f);
+    let res = await f.cycle(DAEMON);
+    expect(res.bad).toMatchObject({ kind: "failed", permanent: false });
+    expect(res.good?.kind).toBe("applied");
+    expect(f.poller.nextDelay(() => 0.5)).toBe(1000);
+
+    // One interval on (1 s): the failing app sits out, the sibling takes its new commit.
+    const rev2 = await f.repo.commit({ "good/cm.yaml": configMap("good", { v: "2" }) }, "good v2");
+    clock.advance(1000);
+    res = await f.cycle(DAEMON);
+    expect(Object.keys(res)).toEqual(["good"]);
+    expect(res.good).toMatchObject({ kind: "applied", revision: rev2 });
+    expect(f.poller.nextDelay(() => 0.5)).toBe(1000);
+
+    // Its backoff (2 intervals) is over: tried again, fails again, now out for 4.
+    clock.advance(1000);
+    expect((await f.cycle(DAEMON)).bad).toMatchObject({ kind: "failed" });
+    for (let i = 0; i < 3; i++) {
+      clock.advance(1000);
+      expect(Object.keys(await f.cycle(DAEMON))).toEqual(["good"]);
+    }
+    clock.advance(1000);
+    expect(Object.keys(await f.cycle(DAEMON)).sort()).toEqual(["bad", "good"]);
+
+    // A round by hand (apply --once) tries every app.
+    expect(Object.keys(await f.cycle()).sort()).toEqual(["bad", "good"]);
   });
 });

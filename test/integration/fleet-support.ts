@@ -20,6 +20,8 @@ export interface Fleet {
   apps: Record<string, { name: string; namespace: string }>;
   kube: KubeClient;
   rt: Runtime;
+  /** The repo's poller (its backoff reads the injected clock, when there is one). */
+  readonly poller: RepoPoller;
   stateNamespace: string;
   configFile: string;
   /** One poll (a round by hand unless `round` says otherwise); results by logical app key. */
@@ -65,7 +67,8 @@ export async function fleet(files: Record<string, string>, apps: Record<string, 
     const rt = await buildRuntime(await loadConfig(configFile), { log: silentLogger(), cacheDir: join(dir, "cache"), ...(opts.clock ? { clock: opts.clock } : {}) });
     const conn = rt.repos.get("plumbing");
     if (!conn) throw new Error("no repo connection");
-    return { rt, poller: new RepoPoller(conn, rt.apps, silentLogger()) };
+    const now = opts.clock ? { now: () => opts.clock!.now().getTime() } : {};
+    return { rt, poller: new RepoPoller(conn, rt.apps, silentLogger(), now) };
   };
   let { rt, poller } = await build();
   const store = new StateStore(kube, stateNamespace);
@@ -75,6 +78,9 @@ export async function fleet(files: Record<string, string>, apps: Record<string, 
     kube,
     get rt() {
       return rt;
+    },
+    get poller() {
+      return poller;
     },
     stateNamespace,
     configFile,

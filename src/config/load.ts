@@ -27,7 +27,6 @@ import { findGatedFields, isApiFieldsGate } from "./gates.js";
 import { configSchema, configValidator, walkSchema, type PathSegment, type SchemaNode } from "./schema.js";
 import type { AppConfig, CheckConfig, ClusterConfig, NotificationSinkConfig, PlumberConfig, RepoAuthConfig, RepoConfig, SyncWindow } from "./types.js";
 
-const DEFAULT_CONFIG_PATH = "config/plumber.yaml";
 /** Config files larger than this are refused. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 /** Passed to yaml's toJS: alias expansion beyond this fails (alias bombs). */

@@ -130,6 +130,29 @@ describe("apps never wait on each other", () => {
   });
 });
 
+describe("dependsOn with waits as state", () => {
+  it("holds a dependent while its dependency is Verifying, and applies it in the same round the dependency passes", async () => {
+    const clock = handClock("2026-06-01T12:00:00Z");
+    const f = await fleet(
+      { "base/cm.yaml": configMap("base", { v: "1" }), "app/cm.yaml": configMap("app", { v: "1" }) },
+      // The dependent comes first in the config: the round's waves put its dependency before it.
+      { app: { path: "app", dependsOn: ["base"] }, base: { path: "base", checks: { post: [smoke] } } },
+      {},
+      { clock },
+    );
+    open.push(f);
+    const rev = await f.repo.head("main");
+    let res = await f.cycle(DAEMON);
+    expect(res.base).toMatchObject({ kind: "verifying", revision: rev });
+    expect(res.app).toMatchObject({ kind: "held", message: expect.stringContaining(`dependency ${f.apps.base!.name} is not healthy yet`) });
+
+    await finish(f.kube, `${runs(f, "base")}/${checkObjectName(f.apps.base!.name, "post", "smoke", rev)}`);
+    res = await f.cycle(DAEMON);
+    expect(res.base).toMatchObject({ kind: "applied", revision: rev });
+    expect(res.app).toMatchObject({ kind: "applied", revision: rev });
+  });
+});
+
 describe("per-app backoff", () => {
   it("an app failing transiently sits out rounds by the clock; its sibling and the repo's listing keep the interval", async () => {
     const clock = handClock("2026-06-01T12:00:00Z");

@@ -69,28 +69,67 @@ export function checkObject(check: CheckConfig, manifest: Record<string, unknown
   return { ...obj, metadata };
 }
 
-/** Creates the check's run (or finds it from before a restart) and waits for its verdict. */
-export async function runCheck(check: CheckConfig, obj: KubeObject, opts: RunCheckOptions): Promise<CheckOutcome> {
+/** Where a check's object lives, once its kind is known to be served. */
+interface CheckSubject {
+  path: string;
+  subject: string;
+  base: Pick<CheckOutcome, "name" | "phase" | "object">;
+}
+
+async function checkSubject(check: CheckConfig, obj: KubeObject, opts: Pick<RunCheckOptions, "discovery" | "namespace" | "phase">): Promise<CheckSubject & { collection: string }> {
   await opts.discovery.ensureLoaded();
   const mapping = opts.discovery.lookup(obj.apiVersion, obj.kind);
   if (!mapping) throw new Error(`check ${check.name}: the cluster does not serve ${obj.kind} (${obj.apiVersion})`);
   const ns = obj.metadata.namespace ?? opts.namespace;
   const subject = `${obj.kind}/${ns}/${obj.metadata.name}`;
-  const base = { name: check.name, phase: opts.phase, object: subject };
+  return { path: resourcePath(mapping, ns, obj.metadata.name), collection: resourcePath(mapping, ns), subject, base: { name: check.name, phase: opts.phase, object: subject } };
+}
+
+/** Creates the check's run; one already there (from before a restart) is kept, not started twice. */
+export async function startCheck(check: CheckConfig, obj: KubeObject, opts: Pick<RunCheckOptions, "client" | "discovery" | "namespace" | "phase">): Promise<void> {
+  const s = await checkSubject(check, obj, opts);
   try {
-    await opts.client.request({ method: "POST", path: resourcePath(mapping, ns), body: JSON.stringify(obj) });
+    await opts.client.request({ method: "POST", path: s.collection, body: JSON.stringify(obj) });
   } catch (e) {
     if (!(e instanceof KubeApiError && e.status === 409)) throw e;
   }
+}
+
+/** One GET of a started check: its verdict, or undefined while it runs. */
+async function lookCheck(s: CheckSubject, obj: KubeObject, client: KubeClient): Promise<CheckOutcome | undefined> {
+  const live = await client.getOptional<KubeObject>(s.path);
+  if (!live) return { ...s.base, passed: false, reason: "Deleted", message: `${s.subject} was deleted before it finished` };
+  const h = healthOf({ ...live, apiVersion: obj.apiVersion, kind: obj.kind });
+  if (h.status === "Current") return { ...s.base, passed: true, reason: h.reason || "Succeeded", message: h.message };
+  if (h.status === "Failed") return { ...s.base, passed: false, reason: h.reason || "Failed", message: h.message };
+  return undefined;
+}
+
+function timedOut(s: CheckSubject, check: CheckConfig): CheckOutcome {
+  return { ...s.base, passed: false, reason: "Timeout", message: `${s.subject} did not finish within ${Math.round(check.timeoutMs / 1000)}s` };
+}
+
+/**
+ * One look at a check started on an earlier cycle (a verify that waits across cycles): its
+ * verdict, a Timeout when `deadlinePassed` and it still runs, undefined: look again next cycle.
+ */
+export async function checkOnce(check: CheckConfig, obj: KubeObject, opts: Pick<RunCheckOptions, "client" | "discovery" | "namespace" | "phase"> & { deadlinePassed: boolean }): Promise<CheckOutcome | undefined> {
+  const s = await checkSubject(check, obj, opts);
+  const out = await lookCheck(s, obj, opts.client);
+  if (out) return out;
+  return opts.deadlinePassed ? timedOut(s, check) : undefined;
+}
+
+/** Creates the check's run (or finds it from before a restart) and waits for its verdict. */
+export async function runCheck(check: CheckConfig, obj: KubeObject, opts: RunCheckOptions): Promise<CheckOutcome> {
+  await startCheck(check, obj, opts);
+  const s = await checkSubject(check, obj, opts);
   const deadline = Date.now() + check.timeoutMs;
   for (let delay = 200; ; delay = Math.min(delay * 2, opts.pollMs ?? 2000)) {
     if (opts.signal?.aborted) throw new AbortedError();
-    const live = await opts.client.getOptional<KubeObject>(resourcePath(mapping, ns, obj.metadata.name));
-    if (!live) return { ...base, passed: false, reason: "Deleted", message: `${subject} was deleted before it finished` };
-    const h = healthOf({ ...live, apiVersion: obj.apiVersion, kind: obj.kind });
-    if (h.status === "Current") return { ...base, passed: true, reason: h.reason || "Succeeded", message: h.message };
-    if (h.status === "Failed") return { ...base, passed: false, reason: h.reason || "Failed", message: h.message };
-    if (Date.now() >= deadline) return { ...base, passed: false, reason: "Timeout", message: `${subject} did not finish within ${Math.round(check.timeoutMs / 1000)}s` };
+    const out = await lookCheck(s, obj, opts.client);
+    if (out) return out;
+    if (Date.now() >= deadline) return timedOut(s, check);
     await sleep(Math.min(delay, Math.max(0, deadline - Date.now())), opts.signal);
   }
 }

@@ -533,6 +533,7 @@ interface RawConfig {
     url: string;
     interval: string;
     timeout: string;
+    concurrency: number;
     auth?: RepoAuthConfig;
     caFile?: string;
     verify?: { mode: "head"; keysFile: string };
@@ -597,6 +598,7 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
       url: r.url,
       intervalMs: parseDuration(r.interval),
       timeoutMs: parseDuration(r.timeout),
+      concurrency: r.concurrency,
     };
     if (r.auth !== undefined) {
       const auth: RepoAuthConfig = {};

@@ -38,6 +38,8 @@ export interface RepoConfig {
   url: string;
   intervalMs: number;
   timeoutMs: number;
+  /** Apps of this repo reconciled at once after each listing (schema default 4). */
+  concurrency: number;
   auth?: RepoAuthConfig;
   /** Absolute path. */
   caFile?: string;

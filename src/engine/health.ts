@@ -29,6 +29,57 @@ export class AbortedError extends Error {
   }
 }
 
+/** The (kind, namespace) LISTs that cover an inventory. */
+async function healthTargets(discovery: Discovery, inventory: InventoryEntry[]): Promise<ListTarget[]> {
+  await discovery.ensureLoaded();
+  const targets: ListTarget[] = [];
+  for (const e of inventory) {
+    const id = parseIdKey(e.key);
+    const mapping = discovery.lookup(e.apiVersion, id.kind);
+    if (mapping) targets.push({ mapping, namespace: id.namespace });
+  }
+  return targets;
+}
+
+/** One look at an inventory's health: healthy, Failed (final), or not yet (InProgress, Missing). */
+async function lookOnce(client: KubeClient, owner: string, inventory: InventoryEntry[], targets: ListTarget[], concurrency: number): Promise<{ verdict: "healthy" | "failed" | "pending"; unhealthy: ObjectHealth[] }> {
+  const live = await listOwned(client, owner, targets, concurrency);
+  const unhealthy: ObjectHealth[] = [];
+  for (const e of inventory) {
+    const id = parseIdKey(e.key);
+    const subject = subjectOf(id.kind, id.namespace, id.name);
+    const obj = live.get(e.key);
+    if (!obj) {
+      unhealthy.push({ key: e.key, subject, status: "Missing", reason: "NotFound", message: "the object is gone" });
+      continue;
+    }
+    const h = healthOf({ ...obj, apiVersion: e.apiVersion, kind: id.kind });
+    if (h.status !== "Current") unhealthy.push({ key: e.key, subject, status: h.status, reason: h.reason, message: h.message });
+  }
+  if (unhealthy.length === 0) return { verdict: "healthy", unhealthy };
+  if (unhealthy.some((u) => u.status === "Failed")) return { verdict: "failed", unhealthy: unhealthy.filter((u) => u.status === "Failed") };
+  return { verdict: "pending", unhealthy };
+}
+
+/**
+ * One look for a verify that waits across cycles: a report when the inventory is healthy or any
+ * object Failed, or when `deadlinePassed` and it is still not ready (timed out); undefined: look
+ * again next cycle.
+ */
+export async function checkHealthOnce(
+  client: KubeClient,
+  discovery: Discovery,
+  owner: string,
+  inventory: InventoryEntry[],
+  opts: { deadlinePassed: boolean; concurrency?: number },
+): Promise<HealthReport | undefined> {
+  const targets = await healthTargets(discovery, inventory);
+  const r = await lookOnce(client, owner, inventory, targets, opts.concurrency ?? 8);
+  if (r.verdict === "healthy") return { healthy: true, unhealthy: [], timedOut: false };
+  if (r.verdict === "failed") return { healthy: false, unhealthy: r.unhealthy, timedOut: false };
+  return opts.deadlinePassed ? { healthy: false, unhealthy: r.unhealthy, timedOut: true } : undefined;
+}
+
 /**
  * Waits until every object of an inventory is ready (kstatus rules in src/health), any is Failed,
  * or the timeout passes. One LIST per (kind, namespace) per poll, like drift detection.
@@ -40,32 +91,14 @@ export async function waitHealthy(
   inventory: InventoryEntry[],
   opts: { timeoutMs: number; signal?: AbortSignal; concurrency?: number; pollMs?: number },
 ): Promise<HealthReport> {
-  await discovery.ensureLoaded();
-  const targets: ListTarget[] = [];
-  for (const e of inventory) {
-    const id = parseIdKey(e.key);
-    const mapping = discovery.lookup(e.apiVersion, id.kind);
-    if (mapping) targets.push({ mapping, namespace: id.namespace });
-  }
+  const targets = await healthTargets(discovery, inventory);
   const deadline = Date.now() + opts.timeoutMs;
   for (let delay = 100; ; delay = Math.min(delay * 2, opts.pollMs ?? 1000)) {
     if (opts.signal?.aborted) throw new AbortedError();
-    const live = await listOwned(client, owner, targets, opts.concurrency ?? 8);
-    const unhealthy: ObjectHealth[] = [];
-    for (const e of inventory) {
-      const id = parseIdKey(e.key);
-      const subject = subjectOf(id.kind, id.namespace, id.name);
-      const obj = live.get(e.key);
-      if (!obj) {
-        unhealthy.push({ key: e.key, subject, status: "Missing", reason: "NotFound", message: "the object is gone" });
-        continue;
-      }
-      const h = healthOf({ ...obj, apiVersion: e.apiVersion, kind: id.kind });
-      if (h.status !== "Current") unhealthy.push({ key: e.key, subject, status: h.status, reason: h.reason, message: h.message });
-    }
-    if (unhealthy.length === 0) return { healthy: true, unhealthy, timedOut: false };
-    if (unhealthy.some((u) => u.status === "Failed")) return { healthy: false, unhealthy: unhealthy.filter((u) => u.status === "Failed"), timedOut: false };
-    if (Date.now() >= deadline) return { healthy: false, unhealthy, timedOut: true };
+    const r = await lookOnce(client, owner, inventory, targets, opts.concurrency ?? 8);
+    if (r.verdict === "healthy") return { healthy: true, unhealthy: r.unhealthy, timedOut: false };
+    if (r.verdict === "failed") return { healthy: false, unhealthy: r.unhealthy, timedOut: false };
+    if (Date.now() >= deadline) return { healthy: false, unhealthy: r.unhealthy, timedOut: true };
     await sleep(Math.min(delay, Math.max(0, deadline - Date.now())), opts.signal);
   }
 }

@@ -111,11 +111,12 @@ export class AppReconciler {
     return this.state;
   }
 
-  async reconcile(head: string | undefined, signal?: AbortSignal, branch?: string): Promise<CycleResult> {
+  /** `deferWaits`: verify looks once and leaves the app Verifying (Cycle.deferWaits) instead of waiting. */
+  async reconcile(head: string | undefined, signal?: AbortSignal, branch?: string, opts: { deferWaits?: boolean } = {}): Promise<CycleResult> {
     const started = performance.now();
     let result: CycleResult;
     try {
-      result = await this.step(head, started, signal, branch);
+      result = await this.step(head, started, signal, branch, opts.deferWaits ?? false);
     } catch (e) {
       const aborted = signal?.aborted ?? false;
       this.observeCycle(started, aborted ? { outcome: "aborted" } : { outcome: "failed", message: errorMessage(e), ...reasonOf(e) });
@@ -125,14 +126,14 @@ export class AppReconciler {
     return result;
   }
 
-  private async step(head: string | undefined, started: number, signal: AbortSignal | undefined, branch: string | undefined): Promise<CycleResult> {
+  private async step(head: string | undefined, started: number, signal: AbortSignal | undefined, branch: string | undefined, deferWaits: boolean): Promise<CycleResult> {
     this.followed = branch ?? (this.app.branchPattern ? undefined : this.app.branch);
     await this.d.guard?.();
     const state = await this.currentState();
     const control = await this.d.control.load(this.app.name);
     const target = selectTarget(head, control, state);
     this.lastTarget = target.revision;
-    const c = this.cycle({ writes: true, started, signal, pinned: target.pinned });
+    const c = this.cycle({ writes: true, started, signal, pinned: target.pinned, deferWaits });
     if (!target.revision) {
       const message = this.app.branchPattern
         ? `no branch matches "${this.app.branchPattern}" in repo ${this.app.repo}`
@@ -143,6 +144,9 @@ export class AppReconciler {
     const rev = target.revision;
     if (target.retryAt !== undefined) c.state = retried(c.state, target.retryAt);
 
+    // A verify that waits across cycles finishes its revision first, as an inline wait would have:
+    // a newer commit is taken up by the round after the verdict.
+    if (deferWaits && c.state.phase === "Verifying") return verify(c, c.state);
     const next = nextStep(c.state, rev, this.spec.hash);
     switch (next.step) {
       case "verify":
@@ -223,7 +227,7 @@ export class AppReconciler {
    * every transition is saved; with writes off (plan) it works on a copy, saves nothing, records
    * no intent and tells no one.
    */
-  private cycle(o: { writes: boolean; started: number; signal?: AbortSignal; pinned: boolean; state?: AppState }): Cycle {
+  private cycle(o: { writes: boolean; started: number; signal?: AbortSignal; pinned: boolean; state?: AppState; deferWaits?: boolean }): Cycle {
     let local = o.state ?? this.state ?? emptyState(this.app.name);
     const read = (): AppState => (o.writes ? (this.state ?? local) : local);
     const write = (s: AppState): void => {
@@ -239,6 +243,7 @@ export class AppReconciler {
       started: o.started,
       signal: o.signal,
       pinned: o.pinned,
+      deferWaits: o.deferWaits ?? false,
       followed: this.followed,
       get state(): AppState {
         return read();
@@ -334,6 +339,8 @@ function cycleFields(r: CycleResult): Omit<Extract<ObservedEvent, { type: "cycle
       return { outcome: "failed", revision: r.revision, message: r.message, ...(r.errorReason ? { errorReason: r.errorReason } : {}) };
     case "held":
       return { outcome: "held", revision: r.revision, message: r.message };
+    case "verifying":
+      return { outcome: "verifying", revision: r.revision, message: r.message, ...(r.changeSet ? { changes: r.changeSet.toString() } : {}) };
   }
 }
 

@@ -20,7 +20,9 @@ export type CycleResult =
   | { kind: "rolledBack"; revision: string; failedRevision: string; message: string }
   /** errorReason: the apiserver's reason behind the failure, when it answered one (phases/failure.ts). */
   | { kind: "failed"; revision: string; message: string; permanent: boolean; errorReason?: string }
-  | { kind: "held"; revision: string; message: string };
+  | { kind: "held"; revision: string; message: string }
+  /** Applied (changeSet: this cycle applied it), health or post-checks still under way: looked at again next cycle. */
+  | { kind: "verifying"; revision: string; message: string; changeSet?: ChangeSet };
 
 /** What the phases reach of the outside world (the reconciler's deps, narrowed to what they use). */
 export interface CycleIO {
@@ -51,6 +53,11 @@ export interface Cycle {
   readonly pinned: boolean;
   /** The branch followed this cycle (a branchPattern picks one per listing). */
   readonly followed?: string;
+  /**
+   * Health gating and post-checks look once per cycle and leave the app Verifying until they
+   * pass, fail or pass their deadline (the poller's mode), instead of waiting inline.
+   */
+  readonly deferWaits?: boolean;
   /** The current state; a phase replaces it with the transition's result, then saves. */
   state: AppState;
   /** Persists the current state (a no-op with writes off). */

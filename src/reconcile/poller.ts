@@ -3,9 +3,10 @@ import { resolveBranch } from "../branches/resolve.js";
 import type { KubeClient } from "../kube/client.js";
 import type { RepoConnection } from "../connect/repo.js";
 import type { Observer } from "../observe/events.js";
-import { sleep } from "../util/pool.js";
+import { mapLimit, sleep } from "../util/pool.js";
 import { clusterSourceStore, SourceHealth, SourceRecords, type SourceStore, type SourceTransition } from "../state/source.js";
 import type { AppReconciler, CycleResult } from "./app.js";
+import { AppBackoff, backoffMs, waves } from "./schedule.js";
 
 export interface PollResult {
   repo: string;
@@ -25,17 +26,27 @@ export interface PollerOptions {
   now?: () => number;
 }
 
-const MAX_BACKOFF_FACTOR = 10;
-const MAX_BACKOFF_MS = 10 * 60_000;
+/** How one round runs: run() defers waits and honours each app's backoff; a cycle by hand (apply --once, tests) does neither. */
+export interface RoundOptions {
+  /** Verify looks once per round and leaves the app Verifying (Cycle.deferWaits). */
+  deferWaits?: boolean;
+  /** Apps backing off after a transient failure sit this round out. */
+  backoff?: boolean;
+}
+
+/** For a RepoConfig made by hand without one (the schema's default is the same). */
+const DEFAULT_APP_CONCURRENCY = 4;
 
 /**
  * One repo's loop: a single ref listing per interval, however many apps and branches use the
  * repo; apps whose branch did not move only check for drift.
  */
 export class RepoPoller {
+  /** Failed listings in a row: the repo's own backoff. */
   private failures = 0;
   readonly health: SourceHealth;
   private readonly records?: SourceRecords;
+  private readonly backoff: AppBackoff;
 
   constructor(
     private readonly conn: RepoConnection,
@@ -44,6 +55,7 @@ export class RepoPoller {
     private readonly opts: PollerOptions = {},
   ) {
     this.health = new SourceHealth(opts.now);
+    this.backoff = new AppBackoff(conn.config.intervalMs, opts.now ?? Date.now);
     if (opts.sourceStore) this.records = new SourceRecords(opts.sourceStore, this.health, log.child({ repo: conn.config.name }));
   }
 
@@ -66,7 +78,11 @@ export class RepoPoller {
     });
   }
 
-  async cycle(signal?: AbortSignal): Promise<PollResult> {
+  /**
+   * One round: one ref listing, then every app that is not backing off, handed to a pool of
+   * `concurrency` workers wave by wave (dependencies before dependents). Results keep app order.
+   */
+  async cycle(signal?: AbortSignal, round: RoundOptions = {}): Promise<PollResult> {
     const repo = this.conn.config.name;
     let heads: Map<string, string>;
     try {
@@ -83,40 +99,46 @@ export class RepoPoller {
     const followedBy = new Map(this.apps.map((a) => [a, resolveBranch(a.app, heads)]));
     for (const [app, { branch, head }] of followedBy) if (branch && head) this.records?.rememberHeads(app.app.name, { [branch]: head });
     await this.reportSource(recovered);
-    const results: PollResult["apps"] = [];
-    let failed = false;
-    for (const app of this.apps) {
-      let result: CycleResult;
-      const followed = followedBy.get(app) ?? resolveBranch(app.app, heads);
-      try {
-        result = await app.reconcile(followed.head, signal, followed.branch);
-      } catch (e) {
-        if (signal?.aborted) break;
-        // Reaching the cluster failed (state load, drift LIST): transient by nature.
-        const message = e instanceof Error ? e.message : String(e);
-        this.log.error({ app: app.app.name, err: message }, "reconcile failed");
-        result = { kind: "failed", revision: followed.head ?? "", message, permanent: false };
-      }
-      if (result.kind === "failed" && !result.permanent) failed = true;
-      results.push({ app: app.app.name, result });
+    const due = this.apps.filter((a) => !(round.backoff && this.backoff.waiting(a.app.name)));
+    const done = new Map<AppReconciler, CycleResult>();
+    for (const wave of waves(due, (a) => a.app.name, (a) => a.app.dependsOn)) {
+      if (signal?.aborted) break;
+      await mapLimit(wave, this.conn.config.concurrency || DEFAULT_APP_CONCURRENCY, async (app) => {
+        if (signal?.aborted) return;
+        const followed = followedBy.get(app) ?? resolveBranch(app.app, heads);
+        let result: CycleResult;
+        try {
+          result = await app.reconcile(followed.head, signal, followed.branch, { deferWaits: round.deferWaits ?? false });
+        } catch (e) {
+          if (signal?.aborted) return;
+          // Reaching the cluster failed (state load, drift LIST): transient by nature.
+          const message = e instanceof Error ? e.message : String(e);
+          this.log.error({ app: app.app.name, err: message, failures: this.backoff.count(app.app.name) + 1 }, "reconcile failed");
+          result = { kind: "failed", revision: followed.head ?? "", message, permanent: false };
+        }
+        this.backoff.record(app.app.name, result.kind === "failed" && !result.permanent);
+        done.set(app, result);
+      });
     }
-    this.failures = failed ? this.failures + 1 : 0;
+    this.failures = 0;
+    const results: PollResult["apps"] = [];
+    for (const app of this.apps) {
+      const result = done.get(app);
+      if (result) results.push({ app: app.app.name, result });
+    }
     return { repo, apps: results };
   }
 
-  /** The wait before the next cycle: the interval with ±10% jitter, backing off after failures. */
+  /** The wait before the next cycle: the interval with ±10% jitter, backing off after failed listings (an app's failures back off that app only). */
   nextDelay(random: () => number = Math.random): number {
-    const interval = this.conn.config.intervalMs;
-    const factor = Math.min(2 ** this.failures, MAX_BACKOFF_FACTOR);
-    const base = this.failures > 0 ? Math.min(interval * factor, Math.max(MAX_BACKOFF_MS, interval)) : interval;
-    return Math.round(base * (0.9 + 0.2 * random()));
+    return Math.round(backoffMs(this.conn.config.intervalMs, this.failures) * (0.9 + 0.2 * random()));
   }
 
   async run(signal: AbortSignal): Promise<void> {
     // Spread repos out at start so they do not all poll at once.
     await sleep(Math.round(Math.random() * Math.min(this.conn.config.intervalMs, 5000) * 0.2), signal);
     while (!signal.aborted) {
-      await this.cycle(signal);
+      await this.cycle(signal, { deferWaits: true, backoff: true });
       await sleep(this.nextDelay(), signal);
     }
   }

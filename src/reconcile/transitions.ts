@@ -90,6 +90,8 @@ export function applied(
     hashKeyId: a.hashKeyId,
     warnings: a.warnings,
     verifyStartedAt: a.now,
+    healthyAt: undefined,
+    verifyChecks: undefined,
     lastChanges: JSON.stringify(a.changes),
   };
 }
@@ -97,7 +99,7 @@ export function applied(
 /** Healthy and checks passed: the revision becomes the good one (where later rollbacks go). */
 export function verified(s: VerifyingState, checks: CheckOutcome[], now: string): ReadyState {
   const history = withRecord(s.history, { revision: s.revision, startedAt: s.verifyStartedAt, finishedAt: now, result: "Applied", changes: parseChanges(s.lastChanges), checks: checks.length ? checks : undefined });
-  return { ...s, history, phase: "Ready", goodRevision: s.revision, lastResult: "Applied", message: undefined, failedRevision: undefined, failedSpec: undefined, verifyStartedAt: undefined, updatedAt: now };
+  return { ...s, history, phase: "Ready", goodRevision: s.revision, lastResult: "Applied", message: undefined, failedRevision: undefined, failedSpec: undefined, verifyStartedAt: undefined, healthyAt: undefined, verifyChecks: undefined, updatedAt: now };
 }
 
 /** The failed verification, in history (what happens next, rollback or halt, comes after). */
@@ -108,12 +110,12 @@ export function verifyFailed(s: VerifyingState, cause: { message: string; checks
 
 /** `failedRevision` stays where it is and needs a person: rollback is off, impossible, or failed too. */
 export function halted(s: AppState, h: { failedRevision: string; message: string; specHash: string; now: string; record?: DeployRecord }): HaltedState {
-  return { ...s, ...(h.record ? { history: withRecord(s.history, h.record) } : {}), phase: "Halted", lastResult: "Failed", message: h.message, failedRevision: h.failedRevision, failedSpec: h.specHash, verifyStartedAt: undefined, updatedAt: h.now };
+  return { ...s, ...(h.record ? { history: withRecord(s.history, h.record) } : {}), phase: "Halted", lastResult: "Failed", message: h.message, failedRevision: h.failedRevision, failedSpec: h.specHash, verifyStartedAt: undefined, healthyAt: undefined, verifyChecks: undefined, updatedAt: h.now };
 }
 
 /** Back at the good revision, healthy; the failed one is held until the branch moves. */
 export function rolledBack(s: AppState, r: { good: string; failedRevision: string; message: string; specHash: string; now: string; record: DeployRecord }): ReadyState {
-  return { ...s, history: withRecord(s.history, r.record), revision: r.good, goodRevision: r.good, phase: "Ready", lastResult: "RolledBack", message: r.message, failedRevision: r.failedRevision, failedSpec: r.specHash, verifyStartedAt: undefined, updatedAt: r.now };
+  return { ...s, history: withRecord(s.history, r.record), revision: r.good, goodRevision: r.good, phase: "Ready", lastResult: "RolledBack", message: r.message, failedRevision: r.failedRevision, failedSpec: r.specHash, verifyStartedAt: undefined, healthyAt: undefined, verifyChecks: undefined, updatedAt: r.now };
 }
 
 /** Drift put back; the status says so unless it is about something else (a failure, a waiting approval). */

@@ -44,6 +44,10 @@ interface StateFields {
   /** The last `plumber retry` request acted on. */
   retryConsumed?: string;
   verifyStartedAt?: string;
+  /** A verify that waits across cycles: when health passed (post-checks under way since). */
+  healthyAt?: string;
+  /** A verify that waits across cycles: the post-checks' progress (JSON, src/reconcile/verify-progress.ts). */
+  verifyChecks?: string;
   /** Change-set counts of the last apply (JSON), for the history record written after verify. */
   lastChanges?: string;
   /** The revision of the last attempt, good or bad. */
@@ -144,6 +148,8 @@ const STATUS_KEYS = [
   "failedSpec",
   "retryConsumed",
   "verifyStartedAt",
+  "healthyAt",
+  "verifyChecks",
   "lastChanges",
   "appliedAt",
   "updatedAt",

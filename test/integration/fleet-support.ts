@@ -7,7 +7,8 @@ import { loadConfig } from "../../src/config/load.js";
 import { KubeClient, loadKubeConfig } from "../../src/kube/client.js";
 import { silentLogger } from "../../src/log.js";
 import type { CycleResult } from "../../src/reconcile/app.js";
-import { RepoPoller } from "../../src/reconcile/poller.js";
+import type { Clock } from "../../src/reconcile/clock.js";
+import { RepoPoller, type RoundOptions } from "../../src/reconcile/poller.js";
 import { buildRuntime, type Runtime } from "../../src/reconcile/runtime.js";
 import type { TestRepo } from "../bed/testrepo.js";
 import { StateStore, type AppState } from "../../src/state/store.js";
@@ -19,16 +20,20 @@ export interface Fleet {
   apps: Record<string, { name: string; namespace: string }>;
   kube: KubeClient;
   rt: Runtime;
+  /** The repo's poller (its backoff reads the injected clock, when there is one). */
+  readonly poller: RepoPoller;
   stateNamespace: string;
   configFile: string;
-  /** One poll; results by logical app key. */
-  cycle(): Promise<Record<string, CycleResult>>;
+  /** One poll (a round by hand unless `round` says otherwise); results by logical app key. */
+  cycle(round?: RoundOptions): Promise<Record<string, CycleResult>>;
+  /** A process restart: a new runtime and poller from the same config, knowing only what the cluster holds. */
+  restart(): Promise<void>;
   state(key: string): Promise<AppState | undefined>;
   close(): void;
 }
 
 /** `apps`: logical key → extra app fields; `dependsOn` entries may name logical keys. */
-export async function fleet(files: Record<string, string>, apps: Record<string, Record<string, unknown>>, top: Record<string, unknown> = {}): Promise<Fleet> {
+export async function fleet(files: Record<string, string>, apps: Record<string, Record<string, unknown>>, top: Record<string, unknown> = {}, opts: { clock?: Clock } = {}): Promise<Fleet> {
   const env = testEnv();
   const repo = await newTestRepo("fleet");
   await repo.commit(files, "initial");
@@ -58,20 +63,29 @@ export async function fleet(files: Record<string, string>, apps: Record<string, 
       ...top,
     }),
   );
-  const rt = await buildRuntime(await loadConfig(configFile), { log: silentLogger(), cacheDir: join(dir, "cache") });
-  const conn = rt.repos.get("plumbing");
-  if (!conn) throw new Error("no repo connection");
-  const poller = new RepoPoller(conn, rt.apps, silentLogger());
+  const build = async (): Promise<{ rt: Runtime; poller: RepoPoller }> => {
+    const rt = await buildRuntime(await loadConfig(configFile), { log: silentLogger(), cacheDir: join(dir, "cache"), ...(opts.clock ? { clock: opts.clock } : {}) });
+    const conn = rt.repos.get("plumbing");
+    if (!conn) throw new Error("no repo connection");
+    const now = opts.clock ? { now: () => opts.clock!.now().getTime() } : {};
+    return { rt, poller: new RepoPoller(conn, rt.apps, silentLogger(), now) };
+  };
+  let { rt, poller } = await build();
   const store = new StateStore(kube, stateNamespace);
   return {
     repo,
     apps: names,
     kube,
-    rt,
+    get rt() {
+      return rt;
+    },
+    get poller() {
+      return poller;
+    },
     stateNamespace,
     configFile,
-    async cycle() {
-      const res = await poller.cycle();
+    async cycle(round) {
+      const res = await poller.cycle(undefined, round);
       if (res.error) throw new Error(`poll failed: ${res.error}`);
       const out: Record<string, CycleResult> = {};
       for (const [key, n] of Object.entries(names)) {
@@ -79,6 +93,10 @@ export async function fleet(files: Record<string, string>, apps: Record<string, 
         if (r) out[key] = r.result;
       }
       return out;
+    },
+    async restart() {
+      rt.close();
+      ({ rt, poller } = await build());
     },
     state: (key) => store.load(real(key)),
     close() {

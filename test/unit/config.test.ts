@@ -71,10 +71,11 @@ describe("valid configs", () => {
           url: "https://git.example.com/platform/infra.git",
           intervalMs: 90_000,
           timeoutMs: 30_000,
+          concurrency: 4,
           auth: { usernameFile: path.join(fixtures, "secrets/user"), passwordFile: "/etc/plumber/password" },
           caFile: path.join(fixtures, "ca.pem"),
         },
-        { name: "public", url: "http://git.example.com/public.git", intervalMs: 300_000, timeoutMs: 10_000 },
+        { name: "public", url: "http://git.example.com/public.git", intervalMs: 300_000, timeoutMs: 10_000, concurrency: 4 },
       ],
       apps: [
         {
@@ -122,7 +123,7 @@ describe("valid configs", () => {
     });
     // No key is present that the types do not declare.
     expect(Object.keys(config.clusters[1]!)).toEqual(["name"]);
-    expect(Object.keys(config.repos[1]!)).toEqual(["name", "url", "intervalMs", "timeoutMs"]);
+    expect(Object.keys(config.repos[1]!)).toEqual(["name", "url", "intervalMs", "timeoutMs", "concurrency"]);
   });
 
   it("resolves a relative config path and relative file paths from the config's directory", () => {
@@ -270,6 +271,21 @@ describe("unknown keys", () => {
       "c.yaml:8:5: apps[0].path: required field is missing",
       'c.yaml:11:5: apps[0].pth: unknown field (did you mean "path"?)',
     ]);
+  });
+});
+
+describe("repo concurrency", () => {
+  const concurrency = (v: string): string => base({ 6: ["    interval: 1m", `    concurrency: ${v}`] });
+
+  it("defaults to 4 apps at once and takes 1 to 64", () => {
+    expect(parseConfig(base(), "c.yaml").repos[0]!.concurrency).toBe(4);
+    expect(parseConfig(concurrency("1"), "c.yaml").repos[0]!.concurrency).toBe(1);
+    expect(parseConfig(concurrency("64"), "c.yaml").repos[0]!.concurrency).toBe(64);
+  });
+
+  it("refuses 0, more than 64 and non-integers, at the value", () => {
+    for (const bad of ["0", "65", "2.5", "many"]) expect(problems(concurrency(bad))).toHaveLength(1);
+    expect(problems(concurrency("0"))[0]).toMatch(/^c\.yaml:7:18: repos\[0\]\.concurrency: /);
   });
 });
 

@@ -67,5 +67,5 @@ export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
     return { kind: "failed", revision: head, message, permanent, ...reasonOf(e) };
   }
   const done = await verify(c, verifying, pre);
-  return done.kind === "applied" ? { ...done, changeSet } : done;
+  return done.kind === "applied" || done.kind === "verifying" ? { ...done, changeSet } : done;
 }

@@ -1,7 +1,7 @@
 import type { CheckConfig } from "../../config/types.js";
 import { checkObject, pruneCheckObjects, runCheck, type CheckOutcome, type CheckPhase } from "../../checks/run.js";
 import { parseManifests } from "../../manifests/parse.js";
-import type { Manifest } from "../../types.js";
+import type { KubeObject, Manifest } from "../../types.js";
 import { FileProblemError } from "../../types.js";
 import type { Cycle } from "../cycle.js";
 import { errorMessage } from "./failure.js";
@@ -12,20 +12,30 @@ export async function runChecks(c: Cycle, phase: CheckPhase, checks: CheckConfig
   const ctx = { revision: rev, app: app.name, cluster: app.cluster };
   const out: CheckOutcome[] = [];
   for (const check of checks) {
-    const manifest = check.manifest ?? (await readCheckFile(c, check, rev));
-    const obj = checkObject(check, manifest, { namespace: app.namespace, phase, ctx });
+    const obj = await checkObjectOf(c, phase, check, rev);
     const outcome = await runCheck(check, obj, { client: c.io.client, discovery: c.io.discovery, namespace: app.namespace, phase, ctx, signal: c.signal });
     out.push(outcome);
     if (!outcome.passed) break;
   }
-  if (checks.length) {
-    try {
-      await pruneCheckObjects(c.io.client, c.io.discovery, app.name, app.namespace, app.checks.keep);
-    } catch (e) {
-      c.log.warn({ err: errorMessage(e) }, "could not clean up old check objects");
-    }
-  }
+  if (checks.length) await pruneChecks(c);
   return out;
+}
+
+/** The object that runs one check of `rev` (its manifest inline or read from the commit). */
+export async function checkObjectOf(c: Cycle, phase: CheckPhase, check: CheckConfig, rev: string): Promise<KubeObject> {
+  const app = c.spec.config;
+  const manifest = check.manifest ?? (await readCheckFile(c, check, rev));
+  return checkObject(check, manifest, { namespace: app.namespace, phase, ctx: { revision: rev, app: app.name, cluster: app.cluster } });
+}
+
+/** Keeps the check objects of the newest revisions; a failure to clean up fails nothing. */
+export async function pruneChecks(c: Cycle): Promise<void> {
+  const app = c.spec.config;
+  try {
+    await pruneCheckObjects(c.io.client, c.io.discovery, app.name, app.namespace, app.checks.keep);
+  } catch (e) {
+    c.log.warn({ err: errorMessage(e) }, "could not clean up old check objects");
+  }
 }
 
 async function readCheckFile(c: Cycle, check: CheckConfig, rev: string): Promise<Record<string, unknown>> {

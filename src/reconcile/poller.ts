@@ -35,7 +35,9 @@ export interface RoundOptions {
 }
 
 /** For a RepoConfig made by hand without one (the schema's default is the same). */
-const DEFAULT_APP_CONCURRENCY = 4;
+// One at a time unless the config asks for more: two apps of a repo claiming one object must be
+// refused in a stable order (ownership is checked before an apply, not atomically with it).
+const DEFAULT_APP_CONCURRENCY = 1;
 
 /**
  * One repo's loop: a single ref listing per interval, however many apps and branches use the

@@ -1,5 +1,5 @@
-// Where a verify that waits across cycles stands (state fields healthyAt and verifyChecks), and
-// its deadlines: pure, so the wait's arithmetic is tested without a cluster.
+// Where a wait across cycles stands — a verify's (state fields healthyAt, verifyChecks), pre-checks'
+// (preChecks) — and its deadlines: pure, so the wait's arithmetic is tested without a cluster.
 import type { CheckOutcome } from "../checks/run.js";
 
 /** The post-checks of a Verifying app: those that passed, in order, and the one running since startedAt. */

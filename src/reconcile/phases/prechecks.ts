@@ -24,11 +24,9 @@ export async function preChecks(c: Cycle, rev: string): Promise<PreChecks> {
   const alike = stored !== undefined && stored.revision !== rev && (await rendersAlike(c, stored.revision, rev, checks));
   let progress = preCheckProgress(stored, rev, alike);
   const runsFor = progress.runsFor ?? rev;
+  const names = checks.map((x) => x.name);
   for (;;) {
-    const standing = checksStanding(
-      checks.map((x) => x.name),
-      progress,
-    );
+    const standing = checksStanding(names, progress);
     const check = standing.next === undefined ? undefined : checks.find((x) => x.name === standing.next);
     if (!check) {
       await pruneChecks(c);

@@ -13,7 +13,7 @@ export type DeployOutcome = "deployed" | "failed" | "rolledBack" | "approvalNeed
 export const DEPLOY_OUTCOMES = ["deployed", "failed", "rolledBack", "approvalNeeded", "held", "driftRepaired"] as const satisfies readonly DeployOutcome[];
 
 /** What one reconcile of one app ended with (the CycleResult kinds, plus "aborted" for shutdown/reload). */
-export type CycleOutcome = "unchanged" | "applied" | "repaired" | "rolledBack" | "failed" | "held" | "verifying" | "aborted";
+export type CycleOutcome = "unchanged" | "applied" | "repaired" | "rolledBack" | "failed" | "held" | "checking" | "verifying" | "aborted";
 
 /** What a scheduled release did (src/releases/scheduler.ts). */
 export type ReleaseStep = "fired" | "skipped" | "missed" | "finished" | "cancelled" | "error";

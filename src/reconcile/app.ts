@@ -111,7 +111,7 @@ export class AppReconciler {
     return this.state;
   }
 
-  /** `deferWaits`: verify looks once and leaves the app Verifying (Cycle.deferWaits) instead of waiting. */
+  /** `deferWaits`: pre-checks, verify and a rollback's health look once and leave the app waiting (Cycle.deferWaits) instead of blocking. */
   async reconcile(head: string | undefined, signal?: AbortSignal, branch?: string, opts: { deferWaits?: boolean } = {}): Promise<CycleResult> {
     const started = performance.now();
     let result: CycleResult;
@@ -142,11 +142,10 @@ export class AppReconciler {
       return { kind: "failed", revision: "", message, permanent: false };
     }
     const rev = target.revision;
-    if (target.retryAt !== undefined) c.state = retried(c.state, target.retryAt);
-
-    // A verify that waits across cycles finishes its revision first, as an inline wait would have:
-    // a newer commit is taken up by the round after the verdict.
+    // A verify (or a rollback's health wait) that waits across cycles finishes first, as an inline
+    // wait would have: a newer commit, or a `plumber retry`, is taken up by the round after the verdict.
     if (deferWaits && c.state.phase === "Verifying") return verify(c, c.state);
+    if (target.retryAt !== undefined) c.state = retried(c.state, target.retryAt);
     const next = nextStep(c.state, rev, this.spec.hash);
     switch (next.step) {
       case "verify":
@@ -339,6 +338,8 @@ function cycleFields(r: CycleResult): Omit<Extract<ObservedEvent, { type: "cycle
       return { outcome: "failed", revision: r.revision, message: r.message, ...(r.errorReason ? { errorReason: r.errorReason } : {}) };
     case "held":
       return { outcome: "held", revision: r.revision, message: r.message };
+    case "checking":
+      return { outcome: "checking", revision: r.revision, message: r.message };
     case "verifying":
       return { outcome: "verifying", revision: r.revision, message: r.message, ...(r.changeSet ? { changes: r.changeSet.toString() } : {}) };
   }

@@ -21,6 +21,8 @@ export type CycleResult =
   /** errorReason: the apiserver's reason behind the failure, when it answered one (phases/failure.ts). */
   | { kind: "failed"; revision: string; message: string; permanent: boolean; errorReason?: string }
   | { kind: "held"; revision: string; message: string }
+  /** Pre-checks of the revision under way, nothing applied yet: looked at again next cycle. */
+  | { kind: "checking"; revision: string; message: string }
   /** Applied (changeSet: this cycle applied it), health or post-checks still under way: looked at again next cycle. */
   | { kind: "verifying"; revision: string; message: string; changeSet?: ChangeSet };
 
@@ -54,8 +56,9 @@ export interface Cycle {
   /** The branch followed this cycle (a branchPattern picks one per listing). */
   readonly followed?: string;
   /**
-   * Health gating and post-checks look once per cycle and leave the app Verifying until they
-   * pass, fail or pass their deadline (the poller's mode), instead of waiting inline.
+   * Pre-checks, health gating, post-checks and a rollback's health look once per cycle and leave
+   * the app waiting (the revision pending, or Verifying) until they pass, fail or pass their
+   * deadline (the poller's mode), instead of waiting inline.
    */
   readonly deferWaits?: boolean;
   /** The current state; a phase replaces it with the transition's result, then saves. */

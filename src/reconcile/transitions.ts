@@ -2,7 +2,7 @@
 // never writes; the phases (src/reconcile/phases/*) persist what they return.
 import type { CheckOutcome } from "../checks/run.js";
 import type { InventoryEntry } from "../engine/inventory.js";
-import { HISTORY_LIMIT, type AppState, type DeployRecord, type HaltedState, type ReadyState, type VerifyingState, type WaitingApprovalState } from "../state/store.js";
+import { HISTORY_LIMIT, type AppState, type DeployRecord, type HaltedState, type ReadyState, type RollingBackState, type VerifyingState, type WaitingApprovalState } from "../state/store.js";
 
 /** What a cycle does next from the stored state and the target: the machine's one decision. */
 export type Step =
@@ -17,6 +17,8 @@ export type Step =
 
 export function nextStep(s: AppState, target: string, specHash: string): Step {
   if (s.phase === "Verifying" && s.revision === target) return { step: "verify", state: s };
+  // A rollback waiting for the good revision's health finishes before the failed revision is held.
+  if (s.phase === "Verifying" && s.rollbackFrom === target) return { step: "verify", state: s };
   if (s.phase === "Halted" && s.failedRevision === target) return { step: "halted", state: s };
   // A revision that failed for good is not retried until the branch moves, the app's config
   // changes (a new allowEmpty, say), or someone asks with `plumber retry`: no flapping.
@@ -46,11 +48,29 @@ export function announced(s: AppState, target: string, why: string): boolean {
 
 /** A new revision that may not be applied yet (a window, a dependency): its status, phase unchanged. */
 export function holding(s: AppState, target: string, message: string, now: string): AppState {
-  return { ...s, pendingRevision: target, message, updatedAt: now };
+  return { ...s, pendingRevision: target, preChecks: preChecksOf(s, target), message, updatedAt: now };
 }
 
 export function awaitingApproval(s: AppState, target: string, message: string, now: string): WaitingApprovalState {
-  return { ...s, phase: "WaitingApproval", pendingRevision: target, message, updatedAt: now };
+  return { ...s, phase: "WaitingApproval", pendingRevision: target, preChecks: preChecksOf(s, target), message, updatedAt: now };
+}
+
+/** Pre-check progress survives a hold of the same revision (the run is found again); another revision's is dropped. */
+function preChecksOf(s: AppState, target: string): string | undefined {
+  return s.pendingRevision === target ? s.preChecks : undefined;
+}
+
+/**
+ * Pre-checks of `revision` under way across cycles (nothing applied): the revision pending, the
+ * progress, and a status saying what it waits for. The phase says where the cluster is, so it stays,
+ * except WaitingApproval: the revision got past approval, and the app is where it was before
+ * (Ready at its good revision, or no phase).
+ */
+export function preChecking(s: AppState, p: { revision: string; progress: string; message: string; now: string }): AppState {
+  const next = { ...s, pendingRevision: p.revision, preChecks: p.progress, message: p.message, updatedAt: p.now };
+  if (next.phase !== "WaitingApproval") return next;
+  const { phase: _, ...rest } = next;
+  return rest.revision && rest.goodRevision === rest.revision ? { ...rest, phase: "Ready", revision: rest.revision, goodRevision: rest.goodRevision } : rest;
 }
 
 /**
@@ -61,11 +81,12 @@ export function awaitingApproval(s: AppState, target: string, message: string, n
 export function failed(s: AppState, f: { revision: string; message: string; permanent: boolean; specHash: string; now: string; checks?: CheckOutcome[] }): AppState | undefined {
   const failedRevision = f.permanent ? f.revision : s.failedRevision;
   const failedSpec = f.permanent ? f.specHash : s.failedSpec;
-  if (s.lastResult === "Failed" && s.attemptedRevision === f.revision && s.message === f.message && s.failedRevision === failedRevision && s.failedSpec === failedSpec) return undefined;
+  if (s.lastResult === "Failed" && s.attemptedRevision === f.revision && s.message === f.message && s.failedRevision === failedRevision && s.failedSpec === failedSpec && !s.preChecks) return undefined;
   const history = f.revision
     ? withRecord(s.history, { revision: f.revision, startedAt: f.now, finishedAt: f.now, result: "Failed", message: f.message.slice(0, 1000), checks: f.checks?.length ? f.checks : undefined })
     : s.history;
-  const common = { lastResult: "Failed" as const, attemptedRevision: f.revision, message: f.message, failedSpec, updatedAt: f.now, history };
+  // A failed attempt ends any pre-checks under way (of this revision, or of one it superseded).
+  const common = { lastResult: "Failed" as const, attemptedRevision: f.revision, message: f.message, failedSpec, preChecks: undefined, updatedAt: f.now, history };
   if (s.phase === "Halted") return { ...s, ...common, failedRevision: f.permanent ? f.revision : s.failedRevision };
   return { ...s, ...common, failedRevision };
 }
@@ -92,6 +113,9 @@ export function applied(
     verifyStartedAt: a.now,
     healthyAt: undefined,
     verifyChecks: undefined,
+    preChecks: undefined,
+    rollbackFrom: undefined,
+    rollbackCause: undefined,
     lastChanges: JSON.stringify(a.changes),
   };
 }
@@ -108,14 +132,49 @@ export function verifyFailed(s: VerifyingState, cause: { message: string; checks
   return { ...s, history: withRecord(s.history, rec) };
 }
 
+/**
+ * The failed revision's rollback re-applied the good one, which now waits for health (the wait a
+ * restart resumes): Verifying at `good` since `now`, the failed revision already held.
+ */
+export function rollingBack(
+  s: VerifyingState,
+  r: { good: string; failedRevision: string; cause: string; inventory: InventoryEntry[]; hashKeyId: string; warnings?: string; changes: Record<string, number>; specHash: string; now: string },
+): RollingBackState {
+  return {
+    ...s,
+    phase: "Verifying",
+    revision: r.good,
+    goodRevision: r.good,
+    inventory: r.inventory,
+    hashKeyId: r.hashKeyId,
+    warnings: r.warnings,
+    verifyStartedAt: r.now,
+    healthyAt: undefined,
+    verifyChecks: undefined,
+    lastChanges: JSON.stringify(r.changes),
+    rollbackFrom: r.failedRevision,
+    rollbackCause: r.cause.slice(0, 1000),
+    lastResult: "Failed",
+    failedRevision: r.failedRevision,
+    failedSpec: r.specHash,
+    message: `revision ${r.failedRevision.slice(0, 12)} failed (${r.cause}); rolling back to ${r.good.slice(0, 12)}`,
+    updatedAt: r.now,
+  };
+}
+
+/** The history record of a rollback that reached health: from its start, with its change counts and cause. */
+export function rollbackRecord(s: RollingBackState, now: string): DeployRecord {
+  return { revision: s.revision, startedAt: s.verifyStartedAt, finishedAt: now, result: "RolledBack", changes: parseChanges(s.lastChanges), cause: `${s.rollbackFrom}: ${s.rollbackCause ?? ""}`.slice(0, 1000) };
+}
+
 /** `failedRevision` stays where it is and needs a person: rollback is off, impossible, or failed too. */
 export function halted(s: AppState, h: { failedRevision: string; message: string; specHash: string; now: string; record?: DeployRecord }): HaltedState {
-  return { ...s, ...(h.record ? { history: withRecord(s.history, h.record) } : {}), phase: "Halted", lastResult: "Failed", message: h.message, failedRevision: h.failedRevision, failedSpec: h.specHash, verifyStartedAt: undefined, healthyAt: undefined, verifyChecks: undefined, updatedAt: h.now };
+  return { ...s, ...(h.record ? { history: withRecord(s.history, h.record) } : {}), phase: "Halted", lastResult: "Failed", message: h.message, failedRevision: h.failedRevision, failedSpec: h.specHash, verifyStartedAt: undefined, healthyAt: undefined, verifyChecks: undefined, rollbackFrom: undefined, rollbackCause: undefined, updatedAt: h.now };
 }
 
 /** Back at the good revision, healthy; the failed one is held until the branch moves. */
 export function rolledBack(s: AppState, r: { good: string; failedRevision: string; message: string; specHash: string; now: string; record: DeployRecord }): ReadyState {
-  return { ...s, history: withRecord(s.history, r.record), revision: r.good, goodRevision: r.good, phase: "Ready", lastResult: "RolledBack", message: r.message, failedRevision: r.failedRevision, failedSpec: r.specHash, verifyStartedAt: undefined, healthyAt: undefined, verifyChecks: undefined, updatedAt: r.now };
+  return { ...s, history: withRecord(s.history, r.record), revision: r.good, goodRevision: r.good, phase: "Ready", lastResult: "RolledBack", message: r.message, failedRevision: r.failedRevision, failedSpec: r.specHash, verifyStartedAt: undefined, healthyAt: undefined, verifyChecks: undefined, rollbackFrom: undefined, rollbackCause: undefined, updatedAt: r.now };
 }
 
 /** Drift put back; the status says so unless it is about something else (a failure, a waiting approval). */

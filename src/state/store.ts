@@ -48,6 +48,15 @@ interface StateFields {
   healthyAt?: string;
   /** A verify that waits across cycles: the post-checks' progress (JSON, src/reconcile/verify-progress.ts). */
   verifyChecks?: string;
+  /**
+   * A pendingRevision whose pre-checks wait across cycles: their progress (JSON: the revision, the
+   * checks done, the one running since when; src/reconcile/verify-progress.ts). Nothing is applied yet.
+   */
+  preChecks?: string;
+  /** A Verifying rollback: the revision that failed, rolled back from; `revision` (the good one) waits for health. */
+  rollbackFrom?: string;
+  /** A Verifying rollback: why rollbackFrom failed (for the record written when the rollback is healthy). */
+  rollbackCause?: string;
   /** Change-set counts of the last apply (JSON), for the history record written after verify. */
   lastChanges?: string;
   /** The revision of the last attempt, good or bad. */
@@ -74,12 +83,17 @@ interface StateFields {
 export interface UnphasedState extends StateFields {
   phase?: undefined;
 }
-/** Applied; health gating and post-checks under way since verifyStartedAt (a restart resumes them). */
+/**
+ * Applied; health gating and post-checks under way since verifyStartedAt (a restart resumes them).
+ * With rollbackFrom: a rollback re-applied the good revision (`revision`) and waits for its health.
+ */
 export interface VerifyingState extends StateFields {
   phase: "Verifying";
   revision: string;
   verifyStartedAt: string;
 }
+/** A rollback's health wait: the good revision (`revision`) re-applied after rollbackFrom failed. */
+export type RollingBackState = VerifyingState & { rollbackFrom: string };
 /** Healthy at revision, which is also the good revision (after a deploy or a rollback). */
 export interface ReadyState extends StateFields {
   phase: "Ready";
@@ -116,7 +130,8 @@ export function stateFromFields(app: string, data: Record<string, string | undef
     const v = data[k];
     if (v) (f as unknown as Record<string, string>)[k] = v;
   }
-  const { phase, ...rest } = f;
+  const { phase, ...fields } = f;
+  const rest = consistentFields(phase, fields);
   switch (phase) {
     case "Verifying":
       if (rest.revision) return { ...rest, phase, revision: rest.revision, verifyStartedAt: rest.verifyStartedAt ?? rest.appliedAt ?? rest.updatedAt ?? new Date(0).toISOString() };
@@ -132,6 +147,17 @@ export function stateFromFields(app: string, data: Record<string, string | undef
       break;
   }
   return rest;
+}
+
+/** Progress fields only mean something with what they belong to: a pre-check with its pending revision, a rollback's with Verifying. */
+function consistentFields(phase: string | undefined, f: StateFields): StateFields {
+  const out = { ...f };
+  if (!out.pendingRevision) delete out.preChecks;
+  if (phase !== "Verifying" || !out.rollbackFrom) {
+    delete out.rollbackFrom;
+    delete out.rollbackCause;
+  }
+  return out;
 }
 
 const FIELD_MANAGER = "plumber-state";
@@ -150,6 +176,9 @@ const STATUS_KEYS = [
   "verifyStartedAt",
   "healthyAt",
   "verifyChecks",
+  "preChecks",
+  "rollbackFrom",
+  "rollbackCause",
   "lastChanges",
   "appliedAt",
   "updatedAt",

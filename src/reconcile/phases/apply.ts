@@ -7,11 +7,12 @@ import { isoNow } from "../clock.js";
 import { msSince, type Cycle, type CycleResult } from "../cycle.js";
 import { applied, nonZero } from "../transitions.js";
 import { warningsOf } from "../warnings.js";
-import { describeFailedCheck, runChecks } from "./checks.js";
+import { describeFailedCheck } from "./checks.js";
 import { errorMessage, isPermanent, reasonOf, recordFailure } from "./failure.js";
+import { preChecks } from "./prechecks.js";
 import { verify } from "./verify.js";
 
-/** A revision the gates let through: render, pre-checks, sync (→ Verifying), then verify. */
+/** A revision the gates let through: render, pre-checks (or, deferred, one look at them), sync (→ Verifying), then verify. */
 export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
   const log = c.log.child({ revision: head.slice(0, 12) });
   let manifests: Manifest[];
@@ -26,7 +27,9 @@ export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
     return { kind: "failed", revision: head, message, permanent };
   }
 
-  const pre = await runChecks(c, "pre", c.spec.config.checks.pre, head);
+  const checked = await preChecks(c, head);
+  if (checked.waiting) return checked.waiting;
+  const pre = checked.outcomes;
   const preFailed = pre.find((x) => !x.passed);
   if (preFailed) {
     const message = `${describeFailedCheck(preFailed)}; nothing applied`;

@@ -24,8 +24,13 @@ export async function runChecks(c: Cycle, phase: CheckPhase, checks: CheckConfig
 /** The object that runs one check of `rev` (its manifest inline or read from the commit). */
 export async function checkObjectOf(c: Cycle, phase: CheckPhase, check: CheckConfig, rev: string): Promise<KubeObject> {
   const app = c.spec.config;
-  const manifest = check.manifest ?? (await readCheckFile(c, check, rev));
+  const manifest = await checkManifestOf(c, check, rev);
   return checkObject(check, manifest, { namespace: app.namespace, phase, ctx: { revision: rev, app: app.name, cluster: app.cluster } });
+}
+
+/** A check's manifest as configured: inline, or read from its file at `rev` (placeholders not yet substituted). */
+export async function checkManifestOf(c: Cycle, check: CheckConfig, rev: string): Promise<Record<string, unknown>> {
+  return check.manifest ?? (await readCheckFile(c, check, rev));
 }
 
 /** Keeps the check objects of the newest revisions; a failure to clean up fails nothing. */

@@ -8,14 +8,16 @@ import { verified } from "../transitions.js";
 import { deadlineOf, deadlinePassed, formatProgress, parseProgress, type CheckProgress } from "../verify-progress.js";
 import { checkObjectOf, describeFailedCheck, pruneChecks, runChecks } from "./checks.js";
 import { errorMessage } from "./failure.js";
-import { onVerifyFailure, VerifyFailure } from "./rollback.js";
+import { awaitRollback, onVerifyFailure, VerifyFailure } from "./rollback.js";
 
 /**
  * Health gating and post-checks of the applied revision (a restart resumes here, from the
- * Verifying state); Ready when they pass, rollback or halt when they fail. With c.deferWaits
+ * Verifying state); Ready when they pass, rollback or halt when they fail; a Verifying rollback
+ * waits for the good revision's health. With c.deferWaits
  * each cycle looks once and the app stays Verifying until a verdict or a deadline.
  */
 export async function verify(c: Cycle, state: VerifyingState, pre: CheckOutcome[] = []): Promise<CycleResult> {
+  if (state.rollbackFrom) return awaitRollback(c, { ...state, rollbackFrom: state.rollbackFrom });
   if (c.deferWaits) return verifyStep(c, state, pre);
   const app = c.spec.config;
   let checks: CheckOutcome[] = pre;

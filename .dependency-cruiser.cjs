@@ -88,6 +88,14 @@ module.exports = {
       to: { path: "^src/", pathNot: any(ENGINE_MAY_USE) },
     },
     {
+      name: "heavy-libraries-lazily",
+      severity: "error",
+      comment:
+        "@kubernetes/client-node (~70 MiB RSS of generated API code) and openpgp (~18 MiB) are loaded with import() when needed (a kubeconfig user with an exec plugin or auth provider, a repo that verifies signatures): a static import makes every `plumber run` carry them.",
+      from: { path: "^src/" },
+      to: { path: "node_modules/(@kubernetes/client-node|openpgp)/", dependencyTypesNot: ["dynamic-import", "type-only"] },
+    },
+    {
       name: "no-orphans",
       severity: "error",
       comment: "A module nothing imports and that imports nothing: dead code.",

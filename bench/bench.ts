@@ -17,6 +17,7 @@ import { startGitServer } from "../src/local/gitserver.js";
 import { TestRepo } from "../test/bed/testrepo.js";
 import { sleep } from "../src/util/pool.js";
 import { benchEngine } from "./engine.js";
+import { benchFleet } from "./fleet.js";
 import { benchGit, benchGitMemory } from "./git.js";
 import { benchKustomize } from "./kustomize.js";
 import { benchService } from "./service.js";
@@ -196,6 +197,7 @@ const SECTIONS: [string, () => Promise<void>][] = [
   ["gitMemory", () => benchGitMemory(row)],
   ["kustomize", () => benchKustomize(row)],
   ["service", () => benchService(row)],
+  ["fleet", () => benchFleet(row)],
 ];
 
 async function main(): Promise<void> {

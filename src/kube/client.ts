@@ -1,10 +1,10 @@
 import http from "node:http";
 import https from "node:https";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "./kubeconfig.js";
 import { sleep } from "../util/pool.js";
 
 /**
- * plumber's own HTTP layer to the apiserver. client-node loads kubeconfig, auth and TLS; the
+ * plumber's own HTTP layer to the apiserver. kubeconfig.ts loads kubeconfig, auth and TLS; the
  * requests themselves go out here so apply bodies reach the server unchanged (client-node's
  * typed patch() drops fields it does not model) and so every request can be counted.
  */

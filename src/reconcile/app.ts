@@ -147,6 +147,9 @@ export class AppReconciler {
     if (deferWaits && c.state.phase === "Verifying") return verify(c, c.state);
     if (target.retryAt !== undefined) c.state = retried(c.state, target.retryAt);
     const next = nextStep(c.state, rev, this.spec.hash);
+    // Settled or halted, nothing is applied from the cache: a fleet of settled apps would hold
+    // every app's parsed manifests (~0.8 KiB an object). A drift repair reads its revision again.
+    if (next.step === "settle" || next.step === "halted") this.rendered.clear();
     switch (next.step) {
       case "verify":
         return verify(c, next.state);

@@ -2,8 +2,11 @@
 // configured public keys. The signed payload is computed from the raw commit object as git stores
 // it (the commit without its gpgsig header), byte for byte: re-serializing a parsed commit gets
 // some signatures wrong. SSH signatures are refused: they are not supported.
-import * as openpgp from "openpgp";
+import type * as openpgp from "openpgp";
 import { configFieldLabel, readConfigFile } from "../config/secrets.js";
+
+/** openpgp.js, loaded when a repo verifies signatures: a daemon without one never carries it (~18 MiB). */
+const pgp = (): Promise<typeof openpgp> => import("openpgp");
 
 export type Verdict = { ok: true; signer: string } | { ok: false; reason: string };
 
@@ -49,9 +52,10 @@ export async function verifyCommitSignature(repo: CommitObjectSource, sha: strin
   if (!split) return { ok: false, reason: `commit ${short} is not signed` };
   if (split.signature.startsWith("-----BEGIN SSH SIGNATURE-----")) return { ok: false, reason: `commit ${short} has an SSH signature; only OpenPGP signatures are supported` };
   if (!split.signature.startsWith("-----BEGIN PGP SIGNATURE-----")) return { ok: false, reason: `commit ${short} has a signature of an unsupported kind (only OpenPGP signatures are supported)` };
+  const lib = await pgp();
   let signature: openpgp.Signature;
   try {
-    signature = await openpgp.readSignature({ armoredSignature: split.signature });
+    signature = await lib.readSignature({ armoredSignature: split.signature });
   } catch (e) {
     return { ok: false, reason: `commit ${short} has an unreadable signature: ${(e as Error).message}` };
   }
@@ -60,8 +64,8 @@ export async function verifyCommitSignature(repo: CommitObjectSource, sha: strin
   const trusted = new Set(keys.flatMap((k) => k.getKeyIDs().map((id) => id.toHex().toUpperCase())));
   if (!signers.some((id) => trusted.has(id))) return { ok: false, reason: `commit ${short} is signed by key ${signers.join(", ")}, which is not a trusted key` };
   try {
-    const message = await openpgp.createMessage({ binary: split.payload });
-    const { signatures } = await openpgp.verify({ message, signature, verificationKeys: keys, expectSigned: true, format: "binary" });
+    const message = await lib.createMessage({ binary: split.payload });
+    const { signatures } = await lib.verify({ message, signature, verificationKeys: keys, expectSigned: true, format: "binary" });
     for (const s of signatures) {
       await s.verified;
       return { ok: true, signer: s.keyID.toHex().toUpperCase() };
@@ -89,7 +93,7 @@ export class CommitVerifier {
     // readConfigFile's errors already name config file:line:col, the field and the file.
     this.keys ??= readConfigFile(this.keysFile, this.what).then(async (armoredKeys) => {
       try {
-        return (await openpgp.readKeys({ armoredKeys })).map((k) => k.toPublic());
+        return (await (await pgp()).readKeys({ armoredKeys })).map((k) => k.toPublic());
       } catch (e) {
         throw new Error(`${configFieldLabel(this.keysFile, this.what)}: file ${JSON.stringify(this.keysFile)}: no readable OpenPGP public key (${(e as Error).message})`, { cause: e });
       }

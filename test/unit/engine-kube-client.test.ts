@@ -1,6 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "../../src/kube/kubeconfig.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { KubeClient, MAX_RETRY_AFTER_MS, parseRetryAfter, parseWarnings, retryDelayMs } from "../../src/kube/client.js";
 

@@ -253,7 +253,7 @@ describe("leader election", () => {
 describe("write gate in KubeClient", () => {
   it("refuses writes (not reads, not dry-runs) before they are sent while the elector does not lead", async () => {
     const { createServer } = await import("node:http");
-    const { KubeConfig } = await import("@kubernetes/client-node");
+    const { KubeConfig } = await import("../../src/kube/kubeconfig.js");
     const { KubeClient } = await import("../../src/kube/client.js");
     const seen: string[] = [];
     const server = createServer((req, res) => {

@@ -663,11 +663,16 @@ export class Engine {
       owned.delete(e.key);
       cs.add({ key: e.key, subject, action: "skipped", message });
     }
-    for (const { e, id, mapping } of pruneOrder(p.prune, (x) => x.id)) {
+    for (const { e, id, mapping, live } of pruneOrder(p.prune, (x) => x.id)) {
       const subject = subjectOf(id.kind, id.namespace, id.name);
       try {
-        await deleteOne(this.client, mapping, id.namespace, id.name);
+        const done = await deleteOne(this.client, mapping, { ...live, metadata: { ...live.metadata, namespace: id.namespace, name: id.name } }, p.owner);
         owned.delete(e.key);
+        if (typeof done === "object") {
+          // Taken from this app between its LIST and the delete (adopted): left to its new owner.
+          cs.add({ key: e.key, subject, action: "skipped", message: `no longer carries app "${p.owner}"'s marks${done.kept ? ` (now app "${done.kept}"'s)` : ""}` });
+          continue;
+        }
         const entry: ChangeSetEntry = { key: e.key, subject, action: "pruned" };
         cs.add(entry);
         this.onEntry(entry);

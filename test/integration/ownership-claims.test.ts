@@ -205,6 +205,39 @@ describe("two replicas (no shared claim table) racing for one object", () => {
   });
 });
 
+describe("a prune racing another app's adoption", () => {
+  it("the delete carries the resourceVersion the prune read: an object adopted meanwhile is left to its new owner and dropped", async () => {
+    const b = await bed();
+    open.push(b);
+    const claims = new ClaimTable();
+    const path = cmPath(b.namespace, "x");
+    const ready = barrier();
+    ready.open();
+    const a1 = await side(b, uniqueName("a"), claims, path, ready);
+    const first = await a1.sync([cm("x", { owner: "a" }), cm("y", { v: "1" })]);
+    expect(first.err?.message).toBeUndefined();
+
+    // a drops x; its delete waits until b has adopted x.
+    const gate = barrier();
+    const a2 = await side(b, a1.owner, claims, path, gate);
+    const pruning = a2.sync([cm("y", { v: "1" })], inventoryOf(first));
+    await gate.reached;
+    const adopter = await side(b, uniqueName("b"), claims, path, ready);
+    const adopted = await adopter.sync([cm("x", { owner: "b" }, { annotations: { "plumber.dev/adopt": "enabled" } })]);
+    expect(adopted.err?.message).toBeUndefined();
+    gate.open();
+    const pruned = await pruning;
+
+    expect(pruned.err?.message).toBeUndefined();
+    const x = pruned.out?.changeSet.entries.find((e) => e.subject === `ConfigMap/${b.namespace}/x`);
+    expect(x).toMatchObject({ action: "skipped", message: `no longer carries app "${a1.owner}"'s marks (now app "${adopter.owner}"'s)` });
+    expect(inventoryOf(pruned).map((e) => e.key)).not.toContain(`/ConfigMap/${b.namespace}/x`);
+    const live = await b.get(path);
+    expect(ownerOf(live)).toBe(adopter.owner);
+    expect(live?.data).toEqual({ owner: "b" });
+  });
+});
+
 describe("two apps of one repo reconciled at once (the default concurrency)", () => {
   it("both ship the same objects on their first deploy: each object is one app's, the other is refused and never lists it", async () => {
     const f: Fleet = await fleet({ "a/own.yaml": configMap("own-a", { v: "1" }) }, { a: { path: "a" }, b: { path: "b" } });

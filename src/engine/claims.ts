@@ -5,8 +5,9 @@
 // guards close that window:
 // - In one process, a claim table shared by every app on one cluster connection: an app holds the
 //   keys of its desired objects from before it reads them until its writes are done, and a key
-//   another app holds is refused. The app that comes second reads after the first one's write, so
-//   it sees the first one's marks and the ordinary check refuses it.
+//   another app holds is refused unless the read finds this app's own marks on it (the holder's
+//   check is then the one to fail). An app that comes second reads after the first one's write,
+//   so it sees the first one's marks and the ordinary check refuses it.
 // - Across processes (replicas), the apiserver: the first write over an object that exists but is
 //   not this app's carries the resourceVersion read at the check, so a write in between makes it
 //   fail with 409 Conflict. Then it is read again: another plumber app's marks on it refuse it;

@@ -340,7 +340,7 @@ export class Engine {
       const cur = live.get(r.key);
       const policyR = policyOf(r.object.metadata.annotations);
       const holder = claim.refused.get(r.key);
-      const refused = guard?.(r.id) ?? (holder ? ownedByOther(r.subject, holder, owner, policyR.adopt) : ownershipProblem(r, cur, owner, policyR));
+      const refused = guard?.(r.id) ?? ownershipProblem(r, cur, owner, policyR) ?? (holder && !carriesMarks(cur ?? {}, owner) ? ownedByOther(r.subject, holder, owner, policyR.adopt) : undefined);
       if (refused) {
         const entry: ChangeSetEntry = { key: r.key, subject: r.subject, action: "skipped", message: refused, source: r.source };
         cs.add(entry);
@@ -380,22 +380,14 @@ export class Engine {
       cs.add(entry);
       this.onEntry(entry);
     };
-    const guarded = resources.filter((r) => {
+    const allowed = resources.filter((r) => {
       const refused = req.guard?.(r.id);
       if (refused) fail(r, refused);
       return !refused;
     });
     // Held from before the first read of the live objects until sync's last write (claims.ts).
-    const claim = held && this.claims ? this.claims.take(req.owner, guarded.map((r) => r.key)) : NO_CLAIM;
+    const claim = held && this.claims ? this.claims.take(req.owner, allowed.map((r) => r.key)) : NO_CLAIM;
     held?.push(claim);
-    const allowed = guarded.filter((r) => {
-      const holder = claim.refused.get(r.key);
-      if (!holder) return true;
-      const entry: ChangeSetEntry = { key: r.key, subject: r.subject, action: "failed", message: ownedByOther(r.subject, holder, req.owner, (policies.get(r.key) as ObjectPolicy).adopt), source: r.source, transient: true };
-      cs.add(entry);
-      this.onEntry(entry);
-      return false;
-    });
 
     // Ours: one LIST per (kind, namespace). Anything else is looked up once, so a first deploy
     // sees what is already there (kubectl's, another app's); in steady state every object is in
@@ -424,6 +416,14 @@ export class Engine {
       const refused = ownershipProblem(r, cur, req.owner, policy);
       if (refused) {
         fail(r, refused);
+        continue;
+      }
+      const holder = claim.refused.get(r.key);
+      if (holder && !carriesMarks(cur ?? {}, req.owner)) {
+        // Another app is checking or writing it right now: a race, retried (claims.ts).
+        const entry: ChangeSetEntry = { key: r.key, subject: r.subject, action: "failed", message: ownedByOther(r.subject, holder, req.owner, policy.adopt), source: r.source, transient: true };
+        cs.add(entry);
+        this.onEntry(entry);
         continue;
       }
       const step: Step = { resource: r, action: "created", live: cur, notes: [], policy, owner: req.owner };

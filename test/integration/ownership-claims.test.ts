@@ -127,6 +127,29 @@ describe("two engines in one process racing for one object", () => {
   }
 });
 
+describe("a claim held by an app that does not own the object", () => {
+  it("does not stop the owner: its own marks on the object settle it (the holder's check is the one refused)", async () => {
+    const b = await bed();
+    open.push(b);
+    const claims = new ClaimTable();
+    const ready = barrier();
+    ready.open();
+    const a = await side(b, uniqueName("a"), claims, cmPath(b.namespace, "x"), ready);
+    const first = await a.sync([cm("x", { v: "1" })]);
+    expect(first.err?.message).toBeUndefined();
+    // Another app mid-check of the same object.
+    const other = claims.take("other-app", [`/ConfigMap/${b.namespace}/x`]);
+    try {
+      const next = await a.sync([cm("x", { v: "2" })], inventoryOf(first));
+      expect(next.err?.message).toBeUndefined();
+      expect(next.out?.changeSet.entries.find((e) => e.subject === `ConfigMap/${b.namespace}/x`)?.action).toBe("configured");
+    } finally {
+      other.release();
+    }
+    expect((await b.get(cmPath(b.namespace, "x")))?.data).toEqual({ v: "2" });
+  });
+});
+
 describe("two replicas (no shared claim table) racing for one object", () => {
   it("an existing object nobody owns: the write carrying the resourceVersion read at the check lets only one through", async () => {
     const b = await bed();

@@ -1,9 +1,10 @@
 // A connection to one target cluster, shared by every app deployed to it and every release that
 // runs in it: the API client, discovery, plumber's stores in the state namespace, the
-// wrong-cluster guard and the installation's hash key.
+// wrong-cluster guard, the installation's hash key and the apps' ownership claims.
 import type { ClusterConfig } from "../config/types.js";
 import { KubeClient, loadKubeConfig } from "../kube/client.js";
 import { Discovery } from "../kube/discovery.js";
+import { ClaimTable } from "../engine/claims.js";
 import { verifyIdentity } from "../kube/identity.js";
 import { ControlStore } from "../state/control.js";
 import { HashKeyStore } from "../state/hashkey.js";
@@ -15,6 +16,8 @@ export interface ClusterConnection {
   discovery: Discovery;
   store: StateStore;
   control: ControlStore;
+  /** Which app is checking and writing which object right now: one table for every app on this cluster. */
+  claims: ClaimTable;
   /** The wrong-cluster guard: resolves once the cluster proved its identity (cached), else throws. */
   verify: () => Promise<void>;
   /**
@@ -62,6 +65,7 @@ export async function connectCluster(config: ClusterConfig, stateNamespace: stri
     discovery: new Discovery(client),
     store: new StateStore(client, stateNamespace),
     control: new ControlStore(client, stateNamespace),
+    claims: new ClaimTable(),
     verify,
     hashKey,
   };

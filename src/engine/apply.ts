@@ -15,6 +15,8 @@ export interface Applied {
   object: KubeObject;
   /** The server's Warning headers for this request. */
   warnings: string[];
+  /** The apply created the object (201), rather than changing one that was there (200). */
+  created?: boolean;
 }
 
 /**
@@ -34,7 +36,7 @@ export async function applyOne(client: KubeClient, r: Resource, opts: ApplyOptio
     contentType: "application/apply-patch+yaml",
     body: JSON.stringify(r.object),
   });
-  return { object: res.body, warnings: res.warnings };
+  return { object: res.body, warnings: res.warnings, created: res.status === 201 };
 }
 
 /** A dry-run create leaves resourceVersion empty: that is how plan tells created from configured. */
@@ -45,20 +47,29 @@ export function existedBefore(serverObject: KubeObject): boolean {
 
 /**
  * Makes plumber the owner of what kubectl set (takeover.ts). A write between our read and this
- * patch fails its resourceVersion test: read again and retry once. Returns what was taken over.
+ * patch fails its resourceVersion test: read again and retry once, unless `retry` is false (the
+ * read was the ownership check's, which a fresh read would skip). Returns what was taken over and
+ * the object's resourceVersion after it.
  */
-export async function takeOver(client: KubeClient, r: Resource, t: Takeover, fieldManager: string): Promise<Takeover | undefined> {
+export async function takeOver(
+  client: KubeClient,
+  r: Resource,
+  t: Takeover,
+  fieldManager: string,
+  retry = true,
+): Promise<(Takeover & { resourceVersion?: string }) | undefined> {
   const path = resourcePath(r.mapping, r.id.namespace, r.id.name);
-  const send = (x: Takeover) =>
-    client.request({ method: "PATCH", path, query: { fieldManager }, contentType: "application/json-patch+json", body: JSON.stringify(x.patch) });
+  const send = async (x: Takeover) => {
+    const res = await client.request<KubeObject>({ method: "PATCH", path, query: { fieldManager }, contentType: "application/json-patch+json", body: JSON.stringify(x.patch) });
+    const rv = res.body?.metadata?.resourceVersion;
+    return { ...x, resourceVersion: typeof rv === "string" ? rv : undefined };
+  };
   try {
-    await send(t);
-    return t;
+    return await send(t);
   } catch (e) {
-    if (!(e instanceof KubeApiError) || (e.status !== 409 && e.status !== 422)) throw e;
+    if (!retry || !(e instanceof KubeApiError) || (e.status !== 409 && e.status !== 422)) throw e;
     const fresh = planTakeover(await client.getOptional<KubeObject>(path), fieldManager);
-    if (fresh) await send(fresh);
-    return fresh;
+    return fresh ? await send(fresh) : undefined;
   }
 }
 

@@ -4,10 +4,11 @@ import { parseIdKey } from "../manifests/identity.js";
 import type { FileProblem, KubeObject, Manifest } from "../types.js";
 import { FileProblemError } from "../types.js";
 import { mapLimit, settleLimit } from "../util/pool.js";
-import { ADOPT_ANNOTATION, FORCE_ANNOTATION, PRUNE_ANNOTATION, SSA_ANNOTATION, liveIgnored, livePruneDisabled, manifestPolicy, policyOf, type ObjectPolicy } from "./annotations.js";
+import { FORCE_ANNOTATION, PRUNE_ANNOTATION, SSA_ANNOTATION, liveIgnored, livePruneDisabled, manifestPolicy, policyOf, type ObjectPolicy } from "./annotations.js";
 import { applyOne, deleteForRecreate, dryRunCreateFresh, dryRunRecreate, existedBefore, takeOver, type Applied } from "./apply.js";
 import { ChangeSet, subjectOf, type ChangeSetEntry } from "./changeset.js";
-import { errorText, failureFlags, immutableFields, type FailureFlags } from "./errors.js";
+import { NO_CLAIM, ownedByOther, preconditionFor, writeClaimed, type Claim, type ClaimTable } from "./claims.js";
+import { errorText, failureFlags, immutableFields, LostClaim, type FailureFlags } from "./errors.js";
 import { contestingManagers, driftPayload } from "./fields.js";
 import { canonicalJson, keyedHex } from "./hash.js";
 import type { InventoryEntry } from "./inventory.js";
@@ -30,6 +31,9 @@ export interface EngineDeps {
   /** HMAC-SHA256 key for every stored hash (inventory fp and dh). Without it hashes are plain sha256
    *  (library/test use only); plumber always passes one, so nothing derived from a Secret is stored unkeyed. */
   hashKey?: Uint8Array;
+  /** Shared by every engine writing this cluster in this process (claims.ts): ownership checks
+   *  and writes of one object by two apps never interleave. */
+  claims?: ClaimTable;
 }
 
 export interface SyncRequest {
@@ -120,6 +124,8 @@ interface Step extends PlannedObject {
   takeover?: Takeover;
   /** Who applies it: takeover from kubectl happens on the owner's first apply only. */
   owner: string;
+  /** Not looked up before the write (its kind or namespace is new in this revision): live is unknown, not absent. */
+  unseen?: true;
 }
 
 /** Everything sync decides before its first write; plan returns it, sync carries it out. */
@@ -152,6 +158,7 @@ export class Engine {
   private readonly crdTimeoutMs: number;
   private readonly onEntry: (e: ChangeSetEntry) => void;
   private readonly hashKey: Uint8Array | undefined;
+  private readonly claims: ClaimTable | undefined;
 
   constructor(deps: EngineDeps) {
     this.client = deps.client;
@@ -161,6 +168,7 @@ export class Engine {
     this.crdTimeoutMs = deps.crdTimeoutMs ?? 60_000;
     this.onEntry = deps.onEntry ?? (() => {});
     this.hashKey = deps.hashKey;
+    this.claims = deps.claims;
   }
 
   /** 128 bits are plenty to tell states apart and keep large inventories inside one ConfigMap. */
@@ -188,7 +196,16 @@ export class Engine {
 
   /** Brings the cluster to the desired set: dry-run everything, write what changed, prune the rest. */
   async sync(req: SyncRequest): Promise<SyncOutcome> {
-    const p = await this.prepare(req);
+    const held: Claim[] = [];
+    try {
+      return await this.syncHeld(req, held);
+    } finally {
+      for (const c of held) c.release();
+    }
+  }
+
+  private async syncHeld(req: SyncRequest, held: Claim[]): Promise<SyncOutcome> {
+    const p = await this.prepare(req, held);
     const { cs } = p;
     if (cs.count("failed") > 0) throw new PlanError(planFailure(cs), cs);
 
@@ -286,10 +303,27 @@ export class Engine {
     policy?: NamespacePolicy,
     opts: { guard?: Guard } = {},
   ): Promise<SyncOutcome> {
-    const cs = new ChangeSet();
     const missing = new Set(drift.missing);
     const wanted = new Set([...drift.drifted, ...drift.missing]);
     const resources = (await this.resolve(owner, manifests, defaultNamespace, policy)).filter((r) => wanted.has(r.key));
+    const claim = this.claims?.take(owner, resources.map((r) => r.key)) ?? NO_CLAIM;
+    try {
+      return await this.repairHeld(owner, resources, missing, drift, inventory, claim, opts.guard);
+    } finally {
+      claim.release();
+    }
+  }
+
+  private async repairHeld(
+    owner: string,
+    resources: Resource[],
+    missing: Set<string>,
+    drift: { live?: Map<string, KubeObject> },
+    inventory: InventoryEntry[],
+    claim: Claim,
+    guard: Guard,
+  ): Promise<SyncOutcome> {
+    const cs = new ChangeSet();
     const owned = new Map(inventory.map((e) => [e.key, e]));
     const live = new Map(drift.live ?? []);
     // Missing from our LIST: gone, or taken by someone else. Look before writing over it.
@@ -305,14 +339,15 @@ export class Engine {
     for (const r of applyOrder(resources, (x) => x.id)) {
       const cur = live.get(r.key);
       const policyR = policyOf(r.object.metadata.annotations);
-      const refused = opts.guard?.(r.id) ?? ownershipProblem(r, cur, owner, policyR);
+      const holder = claim.refused.get(r.key);
+      const refused = guard?.(r.id) ?? ownershipProblem(r, cur, owner, policyR) ?? (holder && !carriesMarks(cur ?? {}, owner) ? ownedByOther(r.subject, holder, owner, policyR.adopt) : undefined);
       if (refused) {
         const entry: ChangeSetEntry = { key: r.key, subject: r.subject, action: "skipped", message: refused, source: r.source };
         cs.add(entry);
         this.onEntry(entry);
         continue;
       }
-      const step: Step = { resource: r, action: cur ? "configured" : "created", live: cur, notes: [], policy: policyR, owner };
+      const step: Step = { resource: r, action: cur ? "configured" : "created", live: cur, notes: [], policy: policyR, owner, ...(r.pendingKind ? { unseen: true as const } : {}) };
       if (policyR.ssa === "Ignore" || liveIgnored(cur)) step.hold = "ignore";
       else if (policyR.ssa === "IfNotPresent" && cur) step.hold = "exists";
       else step.takeover = this.takeoverFor(cur, owner);
@@ -327,7 +362,7 @@ export class Engine {
   }
 
   /** The one planning path of sync and plan: every decision made, nothing written. */
-  private async prepare(req: SyncRequest): Promise<Prepared> {
+  private async prepare(req: SyncRequest, held?: Claim[]): Promise<Prepared> {
     const cs = new ChangeSet();
     const resources = await this.resolve(req.owner, req.manifests, req.defaultNamespace, req.namespacePolicy);
     if (resources.length === 0 && req.previous.length > 0 && !req.allowEmpty) {
@@ -350,6 +385,9 @@ export class Engine {
       if (refused) fail(r, refused);
       return !refused;
     });
+    // Held from before the first read of the live objects until sync's last write (claims.ts).
+    const claim = held && this.claims ? this.claims.take(req.owner, allowed.map((r) => r.key)) : NO_CLAIM;
+    held?.push(claim);
 
     // Ours: one LIST per (kind, namespace). Anything else is looked up once, so a first deploy
     // sees what is already there (kubectl's, another app's); in steady state every object is in
@@ -380,6 +418,14 @@ export class Engine {
         fail(r, refused);
         continue;
       }
+      const holder = claim.refused.get(r.key);
+      if (holder && !carriesMarks(cur ?? {}, req.owner)) {
+        // Another app is checking or writing it right now: a race, retried (claims.ts).
+        const entry: ChangeSetEntry = { key: r.key, subject: r.subject, action: "failed", message: ownedByOther(r.subject, holder, req.owner, policy.adopt), source: r.source, transient: true };
+        cs.add(entry);
+        this.onEntry(entry);
+        continue;
+      }
       const step: Step = { resource: r, action: "created", live: cur, notes: [], policy, owner: req.owner };
       if (policy.ssa === "Ignore" || liveIgnored(cur)) {
         step.hold = "ignore";
@@ -393,6 +439,7 @@ export class Engine {
       const why = step.hold ? undefined : pendingWhy(r);
       if (why) {
         step.notes.push(why);
+        step.unseen = true;
         deferred.push(step);
       } else ready.push(step);
     }
@@ -554,8 +601,9 @@ export class Engine {
         } else {
           failed++;
           // The answer may be lost while the write took effect: keep it known (fp "" = unverified),
-          // so a later prune or repair finds it.
-          if (!owned.has(r.key)) owned.set(r.key, { key: r.key, apiVersion: r.object.apiVersion, fp: "" });
+          // so a later prune or repair finds it. An object lost to another writer is not this app's.
+          if (res.reason instanceof LostClaim && !res.reason.marked) owned.delete(r.key);
+          else if (!owned.has(r.key)) owned.set(r.key, { key: r.key, apiVersion: r.object.apiVersion, fp: "" });
           entry = { key: r.key, subject: r.subject, action: "failed", message: errorText(res.reason), source: r.source, ...failureFlags(res.reason) };
         }
         cs.add(entry);
@@ -569,17 +617,24 @@ export class Engine {
     const r = s.resource;
     const notes: string[] = [];
     const warnings: string[] = [];
+    // Not this app's yet: the write must find the object as the ownership check saw it (claims.ts).
+    const pre = s.recreate ? undefined : preconditionFor(s.live, s.owner, !s.unseen);
     if (s.recreate) {
       warnings.push(...(await deleteForRecreate(this.client, r, s.live?.metadata.uid as string | undefined, this.crdTimeoutMs)));
       notes.push(`deleted and recreated: an immutable field changed (${FORCE_ANNOTATION}: enabled)`);
-    } else if (s.takeover) {
+    } else if (s.takeover && !pre) {
       const done = await takeOver(this.client, r, s.takeover, this.fieldManager);
       if (done) notes.push(takeoverNote(done));
     }
     let applied: Applied;
     try {
-      applied = await applyOne(this.client, r, { fieldManager: this.fieldManager });
+      if (pre) {
+        const claimed = await writeClaimed(this.client, r, pre, { owner: s.owner, fieldManager: this.fieldManager, adopt: s.policy.adopt, takeover: s.takeover });
+        if (claimed.took) notes.push(takeoverNote(claimed.took));
+        applied = claimed.applied;
+      } else applied = await applyOne(this.client, r, { fieldManager: this.fieldManager });
     } catch (e) {
+      if (e instanceof LostClaim) throw e;
       // Changed between the dry-run and now (or repair, which has no dry-run): same rule as the plan.
       if (s.recreate || !s.policy.force || immutableFields(e).length === 0 || !s.live) throw e;
       await deleteForRecreate(this.client, r, s.live.metadata.uid as string | undefined, this.crdTimeoutMs);
@@ -608,11 +663,16 @@ export class Engine {
       owned.delete(e.key);
       cs.add({ key: e.key, subject, action: "skipped", message });
     }
-    for (const { e, id, mapping } of pruneOrder(p.prune, (x) => x.id)) {
+    for (const { e, id, mapping, live } of pruneOrder(p.prune, (x) => x.id)) {
       const subject = subjectOf(id.kind, id.namespace, id.name);
       try {
-        await deleteOne(this.client, mapping, id.namespace, id.name);
+        const done = await deleteOne(this.client, mapping, { ...live, metadata: { ...live.metadata, namespace: id.namespace, name: id.name } }, p.owner);
         owned.delete(e.key);
+        if (typeof done === "object") {
+          // Taken from this app between its LIST and the delete (adopted): left to its new owner.
+          cs.add({ key: e.key, subject, action: "skipped", message: `no longer carries app "${p.owner}"'s marks${done.kept ? ` (now app "${done.kept}"'s)` : ""}` });
+          continue;
+        }
         const entry: ChangeSetEntry = { key: e.key, subject, action: "pruned" };
         cs.add(entry);
         this.onEntry(entry);
@@ -634,7 +694,7 @@ function ownerOfMarks(obj: KubeObject): string {
 function ownershipProblem(r: Resource, live: KubeObject | undefined, owner: string, policy: ObjectPolicy): string | undefined {
   const other = live?.metadata.labels?.[OWNER_LABEL];
   if (!other || other === owner || policy.adopt) return undefined;
-  return `${r.subject} belongs to plumber app "${other}"; app "${owner}" may not take it (set the annotation ${ADOPT_ANNOTATION}: enabled in "${owner}"'s manifest to adopt it)`;
+  return ownedByOther(r.subject, other, owner, false);
 }
 
 function toPlanned(s: Step): PlannedObject {

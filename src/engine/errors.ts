@@ -32,6 +32,18 @@ export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** The write lost the race for the object to another writer (claims.ts): nothing of this app's is left on it (unless `marked`). */
+export class LostClaim extends Error {
+  constructor(
+    message: string,
+    /** This app's marks may still be on the object (giving it up failed): keep it known. */
+    readonly marked = false,
+  ) {
+    super(message);
+    this.name = "LostClaim";
+  }
+}
+
 /** What a failed change-set entry (or PlanError) carries of the error that failed it, as flags, not text. */
 export interface FailureFlags {
   /** The server or the network was at fault: the same revision may go through later. */
@@ -41,6 +53,8 @@ export interface FailureFlags {
 }
 
 export function failureFlags(e: unknown): FailureFlags {
+  // Another writer took the object between the check and the write: the next try checks again.
+  if (e instanceof LostClaim) return { transient: true, reason: "Conflict" };
   if (!(e instanceof KubeApiError)) return {};
   // A server error that names no reason is the apiserver failing on this one object (a value the
   // server-side apply typed patch cannot take answers 500 with no Status reason), not an outage:

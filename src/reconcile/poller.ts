@@ -34,10 +34,9 @@ export interface RoundOptions {
   backoff?: boolean;
 }
 
-/** For a RepoConfig made by hand without one (the schema's default is the same). */
-// One at a time unless the config asks for more: two apps of a repo claiming one object must be
-// refused in a stable order (ownership is checked before an apply, not atomically with it).
-const DEFAULT_APP_CONCURRENCY = 1;
+/** For a RepoConfig made by hand without one (the schema's default is the same). Two apps of a repo
+ *  claiming one object may run at once: ownership claims (src/engine/claims.ts) let only one take it. */
+const DEFAULT_APP_CONCURRENCY = 4;
 
 /**
  * One repo's loop: a single ref listing per interval, however many apps and branches use the

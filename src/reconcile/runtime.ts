@@ -94,6 +94,7 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
       hashKey,
       client: cluster.client,
       discovery: cluster.discovery,
+      claims: cluster.claims,
       concurrency: app.applyConcurrency,
       onEntry: (e) => {
         const fields = { app: app.name, cluster: app.cluster, object: e.subject, action: e.action };

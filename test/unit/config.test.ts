@@ -71,11 +71,11 @@ describe("valid configs", () => {
           url: "https://git.example.com/platform/infra.git",
           intervalMs: 90_000,
           timeoutMs: 30_000,
-          concurrency: 1,
+          concurrency: 4,
           auth: { usernameFile: path.join(fixtures, "secrets/user"), passwordFile: "/etc/plumber/password" },
           caFile: path.join(fixtures, "ca.pem"),
         },
-        { name: "public", url: "http://git.example.com/public.git", intervalMs: 300_000, timeoutMs: 10_000, concurrency: 1 },
+        { name: "public", url: "http://git.example.com/public.git", intervalMs: 300_000, timeoutMs: 10_000, concurrency: 4 },
       ],
       apps: [
         {
@@ -278,7 +278,7 @@ describe("repo concurrency", () => {
   const concurrency = (v: string): string => base({ 6: ["    interval: 1m", `    concurrency: ${v}`] });
 
   it("defaults to 4 apps at once and takes 1 to 64", () => {
-    expect(parseConfig(base(), "c.yaml").repos[0]!.concurrency).toBe(1);
+    expect(parseConfig(base(), "c.yaml").repos[0]!.concurrency).toBe(4);
     expect(parseConfig(concurrency("1"), "c.yaml").repos[0]!.concurrency).toBe(1);
     expect(parseConfig(concurrency("64"), "c.yaml").repos[0]!.concurrency).toBe(64);
   });

@@ -45,8 +45,11 @@ export async function listOwned(client: KubeClient, owner: string, targets: List
           namespace: o.metadata.namespace ?? "",
           name: o.metadata.name,
         });
-        // LIST items carry neither apiVersion nor kind; give them back so they read like a GET.
-        live.set(key, { ...o, apiVersion: mapping.group ? `${mapping.group}/${mapping.version}` : mapping.version, kind: mapping.kind });
+        // LIST items carry neither apiVersion nor kind; give them back so they read like a GET
+        // (in place: the parsed page is ours, and a copy per object adds up at 10k objects).
+        o.apiVersion = mapping.group ? `${mapping.group}/${mapping.version}` : mapping.version;
+        o.kind = mapping.kind;
+        live.set(key, o);
       }
       cont = res.body.metadata?.continue || undefined;
     } while (cont);

@@ -1,5 +1,6 @@
 import type { ChangeSet } from "../../engine/changeset.js";
 import { PlanError, SyncError } from "../../engine/engine.js";
+import type { SeenObjects } from "../../engine/health.js";
 import type { VerifyingState } from "../../state/store.js";
 import type { Manifest } from "../../types.js";
 import { FileProblemError } from "../../types.js";
@@ -38,10 +39,12 @@ export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
 
   let changeSet: ChangeSet;
   let verifying: VerifyingState;
+  let seen: SeenObjects | undefined;
   try {
     const { engine, keyId } = await c.engine();
     const out = await engine.sync(c.syncRequest(manifests));
     changeSet = out.changeSet;
+    seen = out.seen;
     verifying = applied(c.state, {
       revision: head,
       branch: c.followed && !c.pinned ? c.followed : undefined,
@@ -66,6 +69,7 @@ export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
     c.emit("failed", head, "ApplyFailed", e instanceof PlanError ? "PlanFailed" : "ApplyFailed", message);
     return { kind: "failed", revision: head, message, permanent, ...reasonOf(e) };
   }
-  const done = await verify(c, verifying, pre);
+  // The first health look stands on what the sync saw of the objects it did not write.
+  const done = await verify(c, verifying, pre, seen);
   return done.kind === "applied" || done.kind === "verifying" ? { ...done, changeSet } : done;
 }

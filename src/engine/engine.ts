@@ -11,7 +11,7 @@ import { errorText, failureFlags, immutableFields, type FailureFlags } from "./e
 import { contestingManagers, driftPayload } from "./fields.js";
 import { canonicalJson, keyedHex } from "./hash.js";
 import type { InventoryEntry } from "./inventory.js";
-import { listOwned, lookUp as lookUpUnowned, type ListTarget } from "./live.js";
+import { listOwned, lookUp as lookUpUnowned, targetKey, type ListTarget } from "./live.js";
 import { carriesMarks, OWNER_LABEL } from "./marks.js";
 import { applyOrder, pruneOrder, sortKey, stageOf } from "./order.js";
 import { deleteOne } from "./prune.js";
@@ -45,9 +45,18 @@ export interface SyncRequest {
   /** Awaited once after the plan and before the first write, with previous ∪ desired (entries new to the
    *  inventory carry fp ""), so a kill at any later point leaves no object plumber wrote but does not know. */
   recordIntent?: (inventory: InventoryEntry[]) => Promise<void>;
+  /** The LIST of the previous inventory's objects, started before the revision was fetched (Engine.prefetchLive). */
+  prefetched?: LivePrefetch;
   /** Reason to refuse an object before any write (plumber's state namespace, its state/control/lease
    *  objects), or undefined to allow. Applied to every resolved object including Namespace objects. */
   guard?: (id: { group: string; kind: string; namespace: string; name: string }) => string | undefined;
+}
+
+/** A LIST begun early: the plan takes what it covers and lists only what the new revision adds. */
+export interface LivePrefetch {
+  owner: string;
+  /** The targets listed and what they hold; undefined when the LIST failed. */
+  done: Promise<{ targets: Set<string>; live: Map<string, KubeObject> } | undefined>;
 }
 
 export interface SyncOutcome {
@@ -215,6 +224,30 @@ export class Engine {
   private rotateLiveFingerprints(): void {
     this.liveFpsBefore = this.liveFps;
     this.liveFps = new Map();
+  }
+
+  /**
+   * Starts the LIST per (kind, namespace) of an inventory now, so it runs while the new revision
+   * is fetched and parsed; the sync handed it (SyncRequest.prefetched) uses it instead of listing
+   * the same again. A failed prefetch is forgotten: the sync lists for itself.
+   */
+  prefetchLive(owner: string, previous: InventoryEntry[]): LivePrefetch | undefined {
+    if (previous.length === 0) return undefined;
+    const done = (async () => {
+      await this.discovery.ensureLoaded();
+      const targets = this.listTargets([], previous);
+      return { targets: new Set(targets.map(targetKey)), live: await listOwned(this.client, owner, targets, this.concurrency) };
+    })().catch(() => undefined);
+    return { owner, done };
+  }
+
+  /** Live objects of the plan's targets: what a prefetch covers from it, the rest listed now. */
+  private async listLive(owner: string, targets: ListTarget[], prefetched: LivePrefetch | undefined): Promise<Map<string, KubeObject>> {
+    const early = prefetched?.owner === owner ? await prefetched.done : undefined;
+    if (!early) return listOwned(this.client, owner, targets, this.concurrency);
+    const rest = targets.filter((t) => !early.targets.has(targetKey(t)));
+    if (rest.length > 0) for (const [k, v] of await listOwned(this.client, owner, rest, this.concurrency)) early.live.set(k, v);
+    return early.live;
   }
 
   /** Resolves manifests against discovery; errors name file:line. No writes. */
@@ -403,7 +436,7 @@ export class Engine {
     // Ours: one LIST per (kind, namespace). Anything else is looked up once, so a first deploy
     // sees what is already there (kubectl's, another app's); in steady state every object is in
     // the LIST and this costs nothing.
-    const live = await listOwned(this.client, req.owner, this.listTargets(resources, req.previous), this.concurrency);
+    const live = await this.listLive(req.owner, this.listTargets(resources, req.previous), req.prefetched);
     this.rotateLiveFingerprints();
     const lookUp = async (rs: Resource[]): Promise<void> => {
       const unseen = rs.filter((r) => !live.has(r.key) && !r.pendingKind).map((r) => ({ key: r.key, mapping: r.mapping, namespace: r.id.namespace, name: r.id.name }));

@@ -125,3 +125,50 @@ describe("untilNextListing", () => {
     expect(untilNextListing(1000, -5)).toBe(1000);
   });
 });
+
+describe("a LIST begun before the revision is fetched", () => {
+  const task: ResourceMapping = { group: "tekton.dev", version: "v1", kind: "Task", resource: "tasks", namespaced: true };
+  const both = {
+    ...discovery,
+    lookup: (apiVersion: string, kind: string) => (apiVersion === "v1" && kind === "ConfigMap" ? cm : apiVersion === "tekton.dev/v1" && kind === "Task" ? task : undefined),
+  } as unknown as Discovery;
+  const recording = () => {
+    const lists: string[] = [];
+    const client = {
+      request: async (req: { method: string; path: string; body?: string }) => {
+        if (req.method === "GET") {
+          lists.push(req.path);
+          return { status: 200, body: { items: [] }, warnings: [] };
+        }
+        const obj = JSON.parse(req.body ?? "{}") as KubeObject;
+        return { status: 200, body: { ...obj, metadata: { ...obj.metadata, resourceVersion: "" } }, warnings: [] };
+      },
+      getOptional: async () => undefined,
+    } as unknown as KubeClient;
+    return { client, lists };
+  };
+  const manifests = parseManifests([
+    { path: "a.yaml", content: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n" },
+    { path: "t.yaml", content: "apiVersion: tekton.dev/v1\nkind: Task\nmetadata:\n  name: t\nspec: {}\n" },
+  ]);
+  const previous: InventoryEntry[] = [{ key: "/ConfigMap/ns/a", apiVersion: "v1", fp: "x", dh: "y" }];
+  const req = { owner: "app", manifests, defaultNamespace: "ns", previous, prune: true, allowEmpty: false };
+
+  it("is taken by the plan, which lists only the (kind, namespace) the revision adds", async () => {
+    const { client, lists } = recording();
+    const engine = new Engine({ client, discovery: both });
+    const prefetched = engine.prefetchLive("app", previous);
+    const plan = await engine.plan({ ...req, prefetched });
+    expect(plan.objects.map((o) => o.action)).toEqual(["created", "created"]);
+    expect(lists.filter((p) => p.includes("/configmaps"))).toHaveLength(1);
+    expect(lists.filter((p) => p.includes("/tasks"))).toHaveLength(1);
+  });
+
+  it("is not taken for another owner: the plan lists for itself", async () => {
+    const { client, lists } = recording();
+    const engine = new Engine({ client, discovery: both });
+    const prefetched = engine.prefetchLive("other", previous);
+    await engine.plan({ ...req, prefetched });
+    expect(lists.filter((p) => p.includes("/configmaps"))).toHaveLength(2);
+  });
+});

@@ -15,6 +15,9 @@ import { verify } from "./verify.js";
 /** A revision the gates let through: render, pre-checks, sync (→ Verifying), then verify. */
 export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
   const log = c.log.child({ revision: head.slice(0, 12) });
+  // The LIST of what the app has runs while the revision is fetched and parsed (a known app only:
+  // a first apply has nothing to list, and must not create the hash key before it renders).
+  const prefetched = c.state.inventory.length > 0 ? (await c.engine(false)).engine.prefetchLive(c.spec.config.name, c.state.inventory) : undefined;
   let manifests: Manifest[];
   try {
     manifests = await c.render(head);
@@ -42,7 +45,7 @@ export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
   let seen: SeenObjects | undefined;
   try {
     const { engine, keyId } = await c.engine();
-    const out = await engine.sync(c.syncRequest(manifests));
+    const out = await engine.sync({ ...c.syncRequest(manifests), ...(prefetched ? { prefetched } : {}) });
     changeSet = out.changeSet;
     seen = out.seen;
     verifying = applied(c.state, {

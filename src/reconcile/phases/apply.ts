@@ -15,9 +15,11 @@ import { verify } from "./verify.js";
 /** A revision the gates let through: render, pre-checks, sync (→ Verifying), then verify. */
 export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
   const log = c.log.child({ revision: head.slice(0, 12) });
-  // The LIST of what the app has runs while the revision is fetched and parsed (a known app only:
-  // a first apply has nothing to list, and must not create the hash key before it renders).
-  const prefetched = c.state.inventory.length > 0 ? (await c.engine(false)).engine.prefetchLive(c.spec.config.name, c.state.inventory) : undefined;
+  // The LIST of what the app has runs while the revision is fetched and parsed: for a known app
+  // (a first apply has nothing to list) without pre-checks (a check may run for minutes, and the
+  // plan must not stand on a LIST that old).
+  const early = c.state.inventory.length > 0 && c.spec.config.checks.pre.length === 0;
+  const prefetched = early ? (await c.engine(false)).engine.prefetchLive(c.spec.config.name, c.state.inventory) : undefined;
   let manifests: Manifest[];
   try {
     manifests = await c.render(head);

@@ -12,11 +12,12 @@ import { errorText, failureFlags, immutableFields, LostClaim, type FailureFlags 
 import { contestingManagers, driftPayload } from "./fields.js";
 import { canonicalJson, keyedHex } from "./hash.js";
 import type { InventoryEntry } from "./inventory.js";
-import { listOwned, lookUp as lookUpUnowned, type ListTarget } from "./live.js";
+import { listOwned, lookUp as lookUpUnowned, targetKey, type ListTarget } from "./live.js";
 import { carriesMarks, OWNER_LABEL } from "./marks.js";
 import { applyOrder, pruneOrder, sortKey, stageOf } from "./order.js";
 import { deleteOne } from "./prune.js";
 import { isCrd, isNamespace, resolveResources, type NamespacePolicy, type Resource } from "./resource.js";
+import type { SeenObjects } from "./health.js";
 import { afterTakeover, LAST_APPLIED_ANNOTATION, planTakeover, takeoverNote, type Takeover } from "./takeover.js";
 import { waitCrdEstablished } from "./wait.js";
 
@@ -48,14 +49,25 @@ export interface SyncRequest {
   /** Awaited once after the plan and before the first write, with previous ∪ desired (entries new to the
    *  inventory carry fp ""), so a kill at any later point leaves no object plumber wrote but does not know. */
   recordIntent?: (inventory: InventoryEntry[]) => Promise<void>;
+  /** The LIST of the previous inventory's objects, started before the revision was fetched (Engine.prefetchLive). */
+  prefetched?: LivePrefetch;
   /** Reason to refuse an object before any write (plumber's state namespace, its state/control/lease
    *  objects), or undefined to allow. Applied to every resolved object including Namespace objects. */
   guard?: (id: { group: string; kind: string; namespace: string; name: string }) => string | undefined;
 }
 
+/** A LIST begun early: the plan takes what it covers and lists only what the new revision adds. */
+export interface LivePrefetch {
+  owner: string;
+  /** The targets listed and what they hold; undefined when the LIST failed. */
+  done: Promise<{ targets: Set<string>; live: Map<string, KubeObject> } | undefined>;
+}
+
 export interface SyncOutcome {
   changeSet: ChangeSet;
   inventory: InventoryEntry[];
+  /** The objects this sync did not write, as its own LIST (or GET) saw them: a health look just after may stand on them (health.ts SeenObjects). */
+  seen?: SeenObjects;
 }
 
 /** The plan failed: nothing at all was written. */
@@ -159,6 +171,19 @@ export class Engine {
   private readonly onEntry: (e: ChangeSetEntry) => void;
   private readonly hashKey: Uint8Array | undefined;
   private readonly claims: ClaimTable | undefined;
+  /**
+   * Fingerprints of live objects by uid, with the resourceVersion they were computed at: an
+   * object's resourceVersion changes with every write, so an equal one means equal content and
+   * the drift check of an unchanged object costs a lookup, not a hash. Holds what the last two
+   * looks saw (rotated at each LIST pass), so it never outgrows the app. Never fed a dry-run
+   * result: that carries the live resourceVersion with content that was not stored.
+   */
+  private liveFps = new Map<string, { rv: string; fp: string }>();
+  private liveFpsBefore = new Map<string, { rv: string; fp: string }>();
+  /** The parsed manifest each resolved resource came from (resolve), to find its cached hash. */
+  private readonly origins = new WeakMap<Resource, object>();
+  /** desiredHash per parsed manifest: an unchanged file's manifests are the same objects across commits (manifests/read.ts). */
+  private readonly desiredHashes = new WeakMap<object, { key: string; labels: string; dh: string }>();
 
   constructor(deps: EngineDeps) {
     this.client = deps.client;
@@ -178,20 +203,76 @@ export class Engine {
 
   /** Hash of the manifest as sent (inventory dh), keyed like fingerprint. */
   desiredHash(r: Resource): string {
-    return keyedHex(canonicalJson(r.object), this.hashKey).slice(0, 32);
+    const origin = this.origins.get(r);
+    // What resolve adds to a manifest (namespace, marks) shows in the key and the labels.
+    const labels = origin ? JSON.stringify(r.object.metadata.labels ?? {}) : "";
+    const hit = origin && this.desiredHashes.get(origin);
+    if (hit && hit.key === r.key && hit.labels === labels) return hit.dh;
+    const dh = keyedHex(canonicalJson(r.object), this.hashKey).slice(0, 32);
+    if (origin) this.desiredHashes.set(origin, { key: r.key, labels, dh });
+    return dh;
+  }
+
+  /** fingerprint of an object as the server stores it (a LIST, GET or write answer), cached by uid and resourceVersion. */
+  private liveFingerprint(obj: KubeObject): string {
+    const uid = obj.metadata.uid;
+    const rv = obj.metadata.resourceVersion;
+    if (typeof uid !== "string" || typeof rv !== "string" || uid === "" || rv === "") return this.fingerprint(obj);
+    const hit = this.liveFps.get(uid) ?? this.liveFpsBefore.get(uid);
+    if (hit?.rv === rv) {
+      this.liveFps.set(uid, hit);
+      return hit.fp;
+    }
+    const fp = this.fingerprint(obj);
+    this.liveFps.set(uid, { rv, fp });
+    return fp;
+  }
+
+  /** A new look at the live objects begins: what the one before last saw is dropped. */
+  private rotateLiveFingerprints(): void {
+    this.liveFpsBefore = this.liveFps;
+    this.liveFps = new Map();
+  }
+
+  /**
+   * Starts the LIST per (kind, namespace) of an inventory now, so it runs while the new revision
+   * is fetched and parsed; the sync handed it (SyncRequest.prefetched) uses it instead of listing
+   * the same again. A failed prefetch is forgotten: the sync lists for itself.
+   */
+  prefetchLive(owner: string, previous: InventoryEntry[]): LivePrefetch | undefined {
+    if (previous.length === 0) return undefined;
+    const done = (async () => {
+      await this.discovery.ensureLoaded();
+      const targets = this.listTargets([], previous);
+      return { targets: new Set(targets.map(targetKey)), live: await listOwned(this.client, owner, targets, this.concurrency) };
+    })().catch(() => undefined);
+    return { owner, done };
+  }
+
+  /** Live objects of the plan's targets: what a prefetch covers from it, the rest listed now. */
+  private async listLive(owner: string, targets: ListTarget[], prefetched: LivePrefetch | undefined): Promise<Map<string, KubeObject>> {
+    const early = prefetched?.owner === owner ? await prefetched.done : undefined;
+    if (!early) return listOwned(this.client, owner, targets, this.concurrency);
+    const rest = targets.filter((t) => !early.targets.has(targetKey(t)));
+    if (rest.length > 0) for (const [k, v] of await listOwned(this.client, owner, rest, this.concurrency)) early.live.set(k, v);
+    return early.live;
   }
 
   /** Resolves manifests against discovery; errors name file:line. No writes. */
   async resolve(owner: string, manifests: Manifest[], defaultNamespace: string, policy?: NamespacePolicy): Promise<Resource[]> {
     await this.discovery.ensureLoaded();
+    let resources: Resource[];
     try {
-      return resolveResources(manifests, { owner, defaultNamespace, discovery: this.discovery, policy });
+      resources = resolveResources(manifests, { owner, defaultNamespace, discovery: this.discovery, policy });
     } catch (e) {
       // A CRD installed since the last look would resolve: look once more before failing.
       if (!(e instanceof FileProblemError)) throw e;
       await this.discovery.refresh();
-      return resolveResources(manifests, { owner, defaultNamespace, discovery: this.discovery, policy });
+      resources = resolveResources(manifests, { owner, defaultNamespace, discovery: this.discovery, policy });
     }
+    // resolveResources refuses the whole set on any problem, so what it returns is one resource per manifest, in order.
+    if (resources.length === manifests.length) resources.forEach((r, i) => this.origins.set(r, (manifests[i] as Manifest).object));
+    return resources;
   }
 
   /** Brings the cluster to the desired set: dry-run everything, write what changed, prune the rest. */
@@ -252,7 +333,7 @@ export class Engine {
       // Without prune, objects that left the repo stay plumber's: keep them in the inventory.
       for (const e of req.previous) if (!desiredKeys.has(e.key) && !p.dropped.has(e.key)) inventory.push(e);
     }
-    return { changeSet: cs, inventory };
+    return { changeSet: cs, inventory, seen: { objects: unwritten(p, req.owner) } };
   }
 
   /**
@@ -274,6 +355,7 @@ export class Engine {
   async detectDrift(owner: string, inventory: InventoryEntry[]): Promise<DriftReport> {
     await this.discovery.ensureLoaded();
     const live = await listOwned(this.client, owner, this.listTargets([], inventory), this.concurrency);
+    this.rotateLiveFingerprints();
     const drifted: string[] = [];
     const missing: string[] = [];
     const contested = new Map<string, string[]>();
@@ -281,7 +363,7 @@ export class Engine {
       const obj = live.get(e.key);
       // fp "": recorded as intent, never written (or its answer never came): apply it again.
       if (!obj || e.fp === "") missing.push(e.key);
-      else if (this.fingerprint(obj) !== e.fp) {
+      else if (this.liveFingerprint(obj) !== e.fp) {
         drifted.push(e.key);
         const who = contestingManagers(obj, this.fieldManager);
         if (who.length > 0) contested.set(e.key, who);
@@ -392,7 +474,8 @@ export class Engine {
     // Ours: one LIST per (kind, namespace). Anything else is looked up once, so a first deploy
     // sees what is already there (kubectl's, another app's); in steady state every object is in
     // the LIST and this costs nothing.
-    const live = await listOwned(this.client, req.owner, this.listTargets(resources, req.previous), this.concurrency);
+    const live = await this.listLive(req.owner, this.listTargets(resources, req.previous), req.prefetched);
+    this.rotateLiveFingerprints();
     const lookUp = async (rs: Resource[]): Promise<void> => {
       const unseen = rs.filter((r) => !live.has(r.key) && !r.pendingKind).map((r) => ({ key: r.key, mapping: r.mapping, namespace: r.id.namespace, name: r.id.name }));
       for (const [k, obj] of await lookUpUnowned(this.client, unseen, this.concurrency)) live.set(k, obj);
@@ -509,7 +592,7 @@ export class Engine {
       const current = live.get(r.key);
       s.live = current;
       s.notes = s.notes.filter((n) => !n.startsWith("not dry-run:"));
-      if (prev?.dh && prev.fp && current && prev.dh === this.desiredHash(r) && prev.fp === this.fingerprint(current) && !this.takeoverFor(current, s.owner)) {
+      if (prev?.dh && prev.fp && current && prev.dh === this.desiredHash(r) && prev.fp === this.liveFingerprint(current) && !this.takeoverFor(current, s.owner)) {
         s.action = "unchanged";
       } else toCheck.push(s);
     }
@@ -542,7 +625,7 @@ export class Engine {
       }
       const current = s.live;
       if (!existedBefore(merged)) s.action = "created";
-      else if (current && this.fingerprint(current) === this.fingerprint(merged)) s.action = "unchanged";
+      else if (current && this.liveFingerprint(current) === this.fingerprint(merged)) s.action = "unchanged";
       else s.action = "configured";
       const t = this.takeoverFor(current, s.owner);
       if (t && current) {
@@ -573,7 +656,7 @@ export class Engine {
         continue;
       }
       if (s.hold === "exists" || s.action === "unchanged") {
-        const fp = this.fingerprint(s.live as KubeObject);
+        const fp = this.liveFingerprint(s.live as KubeObject);
         owned.set(r.key, { key: r.key, apiVersion: r.object.apiVersion, fp, dh: this.desiredHash(r) });
         if (s.hold) cs.add({ key: r.key, subject: r.subject, action: "skipped", message: s.notes.join("; "), source: r.source });
         else cs.add({ key: r.key, subject: r.subject, action: "unchanged", source: r.source });
@@ -594,7 +677,7 @@ export class Engine {
         let entry: ChangeSetEntry;
         if (res.status === "fulfilled") {
           const { applied, notes } = res.value;
-          owned.set(r.key, { key: r.key, apiVersion: r.object.apiVersion, fp: this.fingerprint(applied.object), dh: this.desiredHash(r) });
+          owned.set(r.key, { key: r.key, apiVersion: r.object.apiVersion, fp: this.liveFingerprint(applied.object), dh: this.desiredHash(r) });
           entry = { key: r.key, subject: r.subject, action: s.recreate ? "recreated" : s.action, source: r.source };
           if (applied.warnings.length > 0) entry.warnings = applied.warnings;
           if (notes.length > 0) entry.notes = notes;
@@ -684,6 +767,16 @@ export class Engine {
     }
     if (cs.entries.some((x) => x.action === "failed")) throw new SyncError(planFailure(cs), cs, [...owned.values()]);
   }
+}
+
+/** Desired objects left as they were (unchanged, or IfNotPresent and there), as seen by the plan. */
+function unwritten(p: Prepared, owner: string): Map<string, KubeObject> {
+  const out = new Map<string, KubeObject>();
+  for (const s of [...p.ready, ...p.deferred]) {
+    if (s.hold === "ignore" || !(s.hold === "exists" || s.action === "unchanged")) continue;
+    if (s.live && carriesMarks(s.live, owner)) out.set(s.resource.key, s.live);
+  }
+  return out;
 }
 
 function ownerOfMarks(obj: KubeObject): string {

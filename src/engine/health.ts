@@ -1,11 +1,13 @@
 import type { KubeClient } from "../kube/client.js";
-import type { Discovery } from "../kube/discovery.js";
+import { resourcePath, type Discovery } from "../kube/discovery.js";
+import type { KubeObject } from "../types.js";
+import { carriesMarks } from "./marks.js";
 import { healthOf } from "../health/index.js";
 import { parseIdKey } from "../manifests/identity.js";
-import { sleep } from "../util/pool.js";
+import { mapLimit, sleep } from "../util/pool.js";
 import { subjectOf } from "./changeset.js";
 import type { InventoryEntry } from "./inventory.js";
-import { listOwned, type ListTarget } from "./live.js";
+import { LIST_INSTEAD_OF_GET, listOwned, type ListTarget } from "./live.js";
 
 export interface ObjectHealth {
   key: string;
@@ -41,9 +43,46 @@ async function healthTargets(discovery: Discovery, inventory: InventoryEntry[]):
   return targets;
 }
 
+/**
+ * What the sync just before this look saw of the objects it did not write (its LIST of this same
+ * cycle): they stand in for a second LIST, and only the objects it wrote are read again, one GET
+ * each, when there are few of them. A one-line commit to a 10k-object app then looks at one
+ * object, not 10k; a first apply (everything written) lists as before.
+ */
+export interface SeenObjects {
+  objects: Map<string, KubeObject>;
+}
+
+async function liveFor(client: KubeClient, discovery: Discovery, owner: string, inventory: InventoryEntry[], targets: ListTarget[], concurrency: number, seen: SeenObjects | undefined): Promise<Map<string, KubeObject>> {
+  const unseen = seen ? inventory.filter((e) => !seen.objects.has(e.key)) : inventory;
+  if (!seen || unseen.length >= LIST_INSTEAD_OF_GET) return listOwned(client, owner, targets, concurrency);
+  const live = new Map<string, KubeObject>();
+  for (const e of inventory) {
+    const obj = seen.objects.get(e.key);
+    if (obj) live.set(e.key, obj);
+  }
+  await mapLimit(unseen, concurrency, async (e) => {
+    const id = parseIdKey(e.key);
+    const mapping = discovery.lookup(e.apiVersion, id.kind);
+    if (!mapping) return;
+    const obj = await client.getOptional<KubeObject>(resourcePath(mapping, id.namespace, id.name));
+    // Like the LIST: only what still carries the owner's marks counts as there.
+    if (obj && carriesMarks(obj, owner)) live.set(e.key, obj);
+  });
+  return live;
+}
+
 /** One look at an inventory's health: healthy, Failed (final), or not yet (InProgress, Missing). */
-async function lookOnce(client: KubeClient, owner: string, inventory: InventoryEntry[], targets: ListTarget[], concurrency: number): Promise<{ verdict: "healthy" | "failed" | "pending"; unhealthy: ObjectHealth[] }> {
-  const live = await listOwned(client, owner, targets, concurrency);
+async function lookOnce(
+  client: KubeClient,
+  discovery: Discovery,
+  owner: string,
+  inventory: InventoryEntry[],
+  targets: ListTarget[],
+  concurrency: number,
+  seen?: SeenObjects,
+): Promise<{ verdict: "healthy" | "failed" | "pending"; unhealthy: ObjectHealth[] }> {
+  const live = await liveFor(client, discovery, owner, inventory, targets, concurrency, seen);
   const unhealthy: ObjectHealth[] = [];
   for (const e of inventory) {
     const id = parseIdKey(e.key);
@@ -71,10 +110,10 @@ export async function checkHealthOnce(
   discovery: Discovery,
   owner: string,
   inventory: InventoryEntry[],
-  opts: { deadlinePassed: boolean; concurrency?: number },
+  opts: { deadlinePassed: boolean; concurrency?: number; seen?: SeenObjects },
 ): Promise<HealthReport | undefined> {
   const targets = await healthTargets(discovery, inventory);
-  const r = await lookOnce(client, owner, inventory, targets, opts.concurrency ?? 8);
+  const r = await lookOnce(client, discovery, owner, inventory, targets, opts.concurrency ?? 8, opts.seen);
   if (r.verdict === "healthy") return { healthy: true, unhealthy: [], timedOut: false };
   if (r.verdict === "failed") return { healthy: false, unhealthy: r.unhealthy, timedOut: false };
   return opts.deadlinePassed ? { healthy: false, unhealthy: r.unhealthy, timedOut: true } : undefined;
@@ -89,13 +128,14 @@ export async function waitHealthy(
   discovery: Discovery,
   owner: string,
   inventory: InventoryEntry[],
-  opts: { timeoutMs: number; signal?: AbortSignal; concurrency?: number; pollMs?: number },
+  opts: { timeoutMs: number; signal?: AbortSignal; concurrency?: number; pollMs?: number; seen?: SeenObjects },
 ): Promise<HealthReport> {
   const targets = await healthTargets(discovery, inventory);
   const deadline = Date.now() + opts.timeoutMs;
-  for (let delay = 100; ; delay = Math.min(delay * 2, opts.pollMs ?? 1000)) {
+  for (let delay = 100, first = true; ; delay = Math.min(delay * 2, opts.pollMs ?? 1000), first = false) {
     if (opts.signal?.aborted) throw new AbortedError();
-    const r = await lookOnce(client, owner, inventory, targets, opts.concurrency ?? 8);
+    // Only the first look may stand on what the sync saw; every later one looks afresh.
+    const r = await lookOnce(client, discovery, owner, inventory, targets, opts.concurrency ?? 8, first ? opts.seen : undefined);
     if (r.verdict === "healthy") return { healthy: true, unhealthy: r.unhealthy, timedOut: false };
     if (r.verdict === "failed") return { healthy: false, unhealthy: r.unhealthy, timedOut: false };
     if (Date.now() >= deadline) return { healthy: false, unhealthy: r.unhealthy, timedOut: true };

@@ -17,16 +17,18 @@ interface ObjectList {
 
 const PAGE = 500;
 
+/** One LIST's identity: resource and namespace (none for cluster-scoped kinds). */
+export function targetKey(t: ListTarget): string {
+  return `${t.mapping.group}/${t.mapping.version}/${t.mapping.resource}/${t.mapping.namespaced ? t.namespace : ""}`;
+}
+
 /**
  * The owner's live objects, one LIST per (kind, namespace) — the cost of looking grows with the
  * pairs, never with the objects. Returns objects keyed like the inventory.
  */
 export async function listOwned(client: KubeClient, owner: string, targets: ListTarget[], concurrency: number): Promise<Map<string, KubeObject>> {
   const unique = new Map<string, ListTarget>();
-  for (const t of targets) {
-    const ns = t.mapping.namespaced ? t.namespace : "";
-    unique.set(`${t.mapping.group}/${t.mapping.version}/${t.mapping.resource}/${ns}`, { mapping: t.mapping, namespace: ns });
-  }
+  for (const t of targets) unique.set(targetKey(t), { mapping: t.mapping, namespace: t.mapping.namespaced ? t.namespace : "" });
   const live = new Map<string, KubeObject>();
   await mapLimit([...unique.values()], concurrency, async ({ mapping, namespace }) => {
     let cont: string | undefined;
@@ -45,8 +47,11 @@ export async function listOwned(client: KubeClient, owner: string, targets: List
           namespace: o.metadata.namespace ?? "",
           name: o.metadata.name,
         });
-        // LIST items carry neither apiVersion nor kind; give them back so they read like a GET.
-        live.set(key, { ...o, apiVersion: mapping.group ? `${mapping.group}/${mapping.version}` : mapping.version, kind: mapping.kind });
+        // LIST items carry neither apiVersion nor kind; give them back so they read like a GET
+        // (in place: the parsed page is ours, and a copy per object adds up at 10k objects).
+        o.apiVersion = mapping.group ? `${mapping.group}/${mapping.version}` : mapping.version;
+        o.kind = mapping.kind;
+        live.set(key, o);
       }
       cont = res.body.metadata?.continue || undefined;
     } while (cont);

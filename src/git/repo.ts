@@ -38,6 +38,8 @@ export interface RepoFile {
   /** Relative to the repository root, "/"-separated. */
   path: string;
   content: string;
+  /** The blob's object id: equal ids, equal content (what a parse cache keys on). */
+  oid?: string;
 }
 
 export interface TreeEntryInfo {
@@ -364,7 +366,7 @@ export class GitRepo {
           } catch {
             throw new GitSourceError(`${full} in commit ${sha} is not valid UTF-8`, "limit", false);
           }
-          out.push({ path: full, content });
+          out.push({ path: full, content, oid: e.oid });
         }
       };
       await walk(await this.resolveDir(sha, norm), norm);

@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import type { GitRepo } from "../git/repo.js";
 import type { Logger } from "../log.js";
 import { parseManifests } from "../manifests/parse.js";
-import { readManifests } from "../manifests/read.js";
+import { readManifests, type ManifestCache } from "../manifests/read.js";
 import type { Manifest } from "../types.js";
 import { FileProblemError } from "../types.js";
 import { computeClosure, DEFAULT_CLOSURE_LIMITS, KUSTOMIZATION_FILES, type Closure, type ClosureLimits, type TreeSource } from "./closure.js";
@@ -55,10 +55,10 @@ export async function findKustomization(repo: Pick<TreeSource, "listDir">, sha: 
  * The manifests of an app at a commit: rendered with kustomize when `path` holds a kustomization
  * file, else every manifest file under it (readManifests). The commit must be available locally.
  */
-export async function renderApp(repo: GitRepo, sha: string, path: string, options: Partial<KustomizeOptions> = {}): Promise<Manifest[]> {
+export async function renderApp(repo: GitRepo, sha: string, path: string, options: Partial<KustomizeOptions> = {}, cache?: ManifestCache): Promise<Manifest[]> {
   const kfile = await findKustomization(repo, sha, path);
   if (kfile) return renderKustomize(repo, sha, path, kfile, options);
-  return readManifests(repo, sha, path);
+  return readManifests(repo, sha, path, undefined, undefined, cache);
 }
 
 /** Says, at startup, how kustomize is kept offline here (or that it is not). */

@@ -7,6 +7,7 @@ import type { GitRepo } from "../git/repo.js";
 import type { KubeClient } from "../kube/client.js";
 import type { Discovery } from "../kube/discovery.js";
 import { renderApp, type KustomizeOptions } from "../kustomize/render.js";
+import { ManifestCache } from "../manifests/read.js";
 import type { Logger } from "../log.js";
 import type { DeployOutcome, ObservedEvent, Observer } from "../observe/events.js";
 import type { AppControl, ControlStore } from "../state/control.js";
@@ -81,6 +82,8 @@ export class AppReconciler {
   private readonly clock: Clock;
   private state?: AppState;
   private readonly rendered = new Map<string, Manifest[]>();
+  /** Parsed manifests per file of the last render: a one-file commit parses one file. */
+  private readonly parsed = new ManifestCache();
   private keyed?: { engine: Engine; keyId: string };
   /** The branch followed this cycle (a branchPattern picks one from each listing). */
   private followed?: string;
@@ -219,7 +222,7 @@ export class AppReconciler {
     const hit = this.rendered.get(sha);
     if (hit) return hit;
     await this.d.repo.ensureCommit(branch, sha);
-    const manifests = await renderApp(this.d.repo, sha, this.app.path, this.d.kustomize);
+    const manifests = await renderApp(this.d.repo, sha, this.app.path, this.d.kustomize, this.parsed);
     this.rendered.set(sha, manifests);
     return manifests;
   }

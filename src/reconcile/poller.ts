@@ -138,11 +138,23 @@ export class RepoPoller {
   async run(signal: AbortSignal): Promise<void> {
     // Spread repos out at start so they do not all poll at once.
     await sleep(Math.round(Math.random() * Math.min(this.conn.config.intervalMs, 5000) * 0.2), signal);
+    const now = this.opts.now ?? Date.now;
     while (!signal.aborted) {
+      const started = now();
       await this.cycle(signal, { deferWaits: true, backoff: true });
-      await sleep(this.nextDelay(), signal);
+      await sleep(untilNextListing(this.nextDelay(), now() - started), signal);
     }
   }
+}
+
+/**
+ * The interval runs from listing to listing: the cycle's own time comes out of the wait, so a
+ * commit waits half an interval on average however long the apps take to apply. A cycle longer
+ * than the interval still leaves a tenth of it before the next listing, so a slow app never
+ * turns the loop into back-to-back listings.
+ */
+export function untilNextListing(delayMs: number, cycleMs: number): number {
+  return Math.max(delayMs - Math.max(0, cycleMs), Math.round(delayMs / 10));
 }
 
 /** What repoPoller needs of a runtime (src/reconcile/runtime.ts builds one). */

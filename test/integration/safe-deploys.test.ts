@@ -169,6 +169,40 @@ describe("safe deploys", () => {
     expect(h.counts()).toMatchObject({ writes: 0, dryRuns: 0 });
   });
 
+  it("after a one-object commit, health judges the objects the sync left alone from its own LIST and reads the written one again", async () => {
+    const h = await start({ "web.yaml": deployment("web", "nginx:1.27"), "a.yaml": configMap("a", { v: "1" }) });
+    const cycle = h.cycle();
+    await markDeploymentReady(h.kube, deployPath(h, "web"));
+    expect((await cycle).kind).toBe("applied");
+    h.counts();
+    expect((await h.cycle()).kind).toBe("unchanged");
+    const steadyLists = h.counts().lists;
+
+    await h.repo.commit({ "a.yaml": configMap("a", { v: "2" }) }, "v2");
+    expect((await h.cycle()).kind).toBe("applied");
+    // The plan's LIST per (kind, namespace), and no second one for health.
+    expect(h.counts().lists).toBe(steadyLists);
+  });
+
+  it("an object the commit did not touch that went unhealthy still fails health gating of the new revision", async () => {
+    const h = await start({ "web.yaml": deployment("web", "nginx:1.27"), "a.yaml": configMap("a", { v: "1" }) }, { app: { health: { timeout: "1s" } } });
+    const cycle = h.cycle();
+    await markDeploymentReady(h.kube, deployPath(h, "web"));
+    expect((await cycle).kind).toBe("applied");
+    // Its controller now says it lost its replicas (status only: plumber's fields are untouched).
+    await h.kube.request({
+      method: "PATCH",
+      path: `${deployPath(h, "web")}/status`,
+      contentType: "application/merge-patch+json",
+      body: JSON.stringify({ status: { readyReplicas: 0, availableReplicas: 0, updatedReplicas: 0, conditions: [{ type: "Available", status: "False", reason: "MinimumReplicasUnavailable", message: "lost" }] } }),
+    });
+    await h.repo.commit({ "a.yaml": configMap("a", { v: "2" }) }, "v2");
+    const res = await h.cycle();
+    expect(res.kind === "rolledBack" || res.kind === "failed").toBe(true);
+    expect(JSON.stringify(res)).toMatch(/health/);
+    expect(JSON.stringify(res)).toMatch(/Deployment\/[^/]+\/web/);
+  });
+
   it("a restart in the middle of a health wait resumes the wait instead of applying again", async () => {
     const events: ObservedEvent[] = [];
     const h = await start({ "web.yaml": deployment("web", "nginx:1.27") }, { app: { health: { timeout: "60s" } }, observer: { observe: (e) => events.push(e) } });

@@ -1,5 +1,6 @@
 import type { ChangeSet } from "../../engine/changeset.js";
 import { PlanError, SyncError } from "../../engine/engine.js";
+import type { SeenObjects } from "../../engine/health.js";
 import type { VerifyingState } from "../../state/store.js";
 import type { Manifest } from "../../types.js";
 import { FileProblemError } from "../../types.js";
@@ -15,6 +16,11 @@ import { verify } from "./verify.js";
 /** A revision the gates let through: render, pre-checks (or, deferred, one look at them), sync (→ Verifying), then verify. */
 export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
   const log = c.log.child({ revision: head.slice(0, 12) });
+  // The LIST of what the app has runs while the revision is fetched and parsed: for a known app
+  // (a first apply has nothing to list) without pre-checks (a check may run for minutes, and the
+  // plan must not stand on a LIST that old).
+  const early = c.state.inventory.length > 0 && c.spec.config.checks.pre.length === 0;
+  const prefetched = early ? (await c.engine(false)).engine.prefetchLive(c.spec.config.name, c.state.inventory) : undefined;
   let manifests: Manifest[];
   try {
     manifests = await c.render(head);
@@ -41,10 +47,12 @@ export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
 
   let changeSet: ChangeSet;
   let verifying: VerifyingState;
+  let seen: SeenObjects | undefined;
   try {
     const { engine, keyId } = await c.engine();
-    const out = await engine.sync(c.syncRequest(manifests));
+    const out = await engine.sync({ ...c.syncRequest(manifests), ...(prefetched ? { prefetched } : {}) });
     changeSet = out.changeSet;
+    seen = out.seen;
     verifying = applied(c.state, {
       revision: head,
       branch: c.followed && !c.pinned ? c.followed : undefined,
@@ -69,6 +77,7 @@ export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
     c.emit("failed", head, "ApplyFailed", e instanceof PlanError ? "PlanFailed" : "ApplyFailed", message);
     return { kind: "failed", revision: head, message, permanent, ...reasonOf(e) };
   }
-  const done = await verify(c, verifying, pre);
+  // The first health look stands on what the sync saw of the objects it did not write.
+  const done = await verify(c, verifying, pre, seen);
   return done.kind === "applied" || done.kind === "verifying" ? { ...done, changeSet } : done;
 }

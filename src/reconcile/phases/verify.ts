@@ -1,5 +1,5 @@
 import { checkOnce, startCheck, type CheckOutcome } from "../../checks/run.js";
-import { AbortedError, checkHealthOnce, describeHealth, waitHealthy } from "../../engine/health.js";
+import { AbortedError, checkHealthOnce, describeHealth, waitHealthy, type SeenObjects } from "../../engine/health.js";
 import type { VerifyingState } from "../../state/store.js";
 import { isoNow } from "../clock.js";
 import { msSince, type Cycle, type CycleResult } from "../cycle.js";
@@ -16,13 +16,13 @@ import { awaitRollback, onVerifyFailure, VerifyFailure } from "./rollback.js";
  * waits for the good revision's health. With c.deferWaits
  * each cycle looks once and the app stays Verifying until a verdict or a deadline.
  */
-export async function verify(c: Cycle, state: VerifyingState, pre: CheckOutcome[] = []): Promise<CycleResult> {
+export async function verify(c: Cycle, state: VerifyingState, pre: CheckOutcome[] = [], seen?: SeenObjects): Promise<CycleResult> {
   if (state.rollbackFrom) return awaitRollback(c, { ...state, rollbackFrom: state.rollbackFrom });
-  if (c.deferWaits) return verifyStep(c, state, pre);
+  if (c.deferWaits) return verifyStep(c, state, pre, seen);
   const app = c.spec.config;
   let checks: CheckOutcome[] = pre;
   try {
-    const health = await waitHealthy(c.io.client, c.io.discovery, app.name, state.inventory, { timeoutMs: app.healthTimeoutMs, signal: c.signal });
+    const health = await waitHealthy(c.io.client, c.io.discovery, app.name, state.inventory, { timeoutMs: app.healthTimeoutMs, signal: c.signal, seen });
     if (!health.healthy) throw new VerifyFailure(`health: ${describeHealth(health, app.healthTimeoutMs)}`, checks);
     const post = await runChecks(c, "post", app.checks.post, state.revision);
     checks = [...pre, ...post];
@@ -41,7 +41,7 @@ export async function verify(c: Cycle, state: VerifyingState, pre: CheckOutcome[
  * post-check in turn, created once and read once per cycle. The deadlines come from the state
  * (verifyStartedAt, the running check's startedAt) and the cycle's clock, so a restart resumes.
  */
-async function verifyStep(c: Cycle, state: VerifyingState, pre: CheckOutcome[]): Promise<CycleResult> {
+async function verifyStep(c: Cycle, state: VerifyingState, pre: CheckOutcome[], seen?: SeenObjects): Promise<CycleResult> {
   const app = c.spec.config;
   const rev = state.revision;
   let progress = parseProgress(state.verifyChecks);
@@ -50,7 +50,7 @@ async function verifyStep(c: Cycle, state: VerifyingState, pre: CheckOutcome[]):
   try {
     if (!at.healthyAt) {
       const over = deadlinePassed(c.clock.now(), at.verifyStartedAt, app.healthTimeoutMs);
-      const health = await checkHealthOnce(c.io.client, c.io.discovery, app.name, at.inventory, { deadlinePassed: over });
+      const health = await checkHealthOnce(c.io.client, c.io.discovery, app.name, at.inventory, { deadlinePassed: over, seen });
       if (!health) return pending(c, at, progress, `waiting for health until ${new Date(deadlineOf(at.verifyStartedAt, app.healthTimeoutMs)).toISOString()}`);
       if (!health.healthy) throw new VerifyFailure(`health: ${describeHealth(health, app.healthTimeoutMs)}`, progress.done);
       at = { ...at, healthyAt: isoNow(c.clock) };

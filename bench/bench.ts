@@ -20,6 +20,7 @@ import { benchEngine } from "./engine.js";
 import { benchGit, benchGitMemory } from "./git.js";
 import { benchKustomize } from "./kustomize.js";
 import { benchService } from "./service.js";
+import { benchShard } from "./shard.js";
 
 const execFileP = promisify(execFile);
 const N = Number(process.env.BENCH_OBJECTS ?? 1000);
@@ -196,6 +197,7 @@ const SECTIONS: [string, () => Promise<void>][] = [
   ["gitMemory", () => benchGitMemory(row)],
   ["kustomize", () => benchKustomize(row)],
   ["service", () => benchService(row)],
+  ["shard", () => benchShard(row)],
 ];
 
 async function main(): Promise<void> {

@@ -6,6 +6,7 @@ import { benchFleet } from "./fleet.js";
 import { benchGit, benchGitMemory } from "./git.js";
 import { benchKustomize } from "./kustomize.js";
 import { benchService } from "./service.js";
+import { benchShard } from "./shard.js";
 
 const rows: [string, string][] = [];
 const row = (k: string, v: string) => {
@@ -22,6 +23,7 @@ const SECTIONS: [string, () => Promise<void>][] = [
   ["kustomize", () => benchKustomize(row)],
   ["service", () => benchService(row)],
   ["fleet", () => benchFleet(row)],
+  ["shard", () => benchShard(row)],
 ];
 
 async function main(): Promise<void> {

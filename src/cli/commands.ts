@@ -166,6 +166,8 @@ export interface RunOptions {
   renewDeadline?: string;
   retryPeriod?: string;
   shutdownGrace?: string;
+  /** Split the apps among the replicas (src/service/shard.ts). */
+  shard?: boolean;
 }
 
 /**
@@ -201,6 +203,7 @@ export async function runCommand(ctx: CommandContext, opts: RunOptions = {}): Pr
       retryPeriodMs: ms("retry-period", opts.retryPeriod),
     },
     shutdownGraceMs: ms("shutdown-grace", opts.shutdownGrace),
+    shard: opts.shard ?? false,
     loops,
     handleSignals: true,
   });

@@ -24,6 +24,10 @@ export interface PollerOptions {
    */
   observer?: Observer;
   now?: () => number;
+  /** Sharding: the apps this replica reconciles now (the others are their owners' to run); all when omitted. */
+  owns?: (app: string) => boolean;
+  /** Runs one app's turn (sharding: in the app's write context, so the write gate knows whose writes they are). */
+  turn?: <T>(app: string, work: () => Promise<T>) => Promise<T>;
 }
 
 /** How one round runs: run() defers waits and honours each app's backoff; a cycle by hand (apply --once, tests) does neither. */
@@ -61,9 +65,9 @@ export class RepoPoller {
   }
 
   /** Records the source's state in each app's status on transitions only (and once per process). */
-  private async reportSource(transition: SourceTransition | undefined): Promise<void> {
+  private async reportSource(transition: SourceTransition | undefined, mine: AppReconciler[]): Promise<void> {
     const repo = this.conn.config.name;
-    const apps = this.apps.map((a) => a.app.name);
+    const apps = mine.map((a) => a.app.name);
     const changes = this.records ? await this.records.sync(apps) : [];
     if (transition === "failing") this.log.error({ repo, err: this.health.error, since: new Date(this.health.failingSince ?? 0).toISOString() }, "source failing: listing refs fails; clusters keep their current revision");
     if (transition === "recovered") this.log.info({ repo }, "source recovered: listing refs works again");
@@ -85,6 +89,10 @@ export class RepoPoller {
    */
   async cycle(signal?: AbortSignal, round: RoundOptions = {}): Promise<PollResult> {
     const repo = this.conn.config.name;
+    const owns = this.opts.owns;
+    const mine = owns ? this.apps.filter((a) => owns(a.app.name)) : this.apps;
+    // A replica that owns none of the repo's apps has no reason to list it.
+    if (owns && mine.length === 0) return { repo, apps: [] };
     let heads: Map<string, string>;
     try {
       heads = await this.conn.repo.listHeads();
@@ -92,15 +100,15 @@ export class RepoPoller {
       const error = e instanceof Error ? e.message : String(e);
       this.failures++;
       this.log.warn({ repo, err: error, failures: this.failures }, "listing refs failed; clusters keep their current revision");
-      await this.reportSource(this.health.failed(error));
+      await this.reportSource(this.health.failed(error), mine);
       return { repo, error, apps: [] };
     }
     const recovered = this.health.listed();
     // A branch pattern picks its branch from this same listing.
-    const followedBy = new Map(this.apps.map((a) => [a, resolveBranch(a.app, heads)]));
+    const followedBy = new Map(mine.map((a) => [a, resolveBranch(a.app, heads)]));
     for (const [app, { branch, head }] of followedBy) if (branch && head) this.records?.rememberHeads(app.app.name, { [branch]: head });
-    await this.reportSource(recovered);
-    const due = this.apps.filter((a) => !(round.backoff && this.backoff.waiting(a.app.name)));
+    await this.reportSource(recovered, mine);
+    const due = mine.filter((a) => !(round.backoff && this.backoff.waiting(a.app.name)));
     const done = new Map<AppReconciler, CycleResult>();
     for (const wave of waves(due, (a) => a.app.name, (a) => a.app.dependsOn)) {
       if (signal?.aborted) break;
@@ -109,7 +117,8 @@ export class RepoPoller {
         const followed = followedBy.get(app) ?? resolveBranch(app.app, heads);
         let result: CycleResult;
         try {
-          result = await app.reconcile(followed.head, signal, followed.branch, { deferWaits: round.deferWaits ?? false });
+          const work = (): Promise<CycleResult> => app.reconcile(followed.head, signal, followed.branch, { deferWaits: round.deferWaits ?? false });
+          result = await (this.opts.turn ? this.opts.turn(app.app.name, work) : work());
         } catch (e) {
           if (signal?.aborted) return;
           // Reaching the cluster failed (state load, drift LIST): transient by nature.

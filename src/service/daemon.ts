@@ -6,6 +6,10 @@
 // its renew deadline even if a renew request hangs), and after the shutdown grace period only
 // the state record of what was written may still go out. Each leader term builds a fresh
 // runtime, so a replica that takes over starts from the state persisted in the cluster.
+//
+// Sharded (--shard, src/service/shard.ts): every replica runs the pollers, each reconciling the
+// apps it holds the Lease of, and the gate lets an app's writes out only under that app's Lease;
+// the loops (release schedulers) still run on the leader only.
 import { readFileSync } from "node:fs";
 import type { PlumberConfig } from "../config/types.js";
 import { connectCluster } from "../connect/cluster.js";
@@ -19,7 +23,9 @@ import { sleep } from "../util/pool.js";
 import { EventRateLimiter, EventRecorder, EventsObserver } from "./events.js";
 import { startServiceHttp, type ProbeResult, type ServiceHttp } from "./http.js";
 import { DEFAULT_LEASE_TIMINGS, defaultIdentity, LeaderElector, type LeaseTimings } from "./leader.js";
+import { Leadership } from "./leadership.js";
 import { PlumberMetrics } from "./metrics.js";
+import { currentWork, ShardCoordinator } from "./shard.js";
 import { permissionHint } from "./permissions.js";
 import { ConfigReloader, type ReloadResult } from "./reload.js";
 
@@ -53,6 +59,11 @@ export interface DaemonOptions {
   leaderElection?: Partial<LeaderElectionSettings>;
   /** Run beside the repo pollers while leading. */
   loops?: LoopSource[];
+  /**
+   * Split the apps among the replicas (src/service/shard.ts), with the lease settings of
+   * leaderElection (its Lease still elects the replica that runs `loops`).
+   */
+  shard?: boolean;
   /** Options for each leader term's runtime; its observer hears what the daemon's metrics and Events do. */
   runtimeOptions?: Omit<RuntimeOptions, "log" | "cacheDir">;
   /** After SIGTERM: how long the cycle in flight may take before writes are abandoned. Default 20s. */
@@ -77,6 +88,8 @@ export class Daemon {
   private readonly forced = new AbortController();
   private readonly limiter = new EventRateLimiter();
   private elector?: LeaderElector;
+  private shard?: ShardCoordinator;
+  private readonly leadership = new Leadership();
   private http?: ServiceHttp;
   private reloader?: ConfigReloader;
   private restartGeneration?: () => void;
@@ -165,7 +178,8 @@ export class Daemon {
       await this.reloader.start();
       const synced = this.syncStateForReadiness();
       const le = this.leaderSettings();
-      if (le.enabled) {
+      if (this.opts.shard) await this.runSharded(le);
+      else if (le.enabled) {
         const client = await this.leaseClient(le);
         this.elector = new LeaderElector({
           ...le,
@@ -199,6 +213,30 @@ export class Daemon {
         process.off("SIGINT", onInt);
         process.off("SIGHUP", onHup);
       }
+    }
+  }
+
+  /** Every replica reconciles the apps it holds the Lease of; the leader also runs the loops. */
+  private async runSharded(le: LeaderElectionSettings): Promise<void> {
+    const namespace = le.namespace ?? this.defaultLeaseNamespace();
+    const client = await this.leaseClient(le);
+    const t = { leaseDurationMs: le.leaseDurationMs, renewDeadlineMs: le.renewDeadlineMs, retryPeriodMs: le.retryPeriodMs };
+    this.shard = new ShardCoordinator({
+      ...t,
+      client,
+      namespace,
+      identity: this.identity,
+      log: this.log,
+      apps: () => this.config.apps.map((a) => a.name),
+      onRound: (v) => this.metrics.setShard(v.members.length, v.owned.length, v.assigned),
+    });
+    this.elector = new LeaderElector({ ...t, namespace, name: le.name, client, identity: this.identity, log: this.log, onChange: (leading) => this.metrics.setLeader(leading) });
+    this.metrics.setLeader(false);
+    this.log.info({ identity: this.identity, namespace, lease: le.name, ...timings(le) }, "sharding on: apps split among the replicas by Leases");
+    try {
+      await Promise.all([this.shard.run(this.stop.signal, () => this.lead(this.stop.signal)), this.elector.run(this.stop.signal, (term) => this.leadership.hold(term))]);
+    } finally {
+      client.close();
     }
   }
 
@@ -324,13 +362,16 @@ export class Daemon {
   }
 
   private loopsFor(rt: Runtime): Loop[] {
+    const shard = this.shard;
+    const sharding = shard ? { owns: (app: string) => shard.canWrite(app), turn: <T>(app: string, work: () => Promise<T>) => shard.turn(app, work) } : {};
     const loops: Loop[] = [...rt.repos.keys()].map((name) => {
-      const poller = repoPoller(rt, name, this.log);
+      const poller = repoPoller(rt, name, this.log, sharding);
       return { name: `repo/${name}`, run: (signal: AbortSignal) => poller.run(signal) };
     });
     for (const src of this.opts.loops ?? []) {
       const made = typeof src === "function" ? src(rt) : src;
-      if (made) loops.push(...(Array.isArray(made) ? made : [made]));
+      if (!made) continue;
+      for (const loop of Array.isArray(made) ? made : [made]) loops.push(shard ? this.leadership.only(loop) : loop);
     }
     return loops;
   }
@@ -376,10 +417,31 @@ export class Daemon {
 
   private writeRefusal(req: KubeRequest, stateNs: string): string | undefined {
     if (this.closed) return "plumber has stopped";
-    if (this.elector && !this.elector.isLeader()) return "this replica is not the leader";
+    if (this.shard) {
+      const refused = this.shardRefusal(this.shard, req, stateNs);
+      if (refused) return refused;
+    } else if (this.elector && !this.elector.isLeader()) return "this replica is not the leader";
     if (this.draining && !isStateWrite(req, stateNs)) return "plumber is shutting down (grace period over)";
     return undefined;
   }
+
+  /** An app's writes (its turn, or its state record written outside it) need the app's Lease; the loops' need the leader's. */
+  private shardRefusal(shard: ShardCoordinator, req: KubeRequest, stateNs: string): string | undefined {
+    const work = currentWork();
+    const app = work?.app ?? appOfStateWrite(req, stateNs);
+    if (app !== undefined) return shard.canWrite(app) ? undefined : `this replica does not hold the lease of app ${app}`;
+    if (work?.leader) return this.elector?.isLeader() ? undefined : "this replica is not the leader";
+    return shard.alive() ? undefined : "this replica's shard membership lapsed";
+  }
+}
+
+/** The app whose state record (or one of its chunks) `req` writes, if it does. */
+function appOfStateWrite(req: KubeRequest, stateNs: string): string | undefined {
+  const prefix = `/api/v1/namespaces/${encodeURIComponent(stateNs)}/configmaps/${stateObjectName("")}`;
+  if (!req.path.startsWith(prefix)) return undefined;
+  // plumber-app-<app> or a chunk plumber-app-<app>.<generation>.<n>; app names have no dots.
+  const rest = req.path.slice(prefix.length).split(".")[0] ?? "";
+  return rest && !rest.includes("/") ? decodeURIComponent(rest) : undefined;
 }
 
 /** Waits for `p`, at most `ms` (without a timer that keeps the process alive afterwards). */

@@ -66,6 +66,8 @@ export interface LeaderElectorOptions extends LeaseTimings {
   random?: () => number;
   /** Told whenever this replica starts or stops leading. */
   onChange?: (leading: boolean) => void;
+  /** Added to the Lease's labels when this replica creates it (shard members are listed by label). */
+  labels?: Record<string, string>;
 }
 
 interface LeaseSpec {
@@ -76,7 +78,7 @@ interface LeaseSpec {
   leaseTransitions?: number;
 }
 
-interface Lease {
+export interface Lease {
   apiVersion: "coordination.k8s.io/v1";
   kind: "Lease";
   metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Record<string, string> };
@@ -92,6 +94,63 @@ export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
 
+/**
+ * When one Lease last changed, by this replica's clock: the dating rule above (a change is dated
+ * to the end of the previous look when this look was quick and came right after it). Shared by
+ * the elector (one GET per look) and the shard membership (one LIST per look for many Leases).
+ */
+export class LeaseSighting {
+  lease?: Lease;
+  /** Local time at which the Lease as last seen changed. */
+  changedAt = 0;
+  private key = "";
+  /** Local time at the end of the previous look. */
+  private lookedAt?: number;
+
+  constructor(private readonly retryPeriodMs: number) {}
+
+  /** A look that found `lease` (undefined: absent), begun at `start` and done at `end`. */
+  saw(lease: Lease | undefined, start: number, end: number): void {
+    const previous = this.lookedAt;
+    const adjacent = previous !== undefined && end - start <= LOOK_MAX_MS && start - previous <= JITTER * this.retryPeriodMs + GAP_SLACK_MS;
+    // The change (if any) happened after the previous look saw the old record.
+    if (lease) this.note(lease, adjacent ? (previous as number) : end);
+    this.lookedAt = end;
+  }
+
+  /** A failed look: the next change cannot be dated to the previous one. */
+  missed(): void {
+    this.lookedAt = undefined;
+  }
+
+  /** Our own write, sent at `at`, returned `lease` at `end`. */
+  wrote(lease: Lease, at: number, end: number): void {
+    this.note(lease, at);
+    this.lookedAt = end;
+  }
+
+  get holder(): string | undefined {
+    return this.lease?.spec?.holderIdentity || undefined;
+  }
+
+  /** When the Lease as last seen expires for this replica (its own clock); 0 when free or held by `self`. */
+  expiresAt(self: string): number {
+    const s = this.lease?.spec;
+    if (!s?.holderIdentity || s.holderIdentity === self) return 0;
+    return this.changedAt + (s.leaseDurationSeconds ?? 0) * 1000;
+  }
+
+  private note(lease: Lease, at: number): void {
+    const s = lease.spec ?? {};
+    const key = `${s.holderIdentity ?? ""}|${s.renewTime ?? ""}|${s.acquireTime ?? ""}|${s.leaseTransitions ?? 0}|${s.leaseDurationSeconds ?? 0}`;
+    if (key !== this.key) {
+      this.key = key;
+      this.changedAt = at;
+    }
+    this.lease = lease;
+  }
+}
+
 export class LeaderElector {
   readonly identity: string;
   private readonly opts: LeaderElectorOptions;
@@ -101,11 +160,7 @@ export class LeaderElector {
   /** Local time of the last successful acquire or renew. */
   private renewedAt = 0;
   /** The Lease as last seen, and when (local clock) it last changed. */
-  private observed?: Lease;
-  private observedKey = "";
-  private observedAt = 0;
-  /** Local time at the end of the previous look at the Lease. */
-  private lookedAt?: number;
+  private readonly sighting: LeaseSighting;
 
   constructor(opts: LeaderElectorOptions) {
     checkTimings(opts);
@@ -113,10 +168,15 @@ export class LeaderElector {
     this.identity = opts.identity ?? defaultIdentity();
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
+    this.sighting = new LeaseSighting(opts.retryPeriodMs);
+  }
+
+  get name(): string {
+    return this.opts.name;
   }
 
   private get path(): string {
-    return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.opts.namespace)}/leases/${encodeURIComponent(this.opts.name)}`;
+    return leasePath(this.opts.namespace, this.opts.name);
   }
 
   /** True while this replica holds the Lease and renewed it within the renew deadline. */
@@ -124,9 +184,17 @@ export class LeaderElector {
     return this.leading && this.now() - this.renewedAt < this.opts.renewDeadlineMs;
   }
 
+  /**
+   * True while the Lease as last seen is this replica's and was renewed within the renew
+   * deadline: isLeader() without the leader term of run(), for Leases driven by step() (shards).
+   */
+  holds(): boolean {
+    return this.sighting.holder === this.identity && this.now() - this.renewedAt < this.opts.renewDeadlineMs;
+  }
+
   /** The holder as last observed (may be stale by up to a retry period). */
   observedHolder(): string | undefined {
-    return this.observed?.spec.holderIdentity || undefined;
+    return this.sighting.holder;
   }
 
   private setLeading(v: boolean): void {
@@ -140,31 +208,39 @@ export class LeaderElector {
    * the Lease afterwards. Errors other than a lost race are logged and count as "not now".
    */
   async tryAcquireOrRenew(): Promise<boolean> {
-    const { client, log } = this.opts;
-    const now = this.now();
-    const durationS = Math.max(1, Math.ceil(this.opts.leaseDurationMs / 1000));
+    const start = this.now();
     let current: Lease | undefined;
     try {
-      current = await client.getOptional<Lease>(this.path);
+      current = await this.opts.client.getOptional<Lease>(this.path);
     } catch (e) {
-      this.lookedAt = undefined;
-      log.warn({ err: errText(e), lease: this.where() }, "leader election: cannot read the lease");
+      this.sighting.missed();
+      this.opts.log.warn({ err: errText(e), lease: this.where() }, "leader election: cannot read the lease");
       return false;
     }
-    const lookedAt = this.now();
-    const previous = this.lookedAt;
-    const adjacent = previous !== undefined && lookedAt - now <= LOOK_MAX_MS && now - previous <= JITTER * this.opts.retryPeriodMs + GAP_SLACK_MS;
+    return this.step(current, start, this.now());
+  }
+
+  /** A look at the Lease read by the caller (one LIST for many Leases), without trying to take it. */
+  see(current: Lease | undefined, start: number, end: number): void {
+    if (current) this.sighting.saw(current, start, end);
+    else this.sighting.missed();
+  }
+
+  /** The rest of tryAcquireOrRenew, on the Lease the caller read between `start` and `end` (undefined: absent). */
+  async step(current: Lease | undefined, start: number, end: number): Promise<boolean> {
+    const { client, log } = this.opts;
+    const now = start;
+    const durationS = Math.max(1, Math.ceil(this.opts.leaseDurationMs / 1000));
     if (!current) {
       const lease: Lease = {
         apiVersion: "coordination.k8s.io/v1",
         kind: "Lease",
-        metadata: { name: this.opts.name, namespace: this.opts.namespace, labels: { "app.kubernetes.io/managed-by": "plumber" } },
+        metadata: { name: this.opts.name, namespace: this.opts.namespace, labels: { "app.kubernetes.io/managed-by": "plumber", ...this.opts.labels } },
         spec: { holderIdentity: this.identity, leaseDurationSeconds: durationS, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
       };
       try {
         const created = await this.createLease(lease);
-        this.observe(created, now);
-        this.lookedAt = this.now();
+        this.sighting.wrote(created, now, this.now());
         this.renewedAt = now;
         return true;
       } catch (e) {
@@ -172,14 +248,12 @@ export class LeaderElector {
         return false;
       }
     }
-    // The change (if any) happened after the previous look saw the old record.
-    this.observe(current, adjacent ? (previous as number) : lookedAt);
-    this.lookedAt = lookedAt;
+    this.sighting.saw(current, start, end);
     const spec = current.spec ?? {};
     const holder = spec.holderIdentity ?? "";
     const heldByMe = holder === this.identity;
     const validFor = (spec.leaseDurationSeconds ?? durationS) * 1000;
-    if (holder && !heldByMe && this.observedAt + validFor > this.now()) return false;
+    if (holder && !heldByMe && this.sighting.changedAt + validFor > this.now()) return false;
     // Ours to renew, released, or expired: take it, guarded by resourceVersion against a racing standby.
     const next: Lease = {
       apiVersion: "coordination.k8s.io/v1",
@@ -195,8 +269,7 @@ export class LeaderElector {
     };
     try {
       const updated = await client.request<Lease>({ method: "PUT", path: this.path, body: JSON.stringify(next) });
-      this.observe(updated.body, now);
-      this.lookedAt = this.now();
+      this.sighting.wrote(updated.body, now, this.now());
       this.renewedAt = now;
       if (!heldByMe) log.info({ lease: this.where(), previous: holder || undefined }, "leader election: acquired the lease");
       return true;
@@ -226,19 +299,7 @@ export class LeaderElector {
 
   /** When the Lease as last seen expires for this replica (its own clock); 0 when free or ours. */
   expiresAt(): number {
-    const s = this.observed?.spec;
-    if (!s?.holderIdentity || s.holderIdentity === this.identity) return 0;
-    return this.observedAt + (s.leaseDurationSeconds ?? 0) * 1000;
-  }
-
-  private observe(lease: Lease, now: number): void {
-    const s = lease.spec ?? {};
-    const key = `${s.holderIdentity ?? ""}|${s.renewTime ?? ""}|${s.acquireTime ?? ""}|${s.leaseTransitions ?? 0}|${s.leaseDurationSeconds ?? 0}`;
-    if (key !== this.observedKey) {
-      this.observedKey = key;
-      this.observedAt = now;
-    }
-    this.observed = lease;
+    return this.sighting.expiresAt(this.identity);
   }
 
   private where(): string {
@@ -315,7 +376,7 @@ export class LeaderElector {
   /** Gives the Lease up (holder emptied) if this replica still holds it: as client-go's ReleaseOnCancel. */
   async release(): Promise<void> {
     this.setLeading(false);
-    const lease = this.observed;
+    const lease = this.sighting.lease;
     if (!lease || lease.spec?.holderIdentity !== this.identity) return;
     const now = this.now();
     const released: Lease = {
@@ -324,13 +385,18 @@ export class LeaderElector {
     };
     try {
       const res = await this.opts.client.request<Lease>({ method: "PUT", path: this.path, body: JSON.stringify(released) });
-      this.observe(res.body, now);
+      this.sighting.wrote(res.body, now, this.now());
       this.opts.log.info({ lease: this.where() }, "leader election: released the lease");
     } catch (e) {
       // A conflict means someone else has it already; anything else: it expires on its own.
       if (!(e instanceof KubeApiError && e.conflict)) this.opts.log.warn({ err: errText(e), lease: this.where() }, "leader election: cannot release the lease");
     }
   }
+}
+
+export function leasePath(namespace: string, name?: string): string {
+  const coll = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+  return name === undefined ? coll : `${coll}/${encodeURIComponent(name)}`;
 }
 
 function errText(e: unknown): string {

@@ -19,6 +19,9 @@ export const METRIC_NAMES = {
   objectsPruned: "plumber_objects_pruned_total",
   driftRepairs: "plumber_drift_repairs_total",
   leader: "plumber_leader",
+  shardMembers: "plumber_shard_members",
+  shardOwnedApps: "plumber_shard_owned_apps",
+  shardAssignedApps: "plumber_shard_assigned_apps",
   reloads: "plumber_config_reloads_total",
   events: "plumber_events_total",
   sourceFailing: "plumber_source_failing",
@@ -53,6 +56,8 @@ export class PlumberMetrics implements Observer {
   private readonly objectsPruned: Counter<"app">;
   private readonly driftRepairs: Counter<"app">;
   private readonly leader: Gauge;
+  /** Registered on first use: only a sharded replica has them. */
+  private shard?: { members: Gauge; owned: Gauge; assigned: Gauge };
   private readonly reloads: Counter<"result">;
   private readonly events: Counter<"reason" | "outcome">;
   private readonly sourceFailing: Gauge<"repo">;
@@ -207,6 +212,18 @@ export class PlumberMetrics implements Observer {
 
   setLeader(leading: boolean): void {
     this.leader.set(leading ? 1 : 0);
+  }
+
+  setShard(members: number, ownedApps: number, assignedApps: number): void {
+    const registers = [this.registry];
+    this.shard ??= {
+      members: new Gauge({ name: METRIC_NAMES.shardMembers, help: "With --shard: the replicas this one sees alive (itself included).", registers }),
+      owned: new Gauge({ name: METRIC_NAMES.shardOwnedApps, help: "With --shard: the apps this replica holds the Lease of (the only ones it writes).", registers }),
+      assigned: new Gauge({ name: METRIC_NAMES.shardAssignedApps, help: "With --shard: the apps the assignment gives this replica; above owned while their old owners hand them over.", registers }),
+    };
+    this.shard.assigned.set(assignedApps);
+    this.shard.members.set(members);
+    this.shard.owned.set(ownedApps);
   }
 
   observeReload(result: "applied" | "refused"): void {

@@ -94,13 +94,9 @@ export async function benchShard(row: (k: string, v: string) => void): Promise<v
       return r;
     };
     const held = async (): Promise<Map<string, string>> => {
-      const res = await kube.request<{ items: Lease[] }>({ method: "GET", path: `/apis/coordination.k8s.io/v1/namespaces/${stateNs}/leases`, query: { labelSelector: "plumber.dev/shard=app" }, list: true });
-      const byName = new Map(APPS.map((a) => [appLeaseName(a), a]));
+      const res = await kube.request<{ items: Lease[] }>({ method: "GET", path: `/apis/coordination.k8s.io/v1/namespaces/${stateNs}/leases`, query: { labelSelector: "plumber.dev/shard=shard" }, list: true });
       const out = new Map<string, string>();
-      for (const l of res.body.items) {
-        const app = byName.get(l.metadata.name);
-        if (app && l.spec.holderIdentity) out.set(app, l.spec.holderIdentity);
-      }
+      for (const l of res.body.items) for (const app of APPS.filter((a) => appLeaseName(a) === l.metadata.name)) if (l.spec.holderIdentity) out.set(app, l.spec.holderIdentity);
       return out;
     };
     /** Every app held by the live replicas, spread as the assignment over exactly them wants (each member's own metrics agree). */

@@ -168,6 +168,15 @@ export interface RunOptions {
   shutdownGrace?: string;
   /** Split the apps among the replicas (src/service/shard.ts). */
   shard?: boolean;
+  /** With shard: how many shards (Leases) the apps fall into. */
+  shards?: string;
+}
+
+/** --shards: a whole number 1-1024 (each shard is one Lease renewed every retry period). */
+function shardCount(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new Error(`--shards: "${v}" is not a whole number from 1 to 1024`);
+  return n;
 }
 
 /**
@@ -204,6 +213,7 @@ export async function runCommand(ctx: CommandContext, opts: RunOptions = {}): Pr
     },
     shutdownGraceMs: ms("shutdown-grace", opts.shutdownGrace),
     shard: opts.shard ?? false,
+    ...(opts.shards !== undefined ? { shards: shardCount(opts.shards) } : {}),
     loops,
     handleSignals: true,
   });

@@ -59,7 +59,8 @@ program
   .option("--lease-duration <duration>", "how long standbys wait for a silent leader before taking over", "15s")
   .option("--renew-deadline <duration>", "how long a leader goes on without renewing before it stops writing", "10s")
   .option("--retry-period <duration>", "how often the Lease is renewed or tried", "2s")
-  .option("--shard", "split the apps among all replicas run with --shard (a Lease per replica and per app, in the lease namespace); releases run on the leader")
+  .option("--shard", "split the apps among all replicas run with --shard (a Lease per replica and per shard of apps, in the lease namespace); releases run on the leader")
+  .option("--shards <n>", "with --shard: how many shards (Leases) the apps fall into, 1-1024; every replica must use the same", "32")
   .option("--shutdown-grace <duration>", "after SIGTERM: how long the cycle in flight may run before its remaining writes are abandoned", "20s")
   .action((o: Omit<RunOptions, "cacheDir">) => run(async () => runCommand(await commandContext(globals()), { ...o, cacheDir: globals().cacheDir })));
 

@@ -64,6 +64,8 @@ export interface DaemonOptions {
    * leaderElection (its Lease still elects the replica that runs `loops`).
    */
   shard?: boolean;
+  /** With shard: how many shards (Leases) the apps fall into (default shard-assign.ts DEFAULT_SHARDS); the same on every replica. */
+  shards?: number;
   /** Options for each leader term's runtime; its observer hears what the daemon's metrics and Events do. */
   runtimeOptions?: Omit<RuntimeOptions, "log" | "cacheDir">;
   /** After SIGTERM: how long the cycle in flight may take before writes are abandoned. Default 20s. */
@@ -228,6 +230,7 @@ export class Daemon {
       identity: this.identity,
       log: this.log,
       apps: () => this.config.apps.map((a) => a.name),
+      ...(this.opts.shards !== undefined ? { shards: this.opts.shards } : {}),
       onRound: (v) => this.metrics.setShard(v.members.length, v.owned.length, v.assigned),
     });
     this.elector = new LeaderElector({ ...t, namespace, name: le.name, client, identity: this.identity, log: this.log, onChange: (leading) => this.metrics.setLeader(leading) });

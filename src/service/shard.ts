@@ -4,28 +4,30 @@
 //     labelled plumber.dev/shard=member) and renews it every retry period; every replica LISTs
 //     them and counts a member dead once its Lease has not changed for its lease duration by the
 //     observer's own clock (leader.ts's LeaseSighting, the same dating rule as leader election);
-//   - assignment: rendezvous hashing with bounded loads over the live members (shard-assign.ts),
+//   - assignment: apps fall into a fixed number of shards (a hash of the app's name), and the
+//     shards go to the live members by rendezvous hashing with bounded loads (shard-assign.ts),
 //     computed by each replica alone;
-//   - writing: an app is written only under its own Lease (plumber-shard-app-<app>, labelled
-//     plumber.dev/shard=app), taken and renewed with resourceVersion preconditions by the same
+//   - writing: an app is written only under its shard's Lease (plumber-shard-<n>, labelled
+//     plumber.dev/shard=shard), taken and renewed with resourceVersion preconditions by the same
 //     code as the leader Lease (LeaderElector.step), and checked by the write gate before every
 //     write (canWrite: held and renewed within the renew deadline, as isLeader() for the leader).
-// Assignment only says who should try; the per-app Lease is what makes two writers impossible, so
+//     One Lease per shard, not per app, so Lease traffic stays flat however many apps there are.
+// Assignment only says who should try; the shard's Lease is what makes two writers impossible, so
 // replicas that briefly disagree on the members (one has not seen a join yet) only wait. A replica
-// that loses an app by rebalancing shuts the app's gate at once, keeps renewing its Lease until the
-// app's turn in flight is over, then releases it, so the new owner takes it at its next round.
-// A replica that dies stops renewing: its apps' Leases expire for the others after one lease
-// duration, and each goes to its owner among the survivors, which looks again right at expiry.
+// that loses a shard by rebalancing shuts its gate at once, keeps renewing its Lease until the
+// turns in flight of its apps are over, then releases it, so the new owner takes it at its next
+// round. A replica that dies stops renewing: its shards' Leases expire for the others after one
+// lease duration, and each goes to its owner among the survivors, which looks again right at expiry.
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
 import { KubeApiError, type KubeClient } from "../kube/client.js";
 import type { Logger } from "../log.js";
 import { mapLimit, sleep } from "../util/pool.js";
 import { LeaderElector, LeaseSighting, leasePath, type Lease, type LeaseTimings } from "./leader.js";
-import { assign } from "./shard-assign.js";
+import { assignApps, DEFAULT_SHARDS, shardOf } from "./shard-assign.js";
 
 export const SHARD_LABEL = "plumber.dev/shard";
-const APP_LABEL = "plumber.dev/app";
+const SHARD_INDEX_LABEL = "plumber.dev/shard-index";
 /** client-go's jitter factor, as leader.ts. */
 const JITTER = 1.2;
 /** Lease writes in flight at once in one round (renewals of many apps). */
@@ -37,8 +39,16 @@ export function memberLeaseName(identity: string): string {
   return `plumber-member-${createHash("sha256").update(identity).digest("hex").slice(0, 16)}`;
 }
 
-export function appLeaseName(app: string): string {
-  return `plumber-shard-app-${app}`;
+export function shardLeaseName(shard: number | string): string {
+  return `plumber-shard-${shard}`;
+}
+
+/**
+ * The Lease an app is written under, with `shards` shards.
+ * @internal for the tests and the bench, which tell from the apiserver's Leases who may write an app.
+ */
+export function appLeaseName(app: string, shards: number = DEFAULT_SHARDS): string {
+  return shardLeaseName(shardOf(app, shards));
 }
 
 /** Who does the work running now: an app's turn, or a loop that runs only on the leader (releases). */
@@ -76,15 +86,17 @@ export interface ShardOptions extends LeaseTimings {
   log: Logger;
   /** The apps of the running config. */
   apps: () => readonly string[];
+  /** How many shards (Leases) the apps fall into; every replica must use the same. Default DEFAULT_SHARDS. */
+  shards?: number;
   now?: () => number;
   random?: () => number;
   /** Told after every round. */
   onRound?: (view: ShardView) => void;
 }
 
-interface AppSlot {
+interface ShardSlot {
   lease: LeaderElector;
-  /** Lost by rebalancing: gate shut, Lease kept until the turn in flight is over. */
+  /** Lost by rebalancing: gate shut, Lease kept until the turns in flight are over. */
   leaving: boolean;
   busy: number;
 }
@@ -96,7 +108,9 @@ export class ShardCoordinator {
   private readonly random: () => number;
   private readonly member: LeaderElector;
   private readonly members = new Map<string, LeaseSighting>();
-  private readonly slots = new Map<string, AppSlot>();
+  /** By shard index. */
+  private readonly slots = new Map<string, ShardSlot>();
+  private readonly shards: number;
   private live: string[] = [];
   private owners = new Map<string, string>();
   private ownedKey = "";
@@ -107,6 +121,7 @@ export class ShardCoordinator {
     this.identity = opts.identity;
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
+    this.shards = Math.max(1, Math.floor(opts.shards ?? DEFAULT_SHARDS));
     this.member = new LeaderElector({ ...this.leaseOpts(memberLeaseName(opts.identity)), labels: { [SHARD_LABEL]: "member" } });
   }
 
@@ -115,9 +130,13 @@ export class ShardCoordinator {
     return { client, namespace, name, identity: this.identity, log, now: this.now, random: this.random, leaseDurationMs, renewDeadlineMs, retryPeriodMs };
   }
 
-  /** The write gate's question: this replica holds `app`'s Lease, renewed within the renew deadline, and has not lost it to a rebalance. */
+  private shardKey(app: string): string {
+    return String(shardOf(app, this.shards));
+  }
+
+  /** The write gate's question: this replica holds the Lease of `app`'s shard, renewed within the renew deadline, and has not lost it to a rebalance. */
   canWrite(app: string): boolean {
-    const slot = this.slots.get(app);
+    const slot = this.slots.get(this.shardKey(app));
     return !!slot && !slot.leaving && slot.lease.holds();
   }
 
@@ -127,7 +146,7 @@ export class ShardCoordinator {
   }
 
   view(): ShardView {
-    const owned = [...this.slots.keys()].filter((a) => this.canWrite(a)).sort();
+    const owned = [...new Set(this.opts.apps())].filter((a) => this.canWrite(a)).sort();
     const assigned = [...this.owners.values()].filter((o) => o === this.identity).length;
     return { identity: this.identity, members: [...this.live], owned, assigned };
   }
@@ -139,7 +158,7 @@ export class ShardCoordinator {
 
   /** One app's turn, in its write context; counted, so a lost app's Lease is kept until the turn is over. */
   async turn<T>(app: string, work: () => Promise<T>): Promise<T> {
-    const slot = this.slots.get(app);
+    const slot = this.slots.get(this.shardKey(app));
     if (slot) slot.busy++;
     try {
       return await context.run({ app }, work);
@@ -152,40 +171,43 @@ export class ShardCoordinator {
   async round(): Promise<void> {
     const { log } = this.opts;
     const members = await this.list("member");
-    const apps = await this.list("app");
+    const shardLeases = await this.list("shard");
     // Our own membership first: without it this replica owns nothing.
     if (members) await this.member.step(members.items.get(this.member.name), members.start, members.end);
     if (members) this.seeMembers(members);
     const alive = this.member.holds();
     const live = this.liveMembers(alive);
     const config = this.opts.apps();
-    this.owners = assign(config, live);
+    this.owners = assignApps(config, live, this.shards);
     this.live = live;
-    const names = new Set([...config, ...this.slots.keys()]);
-    await mapLimit([...names], ROUND_CONCURRENCY, async (app) => {
-      const mine = alive && this.owners.get(app) === this.identity;
-      let slot = this.slots.get(app);
-      if (!slot && !mine && !apps) return;
-      slot ??= this.slot(app);
-      const current = apps?.items.get(slot.lease.name);
+    const shardOwner = new Map<string, string>();
+    for (const [app, owner] of this.owners) shardOwner.set(this.shardKey(app), owner);
+    const wanted = new Set(config.map((a) => this.shardKey(a)));
+    const names = new Set([...wanted, ...this.slots.keys()]);
+    await mapLimit([...names], ROUND_CONCURRENCY, async (k) => {
+      const mine = alive && shardOwner.get(k) === this.identity;
+      let slot = this.slots.get(k);
+      if (!slot && !mine && !shardLeases) return;
+      slot ??= this.slot(k);
+      const current = shardLeases?.items.get(slot.lease.name);
       // Stopping: keep what the work in flight holds, take nothing new.
       if (mine && !(this.stopping && !slot.lease.holds())) {
         slot.leaving = false;
-        if (apps) await slot.lease.step(current, apps.start, apps.end);
+        if (shardLeases) await slot.lease.step(current, shardLeases.start, shardLeases.end);
         return;
       }
       if (slot.lease.holds() || slot.busy > 0) {
-        // Lost it (rebalanced, left the config, or stopping): shut the gate now, hand the Lease over once idle.
+        // Lost it (rebalanced, no app left in it, or stopping): shut the gate now, hand the Lease over once idle.
         slot.leaving = true;
         if (slot.busy > 0) {
-          if (apps) await slot.lease.step(current, apps.start, apps.end);
+          if (shardLeases) await slot.lease.step(current, shardLeases.start, shardLeases.end);
           return;
         }
         await slot.lease.release();
         return;
       }
-      if (apps) slot.lease.see(current, apps.start, apps.end);
-      if (!config.includes(app)) this.slots.delete(app);
+      if (shardLeases) slot.lease.see(current, shardLeases.start, shardLeases.end);
+      if (!wanted.has(k)) this.slots.delete(k);
     });
     const view = this.view();
     const key = view.owned.join(",");
@@ -197,9 +219,9 @@ export class ShardCoordinator {
     if (members) await this.collectDead(members);
   }
 
-  private slot(app: string): AppSlot {
-    const slot: AppSlot = { lease: new LeaderElector({ ...this.leaseOpts(appLeaseName(app)), labels: { [SHARD_LABEL]: "app", [APP_LABEL]: app } }), leaving: false, busy: 0 };
-    this.slots.set(app, slot);
+  private slot(k: string): ShardSlot {
+    const slot: ShardSlot = { lease: new LeaderElector({ ...this.leaseOpts(shardLeaseName(k)), labels: { [SHARD_LABEL]: "shard", [SHARD_INDEX_LABEL]: k } }), leaving: false, busy: 0 };
+    this.slots.set(k, slot);
     return slot;
   }
 
@@ -243,7 +265,7 @@ export class ShardCoordinator {
     }
   }
 
-  private async list(kind: "member" | "app"): Promise<Listed | undefined> {
+  private async list(kind: "member" | "shard"): Promise<Listed | undefined> {
     const start = this.now();
     try {
       const res = await this.opts.client.request<{ items?: Lease[] }>({

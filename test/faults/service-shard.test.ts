@@ -59,13 +59,13 @@ function appWritten(r: Recorded, appNs: string, stateNs: string): string | undef
   return state?.[1];
 }
 
-/** A successful write of an app's Lease: who it made holder (empty: released). */
-function leaseWrite(r: Recorded, stateNs: string): { app: string; holder: string } | undefined {
+/** A successful write of a shard's Lease: the apps it guards, and who it made holder (empty: released). */
+function leaseWrite(r: Recorded, stateNs: string): { apps: string[]; holder: string } | undefined {
   if ((r.method !== "PUT" && r.method !== "POST") || r.status >= 300) return undefined;
   if (!r.path.startsWith(`/apis/coordination.k8s.io/v1/namespaces/${stateNs}/leases`)) return undefined;
   const lease = JSON.parse(r.body) as Lease;
-  const app = APPS.find((a) => appLeaseName(a) === lease.metadata.name);
-  return app === undefined ? undefined : { app, holder: lease.spec.holderIdentity ?? "" };
+  const apps = APPS.filter((a) => appLeaseName(a) === lease.metadata.name);
+  return apps.length === 0 ? undefined : { apps, holder: lease.spec.holderIdentity ?? "" };
 }
 
 describe("sharding: plumber run --shard processes", () => {
@@ -78,11 +78,10 @@ describe("sharding: plumber run --shard processes", () => {
   const replicas: Replica[] = [];
 
   const leases = async (): Promise<Map<string, string>> => {
-    const res = await admin.request<{ items: Lease[] }>({ method: "GET", path: `/apis/coordination.k8s.io/v1/namespaces/${stateNs}/leases`, query: { labelSelector: "plumber.dev/shard=app" }, list: true });
+    const res = await admin.request<{ items: Lease[] }>({ method: "GET", path: `/apis/coordination.k8s.io/v1/namespaces/${stateNs}/leases`, query: { labelSelector: "plumber.dev/shard=shard" }, list: true });
     const out = new Map<string, string>();
     for (const l of res.body.items) {
-      const app = APPS.find((a) => appLeaseName(a) === l.metadata.name);
-      if (app && l.spec.holderIdentity) out.set(app, l.spec.holderIdentity);
+      for (const app of APPS.filter((a) => appLeaseName(a) === l.metadata.name)) if (l.spec.holderIdentity) out.set(app, l.spec.holderIdentity);
     }
     return out;
   };
@@ -147,7 +146,7 @@ describe("sharding: plumber run --shard processes", () => {
         if (app) events.push({ at: rec.start, replica: r, kind: "write", app });
         const lw = leaseWrite(rec, stateNs);
         // A Lease write counts from when the apiserver may have stored it (its answer, at the latest).
-        if (lw) events.push({ at: rec.end, replica: r, kind: "lease", app: lw.app, holder: lw.holder });
+        for (const leased of lw?.apps ?? []) events.push({ at: rec.end, replica: r, kind: "lease", app: leased, holder: lw?.holder ?? "" });
       }
     }
     events.sort((x, y) => x.at - y.at);
@@ -208,11 +207,11 @@ describe("sharding: plumber run --shard processes", () => {
     const after = await until("a and b settled", () => settled([a, b]));
     await until("rev3 applied everywhere", () => allAt(rev3));
     const lastRenewByC = (app: string) =>
-      Math.max(...c.proxy.log.filter((r) => leaseWrite(r, stateNs)?.app === app && leaseWrite(r, stateNs)?.holder === c.identity).map((r) => r.start));
+      Math.max(...c.proxy.log.filter((r) => leaseWrite(r, stateNs)?.apps.includes(app) && leaseWrite(r, stateNs)?.holder === c.identity).map((r) => r.start));
     for (const app of orphans) {
       const heir = [a, b].find((r) => r.identity === after.get(app)) as Replica;
       expect(heir, app).toBeDefined();
-      const takeover = heir.proxy.log.find((r) => r.start > killedAt && leaseWrite(r, stateNs)?.app === app && leaseWrite(r, stateNs)?.holder === heir.identity);
+      const takeover = heir.proxy.log.find((r) => r.start > killedAt && leaseWrite(r, stateNs)?.apps.includes(app) && leaseWrite(r, stateNs)?.holder === heir.identity);
       expect(takeover, `${heir.name} took ${app}'s Lease`).toBeDefined();
       const gap = (takeover as Recorded).start - lastRenewByC(app);
       // Taken only once c's gate had shut (its renew deadline passed), as the Lease rules allow.
@@ -231,7 +230,7 @@ describe("sharding: plumber run --shard processes", () => {
     const rev4 = await commitAll("4");
     await until("every app's write held", async () => new Set([...a.proxy.held, ...b.proxy.held].map((r) => appWritten(r, appNs, stateNs))).size === APPS.length);
     const d = await start("d");
-    const leaseLooks = (r: Replica) => r.proxy.log.filter((x) => x.method === "GET" && x.path.endsWith("/leases") && x.query.get("labelSelector") === "plumber.dev/shard=app").length;
+    const leaseLooks = (r: Replica) => r.proxy.log.filter((x) => x.method === "GET" && x.path.endsWith("/leases") && x.query.get("labelSelector") === "plumber.dev/shard=shard").length;
     // Long enough for d to have written if it were going to: it looks at the Leases six times (two poll intervals).
     await until("d has looked six times", async () => (await d.proc.scrape()).value("plumber_shard_members") === 3 && leaseLooks(d) >= 6);
     const whileHeld = await leases();

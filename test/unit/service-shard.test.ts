@@ -4,8 +4,8 @@
 import { describe, expect, it } from "vitest";
 import { KubeApiError, type KubeClient, type KubeRequest } from "../../src/kube/client.js";
 import { silentLogger } from "../../src/log.js";
-import { assign } from "../../src/service/shard-assign.js";
-import { ShardCoordinator } from "../../src/service/shard.js";
+import { assign, assignApps, DEFAULT_SHARDS, shardOf } from "../../src/service/shard-assign.js";
+import { appLeaseName, ShardCoordinator } from "../../src/service/shard.js";
 
 const apps = (n: number): string[] => Array.from({ length: n }, (_, i) => `app-${i}`);
 const ids = (n: number, prefix = "replica"): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}_f00d${i}`);
@@ -66,6 +66,8 @@ interface Lease {
 class FakeLeases {
   readonly leases = new Map<string, Lease>();
   rv = 0;
+  /** Lease writes (create, update, delete) seen. */
+  writes = 0;
   client(down: { v: boolean } = { v: false }): KubeClient {
     const name = (path: string): string => decodeURIComponent(path.split("/leases/")[1] ?? "");
     const c = {
@@ -81,6 +83,7 @@ class FakeLeases {
           const items = [...this.leases.values()].filter((l) => l.metadata.labels?.[k as string] === v);
           return { status: 200, body: structuredClone({ items }) as T };
         }
+        this.writes++;
         if (req.method === "DELETE") {
           this.leases.delete(name(req.path));
           return { status: 200, body: {} as T };
@@ -156,7 +159,7 @@ describe("shard coordinator", () => {
     const d = replica(s, "d", clock, names);
     const all = [...rs, d];
     // An app moving to d, in the middle of a turn at its old owner: not handed over until the turn ends.
-    const busyApp = names.find((n) => assign(names, ["a", "b", "d"]).get(n) === "d") as string;
+    const busyApp = names.find((n) => assignApps(names, ["a", "b", "d"], DEFAULT_SHARDS).get(n) === "d") as string;
     const holder = rs.find((r) => r.canWrite(busyApp)) as ShardCoordinator;
     let release!: () => void;
     const turn = holder.turn(busyApp, () => new Promise<void>((r) => (release = r)));
@@ -165,13 +168,41 @@ describe("shard coordinator", () => {
     expect(d.canWrite(busyApp)).toBe(false);
     // The old owner's gate is shut, but it still holds the Lease.
     expect(holder.canWrite(busyApp)).toBe(false);
-    expect(s.leases.get(`plumber-shard-app-${busyApp}`)?.spec.holderIdentity).toBe(holder.identity);
+    expect(s.leases.get(appLeaseName(busyApp))?.spec.holderIdentity).toBe(holder.identity);
     release();
     await turn;
     await rounds(3, clock, all, all, names);
     expect(d.canWrite(busyApp)).toBe(true);
     for (const app of names) expect(all.filter((r) => r.canWrite(app)).length, app).toBe(1);
     expect(d.view().members).toEqual(["a", "b", "d"]);
+  });
+
+  it("renews one Lease per shard, not per app: Lease writes per round stay flat from 12 to 1,200 apps", async () => {
+    const perRound = async (n: number): Promise<number> => {
+      const s = new FakeLeases();
+      const clock = { t: 1_000_000 };
+      const many = apps(n);
+      const rs = ["a", "b", "c"].map((id) => replica(s, id, clock, many));
+      await rounds(3, clock, rs, rs, many);
+      const before = s.writes;
+      await rounds(5, clock, rs, rs, many);
+      for (const app of many) expect(rs.filter((r) => r.canWrite(app)).length).toBe(1);
+      return (s.writes - before) / 5;
+    };
+    const few = await perRound(12);
+    const lots = await perRound(1200);
+    // 3 member renewals + one renewal per shard in use (12 apps fill at most 12 of the 32).
+    expect(few).toBeLessThanOrEqual(3 + 12);
+    expect(lots).toBe(3 + DEFAULT_SHARDS);
+  });
+
+  it("puts every app of a shard on the shard's owner, the shards weighted by their apps", () => {
+    const many = apps(300);
+    const members = ids(3);
+    const owners = assignApps(many, members, 16);
+    for (const a of many) for (const b of many) if (shardOf(a, 16) === shardOf(b, 16)) expect(owners.get(a)).toBe(owners.get(b));
+    // room = ceil(1.25 × 300 / 3) = 125 apps.
+    for (const c of counts(owners, members)) expect(c).toBeLessThanOrEqual(125);
   });
 
   it("a replica cut off from the apiserver stops writing at its renew deadline", async () => {

@@ -3,12 +3,10 @@
 // from the state and the injected clock (so a restart resumes it, and the test never waits it out).
 import { afterEach, describe, expect, it } from "vitest";
 import { checkObjectName } from "../../src/checks/run.js";
-import type { KubeClient } from "../../src/kube/client.js";
-import type { Clock } from "../../src/reconcile/clock.js";
 import { parseProgress } from "../../src/reconcile/verify-progress.js";
 import { testEnv } from "../setup/env.js";
 import { configMap, getObject } from "./support.js";
-import { fleet, type Fleet } from "./fleet-support.js";
+import { finish, fleet, handClock, runs, runsOf, type Fleet } from "./fleet-support.js";
 
 const open: Fleet[] = [];
 afterEach(() => {
@@ -24,26 +22,9 @@ const smoke = {
   pipelineRun: { manifest: { apiVersion: "tekton.dev/v1", kind: "PipelineRun", metadata: { name: "ignored" }, spec: { pipelineRef: { name: "smoke-tests" } } } },
 };
 
-function handClock(iso: string): Clock & { advance(ms: number): void } {
-  let t = new Date(iso).getTime();
-  return { now: () => new Date(t), advance: (ms) => (t += ms) };
-}
 
-const runs = (f: Fleet, key: string) => `/apis/tekton.dev/v1/namespaces/${f.apps[key]!.namespace}/pipelineruns`;
 
-async function finish(kube: KubeClient, path: string): Promise<void> {
-  await kube.request({
-    method: "PATCH",
-    path: `${path}/status`,
-    contentType: "application/merge-patch+json",
-    body: JSON.stringify({ status: { conditions: [{ type: "Succeeded", status: "True", reason: "Succeeded", message: "ok (test)" }] } }),
-  });
-}
 
-async function runsOf(f: Fleet, key: string): Promise<string[]> {
-  const list = await f.kube.request<{ items: { metadata: { name: string } }[] }>({ method: "GET", path: runs(f, key) });
-  return list.body.items.map((i) => i.metadata.name).sort();
-}
 
 describe("apps never wait on each other", () => {
   it("a sibling's new commit is applied the next round while an app sits in a 60 s post-check, which times out by the clock", async () => {

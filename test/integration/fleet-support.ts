@@ -105,3 +105,28 @@ export async function fleet(files: Record<string, string>, apps: Record<string, 
     },
   };
 }
+
+/** A clock the test moves by hand. */
+export function handClock(iso: string): Clock & { advance(ms: number): void } {
+  let t = new Date(iso).getTime();
+  return { now: () => new Date(t), advance: (ms) => (t += ms) };
+}
+
+/** The PipelineRuns of an app's namespace (its checks). */
+export const runs = (f: Fleet, key: string): string => `/apis/tekton.dev/v1/namespaces/${f.apps[key]!.namespace}/pipelineruns`;
+
+/** Plays Tekton: marks a check's PipelineRun Succeeded. */
+export async function finish(kube: KubeClient, path: string): Promise<void> {
+  await kube.request({
+    method: "PATCH",
+    path: `${path}/status`,
+    contentType: "application/merge-patch+json",
+    body: JSON.stringify({ status: { conditions: [{ type: "Succeeded", status: "True", reason: "Succeeded", message: "ok (test)" }] } }),
+  });
+}
+
+/** The names of the check runs in an app's namespace, sorted. */
+export async function runsOf(f: Fleet, key: string): Promise<string[]> {
+  const list = await f.kube.request<{ items: { metadata: { name: string } }[] }>({ method: "GET", path: runs(f, key) });
+  return list.body.items.map((i) => i.metadata.name).sort();
+}

@@ -10,11 +10,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { findRepoRoot } from "../bed/paths.js";
 import { checkObjectName } from "../../src/checks/run.js";
 import type { KubeClient } from "../../src/kube/client.js";
-import type { Clock } from "../../src/reconcile/clock.js";
 import { parsePreChecks } from "../../src/reconcile/verify-progress.js";
 import { tempDir } from "../setup/env.js";
 import { configMap, getObject } from "./support.js";
-import { fleet, type Fleet } from "./fleet-support.js";
+import { finish, fleet, handClock, runs, runsOf, type Fleet } from "./fleet-support.js";
 
 const open: Fleet[] = [];
 afterEach(() => {
@@ -30,28 +29,11 @@ const gate = {
   pipelineRun: { manifest: { apiVersion: "tekton.dev/v1", kind: "PipelineRun", metadata: { name: "ignored" }, spec: { pipelineRef: { name: "gate-tests" } } } },
 };
 
-function handClock(iso: string): Clock & { advance(ms: number): void } {
-  let t = new Date(iso).getTime();
-  return { now: () => new Date(t), advance: (ms) => (t += ms) };
-}
 
-const runs = (f: Fleet, key: string) => `/apis/tekton.dev/v1/namespaces/${f.apps[key]!.namespace}/pipelineruns`;
 const preRun = (f: Fleet, key: string, rev: string) => `${runs(f, key)}/${checkObjectName(f.apps[key]!.name, "pre", "gate", rev)}`;
 const cm = (f: Fleet, key: string) => getObject(f.kube, `/api/v1/namespaces/${f.apps[key]!.namespace}/configmaps/${key}`);
 
-async function finish(kube: KubeClient, path: string): Promise<void> {
-  await kube.request({
-    method: "PATCH",
-    path: `${path}/status`,
-    contentType: "application/merge-patch+json",
-    body: JSON.stringify({ status: { conditions: [{ type: "Succeeded", status: "True", reason: "Succeeded", message: "ok (test)" }] } }),
-  });
-}
 
-async function runsOf(f: Fleet, key: string): Promise<string[]> {
-  const list = await f.kube.request<{ items: { metadata: { name: string } }[] }>({ method: "GET", path: runs(f, key) });
-  return list.body.items.map((i) => i.metadata.name).sort();
-}
 
 async function preProgress(f: Fleet, key: string) {
   return parsePreChecks((await f.state(key))?.preChecks);

@@ -1,9 +1,11 @@
 import type { CheckConfig } from "../../config/types.js";
-import { checkObject, pruneCheckObjects, runCheck, type CheckOutcome, type CheckPhase } from "../../checks/run.js";
+import { checkObject, checkOnce, pruneCheckObjects, runCheck, startCheck, type CheckOutcome, type CheckPhase } from "../../checks/run.js";
 import { parseManifests } from "../../manifests/parse.js";
 import type { KubeObject, Manifest } from "../../types.js";
 import { FileProblemError } from "../../types.js";
+import { isoNow } from "../clock.js";
 import type { Cycle } from "../cycle.js";
+import { deadlinePassed } from "../verify-progress.js";
 import { errorMessage } from "./failure.js";
 
 /** Runs the checks of one phase in order, stopping at the first that fails; then prunes old check objects. */
@@ -19,6 +21,28 @@ export async function runChecks(c: Cycle, phase: CheckPhase, checks: CheckConfig
   }
   if (checks.length) await pruneChecks(c);
   return out;
+}
+
+/** A check waited for across cycles: its name, and when it was first created. */
+export interface RunningCheck {
+  name: string;
+  startedAt: string;
+}
+
+/**
+ * One look at a check waited for across cycles (pre or post): created the first time (its fixed
+ * name finds a run from before a restart), then read once; no outcome while it runs. `running`:
+ * the entry the state kept; the one returned is what to keep now.
+ */
+export async function lookAtCheck(c: Cycle, phase: CheckPhase, check: CheckConfig, obj: KubeObject, running: RunningCheck | undefined): Promise<{ running: RunningCheck; out?: CheckOutcome }> {
+  const opts = { client: c.io.client, discovery: c.io.discovery, namespace: c.spec.config.namespace, phase };
+  let current = running?.name === check.name ? running : undefined;
+  if (!current) {
+    await startCheck(check, obj, opts);
+    current = { name: check.name, startedAt: isoNow(c.clock) };
+  }
+  const out = await checkOnce(check, obj, { ...opts, deadlinePassed: deadlinePassed(c.clock.now(), current.startedAt, check.timeoutMs) });
+  return { running: current, ...(out ? { out } : {}) };
 }
 
 /** The object that runs one check of `rev` (its manifest inline or read from the commit). */

@@ -1,10 +1,10 @@
-import { checkOnce, startCheck, type CheckOutcome } from "../../checks/run.js";
+import type { CheckOutcome } from "../../checks/run.js";
 import { isoNow } from "../clock.js";
 import type { Cycle, CycleResult } from "../cycle.js";
 import { preChecking } from "../transitions.js";
 import type { CheckConfig } from "../../config/types.js";
-import { checksStanding, deadlineOf, deadlinePassed, formatPreChecks, parsePreChecks, preCheckProgress, type PreCheckProgress } from "../verify-progress.js";
-import { checkManifestOf, checkObjectOf, pruneChecks, runChecks } from "./checks.js";
+import { checksStanding, deadlineOf, formatPreChecks, parsePreChecks, preCheckProgress, type PreCheckProgress } from "../verify-progress.js";
+import { checkManifestOf, checkObjectOf, lookAtCheck, pruneChecks, runChecks } from "./checks.js";
 
 /** The pre-checks' verdicts (the first failure ends them), or, waiting across cycles, the cycle's result while they run. */
 export type PreChecks = { outcomes: CheckOutcome[]; waiting?: undefined } | { waiting: CycleResult };
@@ -19,7 +19,6 @@ export async function preChecks(c: Cycle, rev: string): Promise<PreChecks> {
   const checks = c.spec.config.checks.pre;
   if (!c.deferWaits || checks.length === 0) return { outcomes: await runChecks(c, "pre", checks, rev) };
   const app = c.spec.config;
-  const opts = { client: c.io.client, discovery: c.io.discovery, namespace: app.namespace, phase: "pre" as const };
   const stored = parsePreChecks(c.state.preChecks);
   const alike = stored !== undefined && stored.revision !== rev && (await rendersAlike(c, stored.revision, rev, checks));
   let progress = preCheckProgress(stored, rev, alike);
@@ -33,13 +32,8 @@ export async function preChecks(c: Cycle, rev: string): Promise<PreChecks> {
       return { outcomes: standing.done };
     }
     const obj = await checkObjectOf(c, "pre", check, runsFor);
-    let current = progress.current?.name === check.name ? progress.current : undefined;
-    if (!current) {
-      await startCheck(check, obj, opts);
-      current = { name: check.name, startedAt: isoNow(c.clock) };
-      progress = { ...progress, current };
-    }
-    const out = await checkOnce(check, obj, { ...opts, deadlinePassed: deadlinePassed(c.clock.now(), current.startedAt, check.timeoutMs) });
+    const { running: current, out } = await lookAtCheck(c, "pre", check, obj, progress.current);
+    progress = { ...progress, current };
     if (!out) {
       const until = new Date(deadlineOf(current.startedAt, check.timeoutMs)).toISOString();
       const message = `revision ${rev.slice(0, 12)} waits for pre-check ${check.name} (${obj.kind}/${obj.metadata.namespace ?? app.namespace}/${obj.metadata.name}), until ${until}; nothing applied yet`;

@@ -1,4 +1,4 @@
-import { checkOnce, startCheck, type CheckOutcome } from "../../checks/run.js";
+import type { CheckOutcome } from "../../checks/run.js";
 import { AbortedError, checkHealthOnce, describeHealth, waitHealthy, type SeenObjects } from "../../engine/health.js";
 import type { VerifyingState } from "../../state/store.js";
 import { isoNow } from "../clock.js";
@@ -6,7 +6,7 @@ import { msSince, type Cycle, type CycleResult } from "../cycle.js";
 import { ChangeSet } from "../../engine/changeset.js";
 import { verified } from "../transitions.js";
 import { deadlineOf, deadlinePassed, formatProgress, parseProgress, type CheckProgress } from "../verify-progress.js";
-import { checkObjectOf, describeFailedCheck, pruneChecks, runChecks } from "./checks.js";
+import { checkObjectOf, describeFailedCheck, lookAtCheck, pruneChecks, runChecks } from "./checks.js";
 import { errorMessage } from "./failure.js";
 import { awaitRollback, onVerifyFailure, VerifyFailure } from "./rollback.js";
 
@@ -59,14 +59,8 @@ async function verifyStep(c: Cycle, state: VerifyingState, pre: CheckOutcome[], 
     for (let i = progress.done.filter((o) => o.phase === "post").length; i < posts.length; i++) {
       const check = posts[i]!;
       const obj = await checkObjectOf(c, "post", check, rev);
-      const opts = { client: c.io.client, discovery: c.io.discovery, namespace: app.namespace, phase: "post" as const };
-      let current = progress.current?.name === check.name ? progress.current : undefined;
-      if (!current) {
-        await startCheck(check, obj, opts);
-        current = { name: check.name, startedAt: isoNow(c.clock) };
-        progress = { ...progress, current };
-      }
-      const out = await checkOnce(check, obj, { ...opts, deadlinePassed: deadlinePassed(c.clock.now(), current.startedAt, check.timeoutMs) });
+      const { running: current, out } = await lookAtCheck(c, "post", check, obj, progress.current);
+      progress = { ...progress, current };
       if (!out) return pending(c, at, progress, `post-check ${check.name} running until ${new Date(deadlineOf(current.startedAt, check.timeoutMs)).toISOString()}`);
       progress = { done: [...progress.done, out] };
       if (!out.passed) throw new VerifyFailure(describeFailedCheck(out), progress.done);

@@ -41,19 +41,22 @@ const MAIN_JS = join(findRepoRoot(), "dist", "src", "cli", "main.js");
 
 type Row = (k: string, v: string) => void;
 
-/** Half ConfigMaps, half Tekton Tasks, 50 objects per file under `dir`: a plumbing repo's shape. */
-function manifests(n: number, dir: string): Record<string, string> {
+/**
+ * Half ConfigMaps, half Tekton Tasks, 50 objects per file under `dir`: a plumbing repo's shape.
+ * `seed` (the fleet section: one per app) makes each app's objects its own.
+ */
+export function plumbingFiles(n: number, dir: string, seed?: string): Record<string, string> {
   const files: Record<string, string> = {};
   const docs: string[] = [];
   for (let i = 0; i < n; i++) {
-    if (i % 2 === 0) docs.push(stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `cm-${i}` }, data: { index: String(i), note: "x".repeat(64) } }));
+    if (i % 2 === 0) docs.push(stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `cm-${i}` }, data: { index: String(i), ...(seed ? { app: seed } : {}), note: "x".repeat(64) } }));
     else
       docs.push(
         stringify({
           apiVersion: "tekton.dev/v1",
           kind: "Task",
           metadata: { name: `task-${i}` },
-          spec: { params: [{ name: "revision", type: "string" }], steps: [{ name: "run", image: "alpine:3.20", script: `echo ${i}` }] },
+          spec: { params: [{ name: "revision", type: "string" }], steps: [{ name: "run", image: "alpine:3.20", script: seed ? `echo ${seed} ${i}` : `echo ${i}` }] },
         }),
       );
   }
@@ -102,7 +105,7 @@ export async function benchCore(row: Row): Promise<void> {
     const repo = await TestRepo.create(join(work, "git"), "bench");
     const sizes = [...new Set([...FIRST_SIZES, ...LATENCY_SIZES])];
     const all: Record<string, string> = {};
-    for (const n of sizes) Object.assign(all, manifests(n, `n${n}`));
+    for (const n of sizes) Object.assign(all, plumbingFiles(n, `n${n}`));
     await repo.commit(all, "objects");
     for (const [p, c] of Object.entries(all)) {
       await mkdir(join(work, "files", p, ".."), { recursive: true });

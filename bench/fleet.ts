@@ -6,6 +6,7 @@
 //   BENCH_FLEET_APPS=50 BENCH_FLEET_OBJECTS=100 BENCH_FLEET_BIG_OBJECTS=400 BENCH_FLEET_COMMITS=10
 //   BENCH_FLEET_COMPARE=/path/to/other/checkout: its dist/src/cli/main.js is measured for RSS too,
 //   alternating with this one on the same objects (base vs change, same run).
+import { plumbingFiles } from "./core.js";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -40,26 +41,6 @@ const TOKEN = "bench-token";
 const PARTS = new Set((process.env.BENCH_FLEET_PARTS ?? "steady,latency,ten,rss,big").split(",").map((x) => x.trim()));
 
 const log = (line: string) => process.stderr.write(`  [fleet] ${line}\n`);
-
-/** One app's objects: half ConfigMaps, half Tekton Tasks, 50 per file (the core section's shape). */
-function appFiles(dir: string, n: number, seed: string): Record<string, string> {
-  const docs: string[] = [];
-  for (let i = 0; i < n; i++) {
-    if (i % 2 === 0) docs.push(stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `cm-${i}` }, data: { index: String(i), app: seed, note: "x".repeat(64) } }));
-    else
-      docs.push(
-        stringify({
-          apiVersion: "tekton.dev/v1",
-          kind: "Task",
-          metadata: { name: `task-${i}` },
-          spec: { params: [{ name: "revision", type: "string" }], steps: [{ name: "run", image: "alpine:3.20", script: `echo ${seed} ${i}` }] },
-        }),
-      );
-  }
-  const files: Record<string, string> = {};
-  for (let f = 0; f * 50 < docs.length; f++) files[`${dir}/part-${String(f).padStart(3, "0")}.yaml`] = docs.slice(f * 50, f * 50 + 50).join("---\n");
-  return files;
-}
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -135,7 +116,7 @@ class FleetBed {
       const files: Record<string, string> = {};
       for (let a = r * perRepo; a < Math.min(apps, (r + 1) * perRepo); a++) {
         const app: AppDef = { name: `${prefix}-app-${String(a).padStart(2, "0")}`, repo: name, path: `apps/app-${a}`, namespace: `${prefix}-ns-${a}` };
-        Object.assign(files, appFiles(app.path, perApp, app.name));
+        Object.assign(files, plumbingFiles(perApp, app.path, app.name));
         out.apps.push(app);
         await this.namespace(app.namespace);
       }

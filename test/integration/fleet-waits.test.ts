@@ -9,10 +9,9 @@ import { parse, stringify } from "yaml";
 import { afterEach, describe, expect, it } from "vitest";
 import { findRepoRoot } from "../bed/paths.js";
 import { checkObjectName } from "../../src/checks/run.js";
-import type { KubeClient } from "../../src/kube/client.js";
 import { parsePreChecks } from "../../src/reconcile/verify-progress.js";
 import { tempDir } from "../setup/env.js";
-import { configMap, getObject } from "./support.js";
+import { configMap, getObject, markDeploymentReady } from "./support.js";
 import { finish, fleet, handClock, runs, runsOf, type Fleet } from "./fleet-support.js";
 
 const open: Fleet[] = [];
@@ -186,25 +185,6 @@ function deployment(name: string, image: string): string {
 }
 
 /** Plays the Deployment controller: the current generation rolled out and available. */
-async function markDeploymentReady(kube: KubeClient, path: string): Promise<void> {
-  const d = await kube.getOptional<{ metadata: { generation?: number } }>(path);
-  if (!d) throw new Error(`${path} is missing`);
-  await kube.request({
-    method: "PATCH",
-    path: `${path}/status`,
-    contentType: "application/merge-patch+json",
-    body: JSON.stringify({
-      status: {
-        observedGeneration: d.metadata.generation,
-        replicas: 1,
-        updatedReplicas: 1,
-        readyReplicas: 1,
-        availableReplicas: 1,
-        conditions: [{ type: "Available", status: "True", reason: "MinimumReplicasAvailable", message: "ok (test)" }],
-      },
-    }),
-  });
-}
 
 describe("a rollback's health wait holds no worker", () => {
   it("the rolled-back revision reaches Ready over later rounds (also across a restart) while a sibling proceeds", async () => {

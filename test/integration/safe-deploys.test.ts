@@ -10,7 +10,7 @@ import type { ObservedEvent } from "../../src/observe/events.js";
 import { ControlStore } from "../../src/state/control.js";
 import { StateStore } from "../../src/state/store.js";
 import { sleep } from "../../src/util/pool.js";
-import { configMap, getObject, harness, type AppOptions, type Harness } from "./support.js";
+import { configMap, getObject, harness, markDeploymentReady, type AppOptions, type Harness } from "./support.js";
 
 const open: Harness[] = [];
 afterEach(() => {
@@ -72,27 +72,6 @@ function deployment(name: string, image: string): string {
   });
 }
 
-/** Plays the Deployment controller: the current generation rolled out and available. */
-async function markDeploymentReady(kube: KubeClient, path: string): Promise<void> {
-  let d: { metadata: { generation?: number } } | undefined;
-  for (let i = 0; i < 300 && !(d = await kube.getOptional(path)); i++) await sleep(50);
-  if (!d) throw new Error(`${path} never appeared`);
-  await kube.request({
-    method: "PATCH",
-    path: `${path}/status`,
-    contentType: "application/merge-patch+json",
-    body: JSON.stringify({
-      status: {
-        observedGeneration: d.metadata.generation,
-        replicas: 1,
-        updatedReplicas: 1,
-        readyReplicas: 1,
-        availableReplicas: 1,
-        conditions: [{ type: "Available", status: "True", reason: "MinimumReplicasAvailable", message: "ok" }],
-      },
-    }),
-  });
-}
 
 describe("safe deploys", () => {
   it("a failed pre-check applies nothing and holds the app at its revision", async () => {

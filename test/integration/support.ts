@@ -13,6 +13,7 @@ import type { CycleResult } from "../../src/reconcile/app.js";
 import type { Clock } from "../../src/reconcile/clock.js";
 import type { Observer } from "../../src/observe/events.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
+import { sleep } from "../../src/util/pool.js";
 
 export interface AppOptions {
   prune?: boolean;
@@ -169,4 +170,26 @@ export function task(name: string, image: string): string {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function getObject<T = Record<string, any>>(kube: KubeClient, path: string): Promise<T | undefined> {
   return kube.getOptional<T>(path);
+}
+
+/** Plays the Deployment controller: the current generation rolled out and available. */
+export async function markDeploymentReady(kube: KubeClient, path: string): Promise<void> {
+  let d: { metadata: { generation?: number } } | undefined;
+  for (let i = 0; i < 300 && !(d = await kube.getOptional(path)); i++) await sleep(50);
+  if (!d) throw new Error(`${path} never appeared`);
+  await kube.request({
+    method: "PATCH",
+    path: `${path}/status`,
+    contentType: "application/merge-patch+json",
+    body: JSON.stringify({
+      status: {
+        observedGeneration: d.metadata.generation,
+        replicas: 1,
+        updatedReplicas: 1,
+        readyReplicas: 1,
+        availableReplicas: 1,
+        conditions: [{ type: "Available", status: "True", reason: "MinimumReplicasAvailable", message: "ok" }],
+      },
+    }),
+  });
 }

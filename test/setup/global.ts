@@ -10,7 +10,7 @@ import { installCrds, startControlPlane, type ControlPlane } from "../../src/loc
 import { startGitServer, type GitServer } from "../../src/local/gitserver.js";
 import { STATS_PATH } from "../bed/gitcounts.js";
 import type {} from "./env.js";
-import { failingTeardown, startScratch } from "./scratch.js";
+import { failingTeardown, sharedScratch } from "./scratch.js";
 
 const log = (line: string) => process.stderr.write(`[test-bed] ${line}\n`);
 
@@ -18,7 +18,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let cp: ControlPlane | undefined;
   let gs: GitServer | undefined;
   // First, so that everything below and every worker makes its temp files inside the run's root.
-  const scratch = await startScratch();
+  const scratch = await sharedScratch();
   const teardown = failingTeardown(async () => {
     await Promise.allSettled([gs?.stop(), cp?.stop()]);
     await scratch.finish();
@@ -32,8 +32,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const t2 = Date.now();
     const gitRoot = join(scratch.root, "git");
     const scratchDir = join(scratch.root, "scratch");
-    await mkdir(gitRoot);
-    await mkdir(scratchDir);
+    await mkdir(gitRoot, { recursive: true });
+    await mkdir(scratchDir, { recursive: true });
     const gitToken = randomBytes(16).toString("hex");
     gs = await startGitServer({ root: gitRoot, auth: { token: gitToken }, statsPath: STATS_PATH });
     log(

@@ -93,7 +93,37 @@ export function failingTeardown(fn: () => Promise<void>): () => Promise<void> {
   };
 }
 
+const SHARED = Symbol.for("plumber.test.scratch");
+interface Shared {
+  scratch: Promise<Scratch>;
+  users: number;
+}
+type WithShared = typeof globalThis & { [SHARED]?: Shared };
+
+/**
+ * The run's one scratch root, for every globalSetup of the run. vitest runs the globalSetups of
+ * all projects in one process, in no fixed order: each starting its own root would nest one inside
+ * the other's TMPDIR, and whichever came second would own the workers' temp dir. The root goes when
+ * its last user finishes. Kept on globalThis because vitest may load this module once per project.
+ */
+export function sharedScratch(opts: ScratchOptions = {}): Promise<Scratch> {
+  const g = globalThis as WithShared;
+  const shared = (g[SHARED] ??= { scratch: startScratch(opts), users: 0 });
+  shared.users++;
+  let done = false;
+  return shared.scratch.then((s) => ({
+    ...s,
+    finish: async () => {
+      if (done) return;
+      done = true;
+      if (--shared.users > 0) return;
+      delete g[SHARED];
+      await s.finish();
+    },
+  }));
+}
+
 export default async function setup(): Promise<() => Promise<void>> {
-  const scratch = await startScratch();
+  const scratch = await sharedScratch();
   return failingTeardown(scratch.finish);
 }

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { startScratch } from "../setup/scratch.js";
+import { sharedScratch, startScratch } from "../setup/scratch.js";
 
 let base: string;
 beforeEach(async () => {
@@ -51,5 +51,23 @@ describe("test run scratch root", () => {
     await mkdir(join(base, "someone-elses"));
     await mkdir(join(base, "plumber-run-concurrent"));
     await expect(s.finish()).resolves.toBeUndefined();
+  });
+
+  it("gives every globalSetup of the run the same root, whatever their order, and removes it after the last", async () => {
+    const was = process.env.TMPDIR;
+    // Both start before either resolves: the projects' setups run concurrently.
+    const [a, b] = await Promise.all([sharedScratch({ base }), sharedScratch({ base })]);
+    expect(b.root).toBe(a.root);
+    expect(tmpdir()).toBe(a.tmp);
+    await a.finish();
+    await a.finish(); // a second finish of one user does not count as the other's
+    expect(existsSync(a.root)).toBe(true);
+    expect(tmpdir()).toBe(a.tmp);
+    await b.finish();
+    expect(existsSync(a.root)).toBe(false);
+    expect(process.env.TMPDIR).toBe(was);
+    const c = await sharedScratch({ base });
+    expect(c.root).not.toBe(a.root);
+    await c.finish();
   });
 });

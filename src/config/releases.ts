@@ -81,7 +81,7 @@ export function checkReleases(data: Record<string, unknown>, problems: ReleasePr
 
     const rev = rel.revision;
     if (isPlainObject(rev) && typeof rev.deployedTo === "string" && !problems.quiet(at("revision", "deployedTo"))) {
-      const app = apps.find((a) => a.name === rev.deployedTo);
+      const app = followed(apps, rev.deployedTo);
       if (!app) {
         const choices = apps.map((a) => `"${String(a.name)}"`).join(", ");
         problems.add(at("revision", "deployedTo"), "value", `no app named "${rev.deployedTo}"${choices ? ` (known: ${choices})` : ""}`);
@@ -147,4 +147,21 @@ export function normalizeRelease(r: RawRelease): ReleaseConfig {
   };
   if (r.catchUp !== undefined) out.catchUpMs = parseDuration(r.catchUp);
   return out;
+}
+
+/**
+ * The app `name` as far as its repo and branch go: a promoted app (apps[].promote) deploys commits
+ * of its chain's first app, from that app's branch, unless it names the repo itself.
+ */
+function followed(apps: Record<string, unknown>[], name: string): Record<string, unknown> | undefined {
+  const app = apps.find((a) => a.name === name);
+  if (!app) return undefined;
+  let at = app;
+  for (let hops = 0; hops <= apps.length; hops++) {
+    const from = isPlainObject(at.promote) ? at.promote.from : undefined;
+    const next = typeof from === "string" ? apps.find((a) => a.name === from) : undefined;
+    if (!next) break;
+    at = next;
+  }
+  return { ...app, repo: app.repo ?? at.repo, branch: at.branch ?? at.branchPattern };
 }

@@ -104,6 +104,8 @@ export class AppReconciler {
   private history?: GitRepo;
   /** The repo holding the commit last rendered: where the checks of that revision read their files. */
   private readRepo?: GitRepo;
+  /** Commits found only in the history mirror (a few: promoted revisions older than the head). */
+  private readonly fromHistory = new Set<string>();
 
   constructor(private readonly d: AppReconcilerDeps) {
     this.app = d.app;
@@ -250,7 +252,10 @@ export class AppReconciler {
   /** Reads (or, for a kustomization, builds) the manifests at a commit; cached, since a commit never changes. */
   async render(sha: string, branch: string = this.followed ?? this.app.branch): Promise<Manifest[]> {
     const hit = this.rendered.get(sha);
-    if (hit) return hit;
+    if (hit) {
+      this.readRepo = this.fromHistory.has(sha) && this.history ? this.history : this.d.repo;
+      return hit;
+    }
     const repo = await this.commitRepo(branch, sha);
     this.readRepo = repo;
     const manifests = await renderApp(repo, sha, this.app.path, this.d.kustomize, this.parsed);
@@ -271,6 +276,8 @@ export class AppReconciler {
     }
     this.history ??= this.d.repo.historyMirror();
     await this.history.ensureHistory(branch, sha, HISTORY_DEPTHS);
+    if (this.fromHistory.size >= 16) this.fromHistory.clear();
+    this.fromHistory.add(sha);
     return this.history;
   }
 

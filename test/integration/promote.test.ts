@@ -450,4 +450,30 @@ describe("promotion between two clusters", () => {
     const nightlyRuns = await nightlyKube.request<{ items: unknown[] }>({ method: "GET", path: `/apis/tekton.dev/v1/namespaces/${b.nightlyNs}/pipelineruns`, list: true });
     expect(nightlyRuns.body.items).toEqual([]);
   });
+
+  it("a chain dev → nightly → prod: each link waits for its own soak, and prod records the branch dev follows", async () => {
+    const b = await bed(
+      { ...overlays("1"), "overlays/dev/app.yaml": configMap("dev-app", { v: "1" }) },
+      {
+        nightly: { repo: undefined, branch: undefined, promote: { from: "dev", soak: "1h" } },
+        prod: { promote: { from: "nightly", soak: "1h" } },
+        apps: ({ nightlyNs }) => [{ name: "dev", repo: "plumbing", branch: "main", path: "overlays/dev", cluster: "nightly", namespace: nightlyNs }],
+      },
+    );
+    const r1 = await b.repo.head("main");
+    let res = await b.cycle();
+    expect([res.get("dev")?.kind, res.get("nightly")?.kind, res.get("prod")?.kind]).toEqual(["applied", "held", "held"]);
+    b.advance(2 * H);
+    res = await b.cycle();
+    // nightly takes dev's revision; prod waits for nightly's own hour, not dev's.
+    expect([res.get("nightly")?.kind, res.get("prod")?.kind]).toEqual(["applied", "held"]);
+    expect(await b.live("nightly")).toEqual({ v: "1", env: "nightly" });
+    expect(await b.live("prod")).toBeUndefined();
+    b.advance(2 * H);
+    res = await b.cycle();
+    expect(res.get("prod")?.kind).toBe("applied");
+    expect(await b.state("nightly", "nightly")).toMatchObject({ revision: r1, branch: "main" });
+    expect(await b.state("prod", "prod")).toMatchObject({ revision: r1, branch: "main" });
+    expect(await b.live("prod")).toEqual({ v: "1", env: "prod" });
+  });
 });

@@ -25,7 +25,7 @@ import { repoUrlProblem } from "../git/url.js";
 import { checkReleases, normalizeRelease, type RawRelease } from "./releases.js";
 import { findGatedFields, isApiFieldsGate } from "./gates.js";
 import { configSchema, configValidator, walkSchema, type PathSegment, type SchemaNode } from "./schema.js";
-import type { AppConfig, CheckConfig, ClusterConfig, NotificationSinkConfig, PlumberConfig, RepoAuthConfig, RepoConfig, SyncWindow } from "./types.js";
+import type { AppConfig, CheckConfig, ClusterConfig, NotificationSinkConfig, PlumberConfig, ReleaseConfig, RepoAuthConfig, RepoConfig, SyncWindow } from "./types.js";
 
 /** Config files larger than this are refused. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -418,9 +418,12 @@ function checkSemantics(data: Record<string, unknown>, problems: Problems): void
       const r = normalizeAppPath(app.path);
       if ("error" in r) problems.add(["apps", i, "path"], "value", r.error);
     }
-    // branch is required unless branchPattern is set; not both.
-    if (app.branch === undefined && app.branchPattern === undefined) problems.addShownAt(["apps", i, "branch"], ["apps", i], "value", "required field is missing");
-    if (app.branch !== undefined && app.branchPattern !== undefined) problems.add(["apps", i, "branchPattern"], "key", "set exactly one of branch or branchPattern");
+    // Exactly one of branch, branchPattern or promote; repo is required unless promote names the source.
+    const follows = (["branch", "branchPattern", "promote"] as const).filter((k) => app[k] !== undefined);
+    if (follows.length === 0) problems.addShownAt(["apps", i, "branch"], ["apps", i], "value", "required field is missing");
+    if (app.branch !== undefined && app.branchPattern !== undefined && app.promote === undefined) problems.add(["apps", i, "branchPattern"], "key", "set exactly one of branch or branchPattern");
+    if (app.promote !== undefined && follows.length > 1) problems.add(["apps", i, "promote"], "key", `set exactly one of branch, branchPattern or promote (${follows.join(" and ")} are set)`);
+    if (app.repo === undefined && app.promote === undefined) problems.addShownAt(["apps", i, "repo"], ["apps", i], "value", "required field is missing");
     if (typeof app.targetNamespace === "string" && Array.isArray(app.allowedNamespaces) && !app.allowedNamespaces.includes(app.targetNamespace) && !quiet(["apps", i, "targetNamespace"])) {
       problems.add(["apps", i, "targetNamespace"], "value", `"${app.targetNamespace}" is not in allowedNamespaces`);
     }
@@ -438,6 +441,7 @@ function checkSemantics(data: Record<string, unknown>, problems: Problems): void
     }
   });
 
+  checkPromote(apps, problems, quiet, names.apps);
   checkDependsOn(apps, problems, quiet, names.apps);
   const checkWindows = (list: unknown, at: PathSegment[]): void => {
     if (!Array.isArray(list)) return;
@@ -455,25 +459,77 @@ function checkSemantics(data: Record<string, unknown>, problems: Problems): void
   checkReleases(data, { add: (path, where, message) => problems.add(path, where, message), quiet, names });
 }
 
-/** dependsOn names known apps, never the app itself, and makes no cycle (named in full). */
+/** The source app a promoted app names, when it names one (the schema checks its type). */
+function promoteFrom(app: Record<string, unknown>): string | undefined {
+  return isPlainObject(app.promote) && typeof app.promote.from === "string" ? app.promote.from : undefined;
+}
+
+/**
+ * promote.from names another known app; a promoted app's repo, when set, is its source's (the
+ * revision promoted is a commit of that repo). Cycles are checked with dependsOn, in one graph.
+ */
+function checkPromote(apps: unknown[], problems: Problems, quiet: (p: PathSegment[]) => boolean, known: Set<string> | undefined): void {
+  const byName = new Map<string, Record<string, unknown>>();
+  for (const app of apps) if (isPlainObject(app) && typeof app.name === "string" && !byName.has(app.name)) byName.set(app.name, app);
+  apps.forEach((app, i) => {
+    if (!isPlainObject(app)) return;
+    const from = promoteFrom(app);
+    if (from === undefined || quiet(["apps", i, "promote", "from"])) return;
+    if (known && !known.has(from)) {
+      const choices = [...known].filter((n) => n !== app.name).map((n) => `"${n}"`).join(", ");
+      problems.add(["apps", i, "promote", "from"], "value", `no app named "${from}"${choices ? ` (known: ${choices})` : ""}`);
+      return;
+    }
+    if (typeof app.repo !== "string" || quiet(["apps", i, "repo"])) return;
+    const source = sourceRepo(app, byName);
+    if (source !== undefined && source.repo !== app.repo) {
+      problems.add(["apps", i, "repo"], "value", `must be the repo of app "${source.app}" ("${source.repo}"), which this app is promoted from: a promoted revision is a commit of that repo (or leave repo out)`);
+    }
+  });
+}
+
+/** The repo a promotion chain starts from: the first app up the chain that names one (undefined in a cycle). */
+function sourceRepo(app: Record<string, unknown>, byName: Map<string, Record<string, unknown>>): { app: string; repo: string } | undefined {
+  const seen = new Set<unknown>([app]);
+  let at = byName.get(promoteFrom(app) ?? "");
+  while (at && !seen.has(at)) {
+    seen.add(at);
+    if (typeof at.repo === "string") return { app: String(at.name), repo: at.repo };
+    at = byName.get(promoteFrom(at) ?? "");
+  }
+  return undefined;
+}
+
+/** dependsOn names known apps, never the app itself, and makes no cycle (named in full), promote.from counted. */
 function checkDependsOn(apps: unknown[], problems: Problems, quiet: (p: PathSegment[]) => boolean, known: Set<string> | undefined): void {
   const graph = new Map<string, string[]>();
   const index = new Map<string, number>();
   apps.forEach((app, i) => {
-    if (!isPlainObject(app) || typeof app.name !== "string" || !Array.isArray(app.dependsOn) || quiet(["apps", i, "dependsOn"])) return;
-    const deps = app.dependsOn.filter((d): d is string => typeof d === "string");
+    if (!isPlainObject(app) || typeof app.name !== "string") return;
+    const deps = Array.isArray(app.dependsOn) && !quiet(["apps", i, "dependsOn"]) ? app.dependsOn.filter((d): d is string => typeof d === "string") : [];
     deps.forEach((d, j) => {
       if (known && !known.has(d)) problems.add(["apps", i, "dependsOn", j], "value", `no app named "${d}"`);
     });
-    graph.set(app.name, deps);
+    const from = quiet(["apps", i, "promote", "from"]) ? undefined : promoteFrom(app);
+    if (deps.length === 0 && from === undefined) return;
+    // The promote edge goes last, so a cycle through both is reported at dependsOn first.
+    graph.set(app.name, from !== undefined ? [...deps, from] : deps);
     index.set(app.name, i);
   });
   const cycle = findCycle(graph);
   if (!cycle) return;
   const first = cycle[0] as string;
   const i = index.get(first) as number;
-  const j = (graph.get(first) ?? []).indexOf(cycle[1] as string);
-  problems.add(["apps", i, "dependsOn", j], "value", `dependency cycle: ${cycle.join(" → ")}`);
+  const firstApp = apps[i] as Record<string, unknown>;
+  const edges = cycle.slice(0, -1).map((n, k) => {
+    const app = apps[index.get(n) as number] as Record<string, unknown>;
+    const deps = Array.isArray(app.dependsOn) ? app.dependsOn : [];
+    return deps.includes(cycle[k + 1]) ? "dependsOn" : "promote";
+  });
+  const j = Array.isArray(firstApp.dependsOn) ? firstApp.dependsOn.indexOf(cycle[1]) : -1;
+  const at: PathSegment[] = edges[0] === "dependsOn" && j >= 0 ? ["apps", i, "dependsOn", j] : ["apps", i, "promote", "from"];
+  const what = edges.every((e) => e === "dependsOn") ? "dependency cycle" : edges.every((e) => e === "promote") ? "promotion cycle" : "cycle through dependsOn and promote.from";
+  problems.add(at, "value", `${what}: ${cycle.join(" → ")}`);
 }
 
 function isLoopbackHost(hostname: string): boolean {
@@ -540,8 +596,9 @@ interface RawConfig {
   }[];
   apps: {
     name: string;
-    repo: string;
+    repo?: string;
     branch?: string;
+    promote?: { from: string; soak: string };
     branchPattern?: string;
     branchPolicy: "highestSemver";
     path: string;
@@ -566,6 +623,25 @@ interface RawConfig {
   featureGates: { apiFields: PlumberConfig["featureGates"]["apiFields"] };
   kustomize: { binary: string; allowRemoteBases: boolean; timeout: string };
   windows: RawWindow[];
+}
+
+/** A release whose deployedTo app deploys another repo than the release reads: the revision is that repo's. */
+function withRevisionRepo(rel: ReleaseConfig, apps: AppConfig[]): ReleaseConfig {
+  if (rel.revision.kind !== "deployedTo") return rel;
+  const name = rel.revision.app;
+  const repo = apps.find((a) => a.name === name)?.repo;
+  return repo && repo !== rel.repo ? { ...rel, revision: { ...rel.revision, repo } } : rel;
+}
+
+/** The app a promotion chain starts from (the app itself when it follows a branch): its repo and branch are the chain's. */
+function promotionRoot(a: RawConfig["apps"][number], byName: Map<string, RawConfig["apps"][number]>): RawConfig["apps"][number] {
+  let at = a;
+  for (let hops = 0; at.promote !== undefined && hops <= byName.size; hops++) {
+    const next = byName.get(at.promote.from);
+    if (!next) break;
+    at = next;
+  }
+  return at;
 }
 
 interface RawWindow {
@@ -611,14 +687,17 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
     if (r.verify !== undefined) out.verify = { mode: r.verify.mode, keysFile: abs(r.verify.keysFile) };
     return out;
   });
+  const rawApps = new Map(raw.apps.map((a) => [a.name, a]));
   const apps = raw.apps.map((a): AppConfig => {
     const p = normalizeAppPath(a.path);
     if ("error" in p) throw new Error(`internal: unchecked app path (${p.error})`);
+    const root = promotionRoot(a, rawApps);
     return {
       name: a.name,
-      repo: a.repo,
-      branch: a.branch ?? (a.branchPattern as string),
+      repo: a.repo ?? root.repo ?? "",
+      branch: root.branch ?? root.branchPattern ?? "",
       ...(a.branchPattern !== undefined ? { branchPattern: a.branchPattern, branchPolicy: a.branchPolicy } : {}),
+      ...(a.promote !== undefined ? { promote: { from: a.promote.from, soakMs: parseDuration(a.promote.soak) } } : {}),
       path: p.path,
       cluster: a.cluster,
       namespace: a.namespace,
@@ -647,7 +726,7 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
       if (n.secretFile !== undefined) out.secretFile = abs(n.secretFile);
       return out;
     }),
-    releases: raw.releases.map(normalizeRelease),
+    releases: raw.releases.map((r) => withRevisionRepo(normalizeRelease(r), apps)),
     featureGates: { apiFields: raw.featureGates.apiFields },
     kustomize: {
       binary: raw.kustomize.binary.includes("/") ? abs(raw.kustomize.binary) : raw.kustomize.binary,

@@ -81,14 +81,14 @@ export function checkReleases(data: Record<string, unknown>, problems: ReleasePr
 
     const rev = rel.revision;
     if (isPlainObject(rev) && typeof rev.deployedTo === "string" && !problems.quiet(at("revision", "deployedTo"))) {
-      const app = apps.find((a) => a.name === rev.deployedTo);
+      const app = followed(apps, rev.deployedTo);
       if (!app) {
         const choices = apps.map((a) => `"${String(a.name)}"`).join(", ");
         problems.add(at("revision", "deployedTo"), "value", `no app named "${rev.deployedTo}"${choices ? ` (known: ${choices})` : ""}`);
       } else {
-        if (typeof rel.repo === "string" && app.repo !== rel.repo) {
-          problems.add(at("revision", "deployedTo"), "value", `app ${rev.deployedTo} deploys repo "${String(app.repo)}", but the release reads repo "${rel.repo}"; they must be the same`);
-        } else if (typeof rel.branch === "string" && app.branch !== rel.branch) {
+        // Another repo than the app's: the template comes from the release's repo (at its branch
+        // head), the revision from the app's (TEP-0098: release configuration apart from the code).
+        if (typeof rel.repo === "string" && app.repo === rel.repo && typeof rel.branch === "string" && app.branch !== rel.branch) {
           problems.add(at("revision", "deployedTo"), "value", `app ${rev.deployedTo} follows branch "${String(app.branch)}", but the release reads branch "${rel.branch}"; they must be the same`);
         }
       }
@@ -147,4 +147,21 @@ export function normalizeRelease(r: RawRelease): ReleaseConfig {
   };
   if (r.catchUp !== undefined) out.catchUpMs = parseDuration(r.catchUp);
   return out;
+}
+
+/**
+ * The app `name` as far as its repo and branch go: a promoted app (apps[].promote) deploys commits
+ * of its chain's first app, from that app's branch, unless it names the repo itself.
+ */
+function followed(apps: Record<string, unknown>[], name: string): Record<string, unknown> | undefined {
+  const app = apps.find((a) => a.name === name);
+  if (!app) return undefined;
+  let at = app;
+  for (let hops = 0; hops <= apps.length; hops++) {
+    const from = isPlainObject(at.promote) ? at.promote.from : undefined;
+    const next = typeof from === "string" ? apps.find((a) => a.name === from) : undefined;
+    if (!next) break;
+    at = next;
+  }
+  return { ...app, repo: app.repo ?? at.repo, branch: at.branch ?? at.branchPattern };
 }

@@ -49,9 +49,15 @@ export interface RepoConfig {
 
 export interface AppConfig {
   name: string;
+  /** The repo; for a promoted app, its source's (a promoted revision is a commit of it). */
   repo: string;
-  /** The branch to follow; with branchPattern, the pattern itself (the branch followed is picked each cycle). */
+  /**
+   * The branch to follow; with branchPattern, the pattern itself (the branch followed is picked each
+   * cycle); with promote, the branch (or pattern) the chain's first app follows.
+   */
   branch: string;
+  /** Follow another app instead of a branch (src/promote): its newest revision good there for soakMs. */
+  promote?: { from: string; soakMs: number };
   /** Follow the branch matching this glob that branchPolicy picks (src/branches). */
   branchPattern?: string;
   branchPolicy?: "highestSemver";
@@ -114,7 +120,11 @@ export interface ReleaseConfig {
   template: { path: string } | { inline: Record<string, unknown> };
   /** Values for $(plumber.params.NAME) in the template. */
   params: Record<string, string>;
-  revision: { kind: "head" } | { kind: "deployedTo"; app: string; olderThanMs: number };
+  /**
+   * deployedTo with `repo`: the app deploys another repo than the release's (its code, say); the
+   * revision released is a commit of that repo, and the template is read at the release branch's head.
+   */
+  revision: { kind: "head" } | { kind: "deployedTo"; app: string; olderThanMs: number; repo?: string };
   concurrency: "forbid" | "replace" | "allow";
   skipIfUnchanged: boolean;
   /** How late a missed slot may still fire; undefined: no limit. */

@@ -17,8 +17,9 @@ export const DEMO = {
 } as const;
 
 export interface DemoConfigInput {
-  nightlyKubeconfig: string;
-  prodKubeconfig: string;
+  /** Each cluster's kubeconfig and identity (the wrong-cluster guard: a swapped kubeconfig is refused). */
+  nightly: { kubeconfig: string; uid: string };
+  prod: { kubeconfig: string; uid: string };
   repoUrl: string;
   /** The kustomize of the control plane's bin dir (the overlays are kustomizations). */
   kustomize: string;
@@ -35,9 +36,11 @@ export function demoConfigYaml(i: DemoConfigInput): string {
   return [
     "clusters:",
     `  - name: ${DEMO.nightly.cluster}`,
-    `    kubeconfig: ${i.nightlyKubeconfig}`,
+    `    kubeconfig: ${i.nightly.kubeconfig}`,
+    `    expect: { kubeSystemUID: ${i.nightly.uid} }`,
     `  - name: ${DEMO.prod.cluster}`,
-    `    kubeconfig: ${i.prodKubeconfig}`,
+    `    kubeconfig: ${i.prod.kubeconfig}`,
+    `    expect: { kubeSystemUID: ${i.prod.uid} }`,
     "repos:",
     `  - name: ${DEMO.repo}`,
     `    url: ${i.repoUrl}`,

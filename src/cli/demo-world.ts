@@ -4,6 +4,8 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { KubeClient, loadKubeConfig } from "../kube/client.js";
+import { kubeSystemUID } from "../kube/identity.js";
 import { ensureBinaries } from "../local/binaries.js";
 import { installCrds, startControlPlane, type ControlPlane } from "../local/controlplane.js";
 import { startGitServer, type GitServer } from "../local/gitserver.js";
@@ -38,15 +40,18 @@ export async function startDemoWorld(out: Out): Promise<DemoWorld> {
   try {
     out("▸ starting two local control planes, nightly and prod (kube-apiserver + etcd each; the first run builds them from source, which takes a few minutes)");
     const binDir = await ensureBinaries({ log: (l) => out(`  ${l}`) });
-    const start = async (name: string): Promise<ControlPlane> => {
+    const start = async (name: string): Promise<{ cp: ControlPlane; uid: string }> => {
       const cp = await startControlPlane({ binDir, log: (l) => out(`  ${name}: ${l}`) });
       stops.push(() => cp.stop());
       await installCrds(cp.kubeconfigPath, undefined, { binDir });
-      return cp;
+      return { cp, uid: await identityOf(cp) };
     };
-    const [nightly, prod] = await Promise.all([start(DEMO.nightly.cluster), start(DEMO.prod.cluster)]);
+    const [n, p] = await Promise.all([start(DEMO.nightly.cluster), start(DEMO.prod.cluster)]);
+    const nightly = n.cp;
+    const prod = p.cp;
     out(`  export KUBECONFIG=${nightly.kubeconfigPath}   # nightly`);
     out(`  export KUBECONFIG=${prod.kubeconfigPath}   # prod`);
+    out(`  wrong-cluster guard (clusters[].expect.kubeSystemUID): nightly is ${n.uid}, prod is ${p.uid}; plumber refuses any other`);
 
     const token = "demo-" + Math.random().toString(36).slice(2);
     const git = await startGitServer({ root: join(work, "git"), auth: { token } });
@@ -61,8 +66,8 @@ export async function startDemoWorld(out: Out): Promise<DemoWorld> {
     await writeFile(
       configFile,
       demoConfigYaml({
-        nightlyKubeconfig: nightly.kubeconfigPath,
-        prodKubeconfig: prod.kubeconfigPath,
+        nightly: { kubeconfig: nightly.kubeconfigPath, uid: n.uid },
+        prod: { kubeconfig: prod.kubeconfigPath, uid: p.uid },
         repoUrl: git.url(DEMO.repo),
         kustomize: join(binDir, "kustomize"),
       }),
@@ -71,6 +76,16 @@ export async function startDemoWorld(out: Out): Promise<DemoWorld> {
   } catch (e) {
     await stop();
     throw e;
+  }
+}
+
+/** The cluster's identity, as `kubectl get ns kube-system -o jsonpath='{.metadata.uid}'` prints it. */
+async function identityOf(cp: ControlPlane): Promise<string> {
+  const client = await KubeClient.create(loadKubeConfig({ kubeconfig: cp.kubeconfigPath }));
+  try {
+    return await kubeSystemUID(client);
+  } finally {
+    client.close();
   }
 }
 

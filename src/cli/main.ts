@@ -121,8 +121,8 @@ program
 
 program
   .command("demo")
-  .description("start a local control plane and git server, deploy examples/demo-repo, then commit a change and a deletion and show them applied and pruned")
-  .option("--keep", "keep the control plane running after the demo until Ctrl-C")
+  .description("the tour on two local control planes (nightly, prod) and a git server: first sync, steady state, drift, a failed post-check rolled back, a promotion to prod after soak and approval, a scheduled release, status and history (exit 1 when a step's outcome is not there)")
+  .option("--keep", "keep both control planes and plumber running after the tour until Ctrl-C")
   .action((o: { keep?: boolean }) =>
     run(async () => {
       const { demoCommand } = await import("./demo.js");

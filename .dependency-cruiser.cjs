@@ -11,7 +11,7 @@ const LAYERS = [
   // record state, gate by window and dependency, pick a branch.
   {
     name: "domain",
-    paths: ["^src/engine/", "^src/health/", "^src/kustomize/", "^src/checks/", "^src/signing/", "^src/state/", "^src/windows/", "^src/deps/", "^src/branches/"],
+    paths: ["^src/engine/", "^src/health/", "^src/kustomize/", "^src/checks/", "^src/signing/", "^src/state/", "^src/windows/", "^src/deps/", "^src/branches/", "^src/promote/"],
   },
   // The one event vocabulary, and the connections (cluster, repo) that apps and releases share.
   { name: "shared", paths: ["^src/observe/", "^src/connect/"] },

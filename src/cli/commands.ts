@@ -67,7 +67,13 @@ export async function planCommand(ctx: CommandContext, out: Out, apps: string[])
     for (const [repoName, conn] of rt.repos) {
       const heads = await conn.repo.listHeads();
       for (const app of rt.apps.filter((a) => a.app.repo === repoName)) {
-        const { branch, head } = resolveBranch(app.app, heads);
+        // A promoted app plans the revision its source offers (one read of the source's record).
+        const promoted = await app.promotionTarget();
+        const { branch, head } = promoted ? { branch: promoted.branch ?? app.app.branch, head: promoted.revision } : resolveBranch(app.app, heads);
+        if (promoted && !head) {
+          out(`= ${app.app.name}: ${promoted.note}`);
+          continue;
+        }
         if (!head || !branch) {
           out(`✗ ${app.app.name}: branch "${app.app.branch}" not found`);
           failed = true;
@@ -249,6 +255,8 @@ export async function statusCommand(ctx: CommandContext, out: Out, apps: string[
       const notes = await readStateData(cluster.client, rt.config.state.namespace, app.app.name);
       const source = sourceRecordFromData(notes);
       const contested = parseContested(notes?.contested);
+      // A promoted app: what its source offers now, read from the source's record (no write).
+      const promotion = (await app.promotionTarget())?.note;
       rows.push({
         app: app.app.name,
         cluster: app.app.cluster,
@@ -260,10 +268,11 @@ export async function statusCommand(ctx: CommandContext, out: Out, apps: string[
         objects: String(state.inventory.length),
         drift,
         updated: state.updatedAt ?? "-",
-        message: [source ? describeSource(source) : "", state.message?.split("\n")[0] ?? ""].filter(Boolean).join("; "),
+        message: [source ? describeSource(source) : "", state.message?.split("\n")[0] ?? "", promotion && !state.message?.includes(promotion) ? promotion : ""].filter(Boolean).join("; "),
         warnings: json ? (state.warnings ?? "") : warningsCell(state.warnings),
         source: source ? `failing since ${source.failingSince}` : "ok",
         contested: contested.map((c) => `${c.object} by ${c.managers.join(", ") || "another writer"}`).join("; "),
+        ...(json && promotion ? { promotion } : {}),
         ...(json && source
           ? {
               sourceFailingSince: source.failingSince,

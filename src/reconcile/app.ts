@@ -3,7 +3,7 @@ import { ContestTracker } from "./contested.js";
 import type { DriftReport, Engine, Plan, SyncRequest } from "../engine/engine.js";
 import type { InventoryEntry } from "../engine/inventory.js";
 import type { DependencyStatus } from "../deps/graph.js";
-import type { GitRepo } from "../git/repo.js";
+import { GitSourceError, type GitRepo } from "../git/repo.js";
 import type { KubeClient } from "../kube/client.js";
 import type { Discovery } from "../kube/discovery.js";
 import { renderApp, type KustomizeOptions } from "../kustomize/render.js";
@@ -14,6 +14,7 @@ import type { AppControl, ControlStore } from "../state/control.js";
 import { emptyState, type AppState, type StateStore } from "../state/store.js";
 import { hashKeyId } from "../state/hashkey.js";
 import type { ObjectIdentity } from "../state/guard.js";
+import type { PromotionTarget } from "../promote/source.js";
 import type { Manifest } from "../types.js";
 import { evaluateWindows } from "../windows/windows.js";
 import { isoNow, systemClock, type Clock } from "./clock.js";
@@ -55,7 +56,15 @@ export interface AppReconcilerDeps {
   kustomize?: Partial<KustomizeOptions>;
   /** Every timestamp written, sync windows and gate decisions read this clock (default: the system's). */
   clock?: Clock;
+  /**
+   * apps[].promote: the revision to follow comes from the source app's state (src/promote), not
+   * from a branch head; the head a poller passes is ignored.
+   */
+  promotion?: () => Promise<PromotionTarget>;
 }
+
+/** Where commits older than the heads' cache holds are fetched, as release templates are (depths of branch history). */
+const HISTORY_DEPTHS = [64, 1024];
 
 /** What applying a revision would do, and what the gates say about applying it now. */
 export interface PlanReport extends Plan {
@@ -89,6 +98,12 @@ export class AppReconciler {
   private followed?: string;
   /** The revision this app should be at, as of its last cycle (branch head or pin): for dependents. */
   lastTarget?: string;
+  /** A promoted app: what its source offered at the last cycle (status shows it). */
+  lastPromotion?: PromotionTarget;
+  /** Commits the heads' cache no longer holds (a promoted revision older than the head), fetched with history. */
+  private history?: GitRepo;
+  /** The repo holding the commit last rendered: where the checks of that revision read their files. */
+  private readRepo?: GitRepo;
 
   constructor(private readonly d: AppReconcilerDeps) {
     this.app = d.app;
@@ -133,8 +148,15 @@ export class AppReconciler {
     this.followed = branch ?? (this.app.branchPattern ? undefined : this.app.branch);
     await this.d.guard?.();
     const state = await this.currentState();
+    const promoted = await this.promotionTarget();
+    if (promoted) {
+      // Nothing qualifies on the source: what is deployed stays (drift still repaired).
+      head = promoted.revision ?? state.revision;
+      this.followed = promoted.branch ?? this.app.branch;
+    }
     const control = await this.d.control.load(this.app.name);
     const target = selectTarget(head, control, state);
+    if (promoted && !target.revision) return { kind: "held", revision: "", message: promoted.note };
     this.lastTarget = target.revision;
     const c = this.cycle({ writes: true, started, signal, pinned: target.pinned, deferWaits });
     if (!target.revision) {
@@ -165,6 +187,13 @@ export class AppReconciler {
     }
   }
 
+  /** A promoted app: the source's revision to follow now (one read of its record); undefined for an app that follows a branch. */
+  async promotionTarget(): Promise<PromotionTarget | undefined> {
+    if (!this.d.promotion) return undefined;
+    this.lastPromotion = await this.d.promotion();
+    return this.lastPromotion;
+  }
+
   private gateContext(state: AppState, control: AppControl, target: string, pinned: boolean, branch?: string): GateContext {
     const verify = this.d.verifyCommit;
     return {
@@ -174,10 +203,11 @@ export class AppReconciler {
       target,
       pinned,
       now: this.clock.now(),
+      ...(this.lastPromotion?.revision === target ? { provenance: this.lastPromotion.note } : {}),
       dependency: this.d.dependency,
       verifyCommit: verify
         ? async (sha) => {
-            await this.d.repo.ensureCommit(branch ?? this.followed ?? this.app.branch, sha);
+            await this.commitRepo(branch ?? this.followed ?? this.app.branch, sha);
             return verify(sha);
           }
         : undefined,
@@ -221,10 +251,27 @@ export class AppReconciler {
   async render(sha: string, branch: string = this.followed ?? this.app.branch): Promise<Manifest[]> {
     const hit = this.rendered.get(sha);
     if (hit) return hit;
-    await this.d.repo.ensureCommit(branch, sha);
-    const manifests = await renderApp(this.d.repo, sha, this.app.path, this.d.kustomize, this.parsed);
+    const repo = await this.commitRepo(branch, sha);
+    this.readRepo = repo;
+    const manifests = await renderApp(repo, sha, this.app.path, this.d.kustomize, this.parsed);
     this.rendered.set(sha, manifests);
     return manifests;
+  }
+
+  /**
+   * The repo holding commit `sha`: the heads' cache, or, for a promoted revision the branch has
+   * moved past (the source deployed it, the head is newer now), the history mirror beside it.
+   */
+  private async commitRepo(branch: string, sha: string): Promise<GitRepo> {
+    try {
+      await this.d.repo.ensureCommit(branch, sha);
+      return this.d.repo;
+    } catch (e) {
+      if (!(this.app.promote && e instanceof GitSourceError && e.code === "moved")) throw e;
+    }
+    this.history ??= this.d.repo.historyMirror();
+    await this.history.ensureHistory(branch, sha, HISTORY_DEPTHS);
+    return this.history;
   }
 
   /**
@@ -239,11 +286,22 @@ export class AppReconciler {
       if (o.writes) this.state = s;
       local = s;
     };
+    const readRepo = (): GitRepo => this.readRepo ?? this.d.repo;
+    const io = {
+      get repo(): GitRepo {
+        return readRepo();
+      },
+      client: this.d.client,
+      discovery: this.d.discovery,
+      stateNamespace: this.d.store.namespace,
+      objectGuard: this.d.objectGuard,
+      kustomize: this.d.kustomize,
+    };
     const c: Cycle = {
       spec: this.spec,
       clock: this.clock,
       log: this.d.log,
-      io: { repo: this.d.repo, client: this.d.client, discovery: this.d.discovery, stateNamespace: this.d.store.namespace, objectGuard: this.d.objectGuard, kustomize: this.d.kustomize },
+      io,
       contest: this.contest,
       started: o.started,
       signal: o.signal,

@@ -18,6 +18,8 @@ export interface GateContext {
   pinned: boolean;
   /** The injected clock's time for this cycle. */
   now: Date;
+  /** Where the target comes from, when not a branch head (a promotion: from which app, since when): the approval message says it. */
+  provenance?: string;
   /** The status of an app this one dependsOn. */
   dependency?: (name: string) => Promise<DependencyStatus>;
   /** Signed commits: why `sha` may not be deployed, undefined when it may (fetches the commit first). */
@@ -68,7 +70,8 @@ export const windowsGate: Gate = async (c) => {
 /** approval: manual — a person approves each revision; a pin is already a person's choice. */
 export const approvalGate: Gate = async (c) => {
   if (c.spec.config.approval !== "manual" || c.pinned || c.control.approvedRevision === c.target) return PASS;
-  return { verdict: "approval", message: `revision ${short(c.target)} waits for approval: plumber approve ${c.spec.config.name} ${short(c.target)}` };
+  const from = c.provenance ? `; ${c.provenance}` : "";
+  return { verdict: "approval", message: `revision ${short(c.target)} waits for approval: plumber approve ${c.spec.config.name} ${short(c.target)}${from}` };
 };
 
 export const GATES: readonly NamedGate[] = [

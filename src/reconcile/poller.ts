@@ -110,7 +110,8 @@ export class RepoPoller {
     await this.reportSource(recovered, mine);
     const due = mine.filter((a) => !(round.backoff && this.backoff.waiting(a.app.name)));
     const done = new Map<AppReconciler, CycleResult>();
-    for (const wave of waves(due, (a) => a.app.name, (a) => a.app.dependsOn)) {
+    // A promoted app goes after its source, so it sees what the source did this round.
+    for (const wave of waves(due, (a) => a.app.name, (a) => (a.app.promote ? [...a.app.dependsOn, a.app.promote.from] : a.app.dependsOn))) {
       if (signal?.aborted) break;
       await mapLimit(wave, this.conn.config.concurrency || DEFAULT_APP_CONCURRENCY, async (app) => {
         if (signal?.aborted) return;

@@ -13,7 +13,8 @@ import { buildReleaseSchedulers } from "../releases/wiring.js";
 import { buildNotifier, type Notifier } from "../notify/notifier.js";
 import { reservedObjectGuard } from "../state/guard.js";
 import { AppReconciler } from "./app.js";
-import type { Clock } from "./clock.js";
+import { systemClock, type Clock } from "./clock.js";
+import { promotionSource } from "../promote/source.js";
 import { dependencyOrder } from "../deps/graph.js";
 import { logKustomizeIsolation } from "../kustomize/render.js";
 import { CommitVerifier } from "../signing/verify.js";
@@ -76,6 +77,9 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
   for (const app of apps) {
     if (!repos.has(app.repo)) repos.set(app.repo, await connectRepo(repoOf(config, app), opts.cacheDir ?? defaultCacheDir()));
     if (!clusters.has(app.cluster)) clusters.set(app.cluster, await connectCluster(clusterOf(config, app), config.state.namespace));
+    // A promoted app reads its source's state in the source's cluster.
+    const source = app.promote && config.apps.find((a) => a.name === app.promote?.from);
+    if (source && !clusters.has(source.cluster)) clusters.set(source.cluster, await connectCluster(clusterOf(config, source), config.state.namespace));
   }
   await logKustomizeIsolation(config.kustomize, opts.log);
   const notifier = await buildNotifier(config, opts.log);
@@ -88,7 +92,7 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
   // Whatever an app's namespace policy, plumber's own state is out of its reach.
   const objectGuard = reservedObjectGuard({ stateNamespace: config.state.namespace, lease: opts.lease });
   // Dependencies first, so a dependency's new revision is applied before its dependents look at it.
-  const reconcilers = dependencyOrder(apps, (a) => a.name, (a) => a.dependsOn).map((app) => {
+  const reconcilers = dependencyOrder(apps, (a) => a.name, followsApps).map((app) => {
     const cluster = clusters.get(app.cluster) as ClusterConnection;
     const engine = (hashKey: Uint8Array | undefined): Engine => new SelfConfigGuardedEngine({
       hashKey,
@@ -129,6 +133,7 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
       },
       observer,
       clock: opts.clock,
+      ...(app.promote ? { promotion: promotionOf(config, app.promote, clusters, opts.clock ?? systemClock) } : {}),
     });
   });
   for (const r of reconcilers) byName.set(r.app.name, r);
@@ -156,6 +161,19 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
       for (const c of clusters.values()) c.client.close();
     },
   };
+}
+
+/** The apps an app goes after in a round: its dependencies, and the app it is promoted from. */
+function followsApps(app: AppConfig): string[] {
+  return app.promote ? [...app.dependsOn, app.promote.from] : app.dependsOn;
+}
+
+/** A promoted app's source: the source app's record, read in its own cluster behind that cluster's guard. */
+function promotionOf(config: PlumberConfig, promote: NonNullable<AppConfig["promote"]>, clusters: Map<string, ClusterConnection>, clock: Clock): ReturnType<typeof promotionSource> {
+  const source = config.apps.find((a) => a.name === promote.from);
+  const conn = source && clusters.get(source.cluster);
+  if (!conn) throw new Error(`promote.from: no app named ${promote.from}`);
+  return promotionSource({ source: promote.from, soakMs: promote.soakMs, guard: conn.verify, load: () => conn.store.loadStatus(promote.from), now: () => clock.now() });
 }
 
 function repoOf(config: PlumberConfig, app: AppConfig): RepoConfig {

@@ -234,6 +234,18 @@ export class StateStore {
     return stateFromFields(app, data, inventory, history);
   }
 
+  /**
+   * The app's status and history from its record alone (one GET), with an empty inventory: what
+   * another app reads of it (a promotion's source), never to save back.
+   */
+  async loadStatus(app: string): Promise<AppState | undefined> {
+    const cm = await this.client.getOptional<ConfigMap>(this.path(stateObjectName(app)));
+    if (!cm) return undefined;
+    const data = cm.data ?? {};
+    const history = data.history ? (JSON.parse(data.history) as DeployRecord[]) : [];
+    return stateFromFields(app, data, [], history);
+  }
+
   private async loadInventory(app: string, cm: ConfigMap): Promise<InventoryEntry[]> {
     const data = cm.data ?? {};
     const generation = data.inventoryGeneration;

@@ -129,7 +129,7 @@ async function failingPostCheck(t: Tour): Promise<string> {
   const image = task?.spec?.steps?.[0]?.image ?? "";
   const prod = await t.state(PROD);
   t.ok(
-    s.revision === good && s.failedRevision === bad && s.lastResult === "RolledBack" && !cache && image.endsWith("v1.23.2") && !prod.revision,
+    s.revision === good && s.failedRevision === bad && s.lastResult === "RolledBack" && !cache && image.endsWith("v1.23.2") && !prod.revision && prod.pendingRevision !== bad,
     `nightly rolled back to ${short(good)} after post-check ${DEMO.check} failed at ${short(bad)}: ConfigMap build-cache pruned, Task build-image back on kaniko v1.23.2`,
     `expected ${NIGHTLY} rolled back to ${short(good)} with ${short(bad)} failed; got revision ${s.revision ?? "-"}, failed ${s.failedRevision ?? "-"}, result ${s.lastResult ?? "-"}, build-cache ${cache ? "still there" : "gone"}, image ${image}`,
   );
@@ -146,8 +146,11 @@ async function promotion(t: Tour, bad: string): Promise<void> {
   t.say(`commit ${short(good)} "release-settings: pull through the mirror"`);
   await t.round();
   await playTekton(t, t.actors.nightly, NIGHTLY, good, passes);
-  await t.roundsUntil((x) => x.get(NIGHTLY)?.kind === "applied", 3, `${NIGHTLY} becoming Ready at ${short(good)}`);
-  t.say(`prod waits: ${(await t.state(PROD)).message?.split("\n")[0] ?? "(no message)"}`);
+  const soaking = await t.roundsUntil((x) => x.get(NIGHTLY)?.kind === "applied", 3, `${NIGHTLY} becoming Ready at ${short(good)}`);
+  const early = soaking.get(PROD);
+  if (early?.kind !== "held" || (await t.state(PROD)).revision) {
+    throw new DemoFailure(`${PROD} should hold while ${short(good)} soaks on nightly, but is ${early?.kind ?? "not reconciled"}`);
+  }
 
   t.demoDoes(`moves plumber's clock ${DEMO.soak} ahead instead of sitting through the soak (plumber reads time from an injected clock, as its tests do)`);
   t.clock.skip(DEMO.soakMs + 1000);

@@ -13,7 +13,8 @@ function isHtml(v: unknown): v is Html {
 }
 
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"'`=]/g, (c) => `&#${c.charCodeAt(0)};`);
+  // Every attribute is quoted, so these five are enough in text and in attribute values.
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 export type Value = Html | string | number | boolean | undefined | null | readonly Value[];

@@ -62,6 +62,7 @@ program
   .option("--shard", "split the apps among all replicas run with --shard (a Lease per replica and per shard of apps, in the lease namespace); releases run on the leader")
   .option("--shards <n>", "with --shard: how many shards (Leases) the apps fall into, 1-1024; every replica must use the same", "32")
   .option("--shutdown-grace <duration>", "after SIGTERM: how long the cycle in flight may run before its remaining writes are abandoned", "20s")
+  .option("--dashboard-listen <addr>", "serve the dashboard on this address (default: config dashboard.listen, else none)")
   .action((o: Omit<RunOptions, "cacheDir">) => run(async () => runCommand(await commandContext(globals()), { ...o, cacheDir: globals().cacheDir })));
 
 program
@@ -118,6 +119,16 @@ program
   .description("fire a scheduled release at once (recorded as manual); its concurrency policy applies")
   .requiredOption("--now", "fire now (required)")
   .action((name: string) => run(async () => (await import("./releases.js")).releaseNowCommand(await commandContext(globals(), { level: "warn" }), print, name)));
+
+program
+  .command("dashboard")
+  .description("serve the dashboard locally: fleet, apps, releases and events, read from the clusters with your kubeconfig; actions need a bearer token")
+  .option("--listen <addr>", "listen address", "127.0.0.1:8090")
+  .option("--refresh <duration>", "how often the fleet is read again and pages updated", "5s")
+  .option("--public", "serve the read-only pages without a token on a non-loopback address too (config dashboard.public)")
+  .action((o: { listen: string; refresh: string; public?: boolean }) =>
+    run(async () => (await import("./dashboard.js")).dashboardCommand(await commandContext(globals()), print, o)),
+  );
 
 program
   .command("demo")

@@ -6,6 +6,7 @@ import type { ChangeSet } from "../engine/changeset.js";
 import { approveCommand, historyCommand } from "./control.js";
 import { statusCommand } from "./commands.js";
 import { releasesCommand } from "./releases.js";
+import type { DemoDashboard } from "./demo-dashboard.js";
 import { pipelineRunPath, type DemoActor, type PipelineRunObject } from "./demo-actors.js";
 import { DEMO } from "./demo-config.js";
 import { writesOf } from "./demo-meter.js";
@@ -27,14 +28,20 @@ interface TaskObject {
 
 export const STEPS = 7;
 
-export async function tour(t: Tour): Promise<void> {
-  await firstSync(t);
-  await steadyState(t);
-  await drift(t);
+export async function tour(t: Tour, dashboard: DemoDashboard): Promise<void> {
+  // The dashboard follows each step at once rather than at its next refresh.
+  const then = async (step: Promise<unknown>): Promise<void> => {
+    await step;
+    await dashboard.refresh();
+  };
+  await then(firstSync(t));
+  await then(steadyState(t));
+  await then(drift(t));
   const bad = await failingPostCheck(t);
-  await promotion(t, bad);
-  await scheduledRelease(t);
-  await statusAndHistory(t);
+  await dashboard.refresh();
+  await then(promotion(t, bad));
+  await then(scheduledRelease(t));
+  await statusAndHistory(t, dashboard);
 }
 
 function changeSetOf(r: AppResults, app: string): ChangeSet | undefined {
@@ -63,7 +70,7 @@ async function firstSync(t: Tour): Promise<void> {
   const created = changeSetOf(r, NIGHTLY)?.count("created") ?? 0;
   if (r.get(NIGHTLY)?.kind !== "verifying") throw new DemoFailure(`${NIGHTLY} should be applied and verifying its post-check, but is ${r.get(NIGHTLY)?.kind ?? "not reconciled"}`);
   await playTekton(t, t.actors.nightly, NIGHTLY, rev, passes);
-  await t.roundsUntil((x) => x.get(NIGHTLY)?.kind === "applied", 3, `${NIGHTLY} becoming Ready`);
+  await t.roundsUntil(NIGHTLY, "applied", 3, `${NIGHTLY} becoming Ready`);
   t.cost();
   const s = await t.state(NIGHTLY);
   const prod = await t.state(PROD);
@@ -121,7 +128,7 @@ async function failingPostCheck(t: Tour): Promise<string> {
     reason: "Failed",
     message: "Tasks Completed: 2 (Failed: 1, Cancelled 0), Skipped: 0; build-image: kaniko v1.24 cannot push with --cache",
   });
-  await t.roundsUntil((x) => x.get(NIGHTLY)?.kind === "rolledBack", 3, `${NIGHTLY} rolling back`);
+  await t.roundsUntil(NIGHTLY, "rolledBack", 3, `${NIGHTLY} rolling back`);
   t.cost();
   const s = await t.state(NIGHTLY);
   const cache = await t.actors.nightly.get(cmPath("build-cache"));
@@ -146,7 +153,7 @@ async function promotion(t: Tour, bad: string): Promise<void> {
   t.say(`commit ${short(good)} "release-settings: pull through the mirror"`);
   await t.round();
   await playTekton(t, t.actors.nightly, NIGHTLY, good, passes);
-  const soaking = await t.roundsUntil((x) => x.get(NIGHTLY)?.kind === "applied", 3, `${NIGHTLY} becoming Ready at ${short(good)}`);
+  const soaking = await t.roundsUntil(NIGHTLY, "applied", 3, `${NIGHTLY} becoming Ready at ${short(good)}`);
   const early = soaking.get(PROD);
   if (early?.kind !== "held" || (await t.state(PROD)).revision) {
     throw new DemoFailure(`${PROD} should hold while ${short(good)} soaks on nightly, but is ${early?.kind ?? "not reconciled"}`);
@@ -167,7 +174,7 @@ async function promotion(t: Tour, bad: string): Promise<void> {
   const r = await t.round();
   if (r.get(PROD)?.kind !== "verifying") throw new DemoFailure(`${PROD} should have applied ${short(good)} and be verifying it, but is ${r.get(PROD)?.kind ?? "not reconciled"}`);
   await playTekton(t, t.actors.prod, PROD, good, passes);
-  await t.roundsUntil((x) => x.get(PROD)?.kind === "applied", 3, `${PROD} becoming Ready at ${short(good)}`);
+  await t.roundsUntil(PROD, "applied", 3, `${PROD} becoming Ready at ${short(good)}`);
   t.cost();
   const s = await t.state(PROD);
   const cm = await t.actors.prod.get<ConfigMapObject>(cmPath("release-settings"));
@@ -210,8 +217,8 @@ async function scheduledRelease(t: Tour): Promise<void> {
   );
 }
 
-async function statusAndHistory(t: Tour): Promise<void> {
-  t.step("plumber status, plumber history and plumber releases");
+async function statusAndHistory(t: Tour, dashboard: DemoDashboard): Promise<void> {
+  t.step("plumber status, plumber history and plumber releases; the dashboard");
   const ctx = t.cli();
   const lines: string[] = [];
   const show = (l: string): void => {
@@ -229,4 +236,11 @@ async function statusAndHistory(t: Tour): Promise<void> {
   await releasesCommand(ctx, show, false);
   const ready = (app: string): boolean => new RegExp(`^${app}\\s.*\\bReady\\b`, "m").test(statusText);
   t.ok(ready(NIGHTLY) && ready(PROD), "status shows both apps Ready", `plumber status should show ${NIGHTLY} and ${PROD} Ready:\n${statusText}`);
+  const page = await dashboard.fleetPage();
+  const row = (app: string, cluster: string): boolean => new RegExp(`data-app="${app}" data-cluster="${cluster}" data-phase="Ready"`).test(page);
+  t.ok(
+    row(NIGHTLY, DEMO.nightly.cluster) && row(PROD, DEMO.prod.cluster),
+    `the dashboard at ${dashboard.url} shows both apps Ready`,
+    `the dashboard's fleet page at ${dashboard.url} should list ${NIGHTLY} on nightly and ${PROD} on prod as Ready`,
+  );
 }

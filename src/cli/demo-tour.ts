@@ -125,13 +125,16 @@ export class Tour {
     return results;
   }
 
-  /** Rounds until `done` says so (at most `max`), e.g. while a post-check is looked at once per round. */
-  async roundsUntil(done: (r: AppResults) => boolean, max: number, what: string): Promise<AppResults> {
+  /** Rounds until `app`'s round ends in `kind` (at most `max`), e.g. while a post-check is looked at once per round. */
+  async roundsUntil(app: string, kind: CycleResult["kind"], max: number, what: string): Promise<AppResults> {
+    let last: CycleResult | undefined;
     for (let i = 0; i < max; i++) {
       const r = await this.round();
-      if (done(r)) return r;
+      last = r.get(app);
+      if (last?.kind === kind) return r;
     }
-    throw new DemoFailure(`${what} did not happen within ${max} rounds`);
+    const msg = last && "message" in last ? `: ${last.message.split("\n")[0]}` : "";
+    throw new DemoFailure(`${what} did not happen within ${max} rounds; ${app}'s last round: ${last?.kind ?? "not reconciled"}${msg}`);
   }
 
   cost(): StepCost {

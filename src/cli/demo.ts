@@ -10,7 +10,8 @@ type Out = (line: string) => void;
  * The five-minute tour on this machine: two real control planes (nightly and prod), a real git
  * server serving examples/demo-repo, and plumber taking one repo through first sync, steady
  * state, drift, a failed post-check and its rollback, a promotion to prod after soak and
- * approval, a scheduled release, and status and history at the end (src/cli/demo-steps.ts).
+ * approval, a scheduled release, and status and history at the end (src/cli/demo-steps.ts), with
+ * the dashboard following along.
  */
 export async function demoCommand(out: Out, opts: { keep: boolean }): Promise<number> {
   const world = await startDemoWorld(out);
@@ -18,13 +19,13 @@ export async function demoCommand(out: Out, opts: { keep: boolean }): Promise<nu
   try {
     const t = await Tour.open(world, out, STEPS);
     try {
-      await tour(t);
       const dashboard = await demoDashboard(t.cli());
       try {
-        if (dashboard) out(`  dashboard: ${dashboard.url}`);
-        if (opts.keep) await keepRunning(t, out);
+        out(`▸ dashboard: ${dashboard.url} (live while the demo runs; --keep keeps it up)`);
+        await tour(t, dashboard);
+        if (opts.keep) await keepRunning(t, out, dashboard.url);
       } finally {
-        await dashboard?.close();
+        await dashboard.close();
       }
     } finally {
       t.close();
@@ -41,11 +42,11 @@ export async function demoCommand(out: Out, opts: { keep: boolean }): Promise<nu
 }
 
 /** --keep: plumber goes on polling as `plumber run` does, until Ctrl-C; both clusters stay up. */
-async function keepRunning(t: Tour, out: Out): Promise<void> {
-  out("");
+async function keepRunning(t: Tour, out: Out, dashboardUrl: string): Promise<void> {
   out("▸ kept running: plumber polls every second as `plumber run` does; try kubectl against either cluster. Ctrl-C to stop");
   out(`  export KUBECONFIG=${t.world.nightly.kubeconfigPath}   # nightly`);
   out(`  export KUBECONFIG=${t.world.prod.kubeconfigPath}   # prod`);
+  out(`  dashboard: ${dashboardUrl}`);
   const stop = new AbortController();
   process.once("SIGINT", () => stop.abort());
   process.once("SIGTERM", () => stop.abort());

@@ -95,6 +95,7 @@ describe("the npm package", () => {
     const end = step(7);
     expect(end).toMatch(/^ +plumbing-prod +prod +/m);
     expect(end).toContain("✓ status shows both apps Ready");
+    expect(end).toMatch(/✓ the dashboard at http:\/\/127\.0\.0\.1:\d+\/ shows both apps Ready/);
     expect(r.stdout).toContain("▸ demo done");
   }, 300_000);
 });

@@ -25,7 +25,7 @@ import { repoUrlProblem } from "../git/url.js";
 import { checkReleases, normalizeRelease, type RawRelease } from "./releases.js";
 import { findGatedFields, isApiFieldsGate } from "./gates.js";
 import { configSchema, configValidator, walkSchema, type PathSegment, type SchemaNode } from "./schema.js";
-import type { AppConfig, CheckConfig, ClusterConfig, NotificationSinkConfig, PlumberConfig, RepoAuthConfig, RepoConfig, SyncWindow } from "./types.js";
+import type { AppConfig, CheckConfig, ClusterConfig, NotificationSinkConfig, PlumberConfig, ReleaseConfig, RepoAuthConfig, RepoConfig, SyncWindow } from "./types.js";
 
 /** Config files larger than this are refused. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -626,6 +626,14 @@ interface RawConfig {
   windows: RawWindow[];
 }
 
+/** A release whose deployedTo app deploys another repo than the release reads: the revision is that repo's. */
+function withRevisionRepo(rel: ReleaseConfig, apps: AppConfig[]): ReleaseConfig {
+  if (rel.revision.kind !== "deployedTo") return rel;
+  const name = rel.revision.app;
+  const repo = apps.find((a) => a.name === name)?.repo;
+  return repo && repo !== rel.repo ? { ...rel, revision: { ...rel.revision, repo } } : rel;
+}
+
 /** The app a promotion chain starts from (the app itself when it follows a branch): its repo and branch are the chain's. */
 function promotionRoot(a: RawConfig["apps"][number], byName: Map<string, RawConfig["apps"][number]>): RawConfig["apps"][number] {
   let at = a;
@@ -719,7 +727,7 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
       if (n.secretFile !== undefined) out.secretFile = abs(n.secretFile);
       return out;
     }),
-    releases: raw.releases.map(normalizeRelease),
+    releases: raw.releases.map((r) => withRevisionRepo(normalizeRelease(r), apps)),
     featureGates: { apiFields: raw.featureGates.apiFields },
     kustomize: {
       binary: raw.kustomize.binary.includes("/") ? abs(raw.kustomize.binary) : raw.kustomize.binary,

@@ -86,9 +86,9 @@ export function checkReleases(data: Record<string, unknown>, problems: ReleasePr
         const choices = apps.map((a) => `"${String(a.name)}"`).join(", ");
         problems.add(at("revision", "deployedTo"), "value", `no app named "${rev.deployedTo}"${choices ? ` (known: ${choices})` : ""}`);
       } else {
-        if (typeof rel.repo === "string" && app.repo !== rel.repo) {
-          problems.add(at("revision", "deployedTo"), "value", `app ${rev.deployedTo} deploys repo "${String(app.repo)}", but the release reads repo "${rel.repo}"; they must be the same`);
-        } else if (typeof rel.branch === "string" && app.branch !== rel.branch) {
+        // Another repo than the app's: the template comes from the release's repo (at its branch
+        // head), the revision from the app's (TEP-0098: release configuration apart from the code).
+        if (typeof rel.repo === "string" && app.repo === rel.repo && typeof rel.branch === "string" && app.branch !== rel.branch) {
           problems.add(at("revision", "deployedTo"), "value", `app ${rev.deployedTo} follows branch "${String(app.branch)}", but the release reads branch "${rel.branch}"; they must be the same`);
         }
       }

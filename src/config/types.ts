@@ -120,7 +120,11 @@ export interface ReleaseConfig {
   template: { path: string } | { inline: Record<string, unknown> };
   /** Values for $(plumber.params.NAME) in the template. */
   params: Record<string, string>;
-  revision: { kind: "head" } | { kind: "deployedTo"; app: string; olderThanMs: number };
+  /**
+   * deployedTo with `repo`: the app deploys another repo than the release's (its code, say); the
+   * revision released is a commit of that repo, and the template is read at the release branch's head.
+   */
+  revision: { kind: "head" } | { kind: "deployedTo"; app: string; olderThanMs: number; repo?: string };
   concurrency: "forbid" | "replace" | "allow";
   skipIfUnchanged: boolean;
   /** How late a missed slot may still fire; undefined: no limit. */

@@ -287,9 +287,21 @@ export class ReleaseScheduler {
     );
   }
 
+  /**
+   * The commit the template is read at: the released revision itself, or, when that is a commit of
+   * another repo (a deployedTo app of a code repo), the head of the release's own branch.
+   */
+  private async templateRevision(revision: string): Promise<string> {
+    const rev = this.release.revision;
+    if (rev.kind !== "deployedTo" || rev.repo === undefined) return revision;
+    const head = (await this.opts.repo.listHeads()).get(this.release.branch);
+    if (!head) throw new SlotProblem(`branch "${this.release.branch}" does not exist in repo ${this.release.repo}`);
+    return head;
+  }
+
   private async render(revision: string, slot: Date, trigger: "scheduled" | "manual", name: string): Promise<KubeObject> {
     const t = this.release.template;
-    const template = "inline" in t ? structuredClone(t.inline) : await this.templates.read(this.release.branch, revision, t.path);
+    const template = "inline" in t ? structuredClone(t.inline) : await this.templates.read(this.release.branch, await this.templateRevision(revision), t.path);
     const label = trigger === "manual" ? manualId(slot) : slotId(slot);
     return renderRun(
       template,

@@ -64,6 +64,8 @@ interface BedOptions {
   clusters?: { nightly?: Record<string, unknown>; prod?: Record<string, unknown> };
   /** More apps, as written in the config file (namespace and cluster names of the bed). */
   apps?: (b: { nightlyNs: string; prodNs: string }) => Record<string, unknown>[];
+  /** More repos and releases, as written in the config file. */
+  more?: (b: { nightlyNs: string; prodNs: string }) => { repos?: Record<string, unknown>[]; releases?: Record<string, unknown>[] };
 }
 
 interface Bed {
@@ -118,13 +120,14 @@ async function bed(files: Record<string, string>, o: BedOptions = {}): Promise<B
         { name: "nightly", kubeconfig: env.kubeconfigPath, ...(c.clusters?.nightly ?? {}) },
         { name: "prod", kubeconfig: prod.kubeconfigPath, ...(c.clusters?.prod ?? {}) },
       ],
-      repos: [{ name: "plumbing", url: env.gitUrl(repo.name), interval: "1s", auth: { tokenFile: "token" } }],
+      repos: [{ name: "plumbing", url: env.gitUrl(repo.name), interval: "1s", auth: { tokenFile: "token" } }, ...(c.more?.({ nightlyNs, prodNs }).repos ?? [])],
       apps: [
         { name: "nightly", repo: "plumbing", branch: "main", path: "overlays/nightly", cluster: "nightly", namespace: nightlyNs, ...(c.nightly ?? {}) },
         { name: "prod", promote: { from: "nightly", soak: "24h" }, path: "overlays/prod", cluster: "prod", namespace: prodNs, ...(c.prod ?? {}) },
         ...(c.apps?.({ nightlyNs, prodNs }) ?? []),
       ],
       state: { namespace: stateNs },
+      releases: c.more?.({ nightlyNs, prodNs }).releases ?? [],
     };
     await writeFile(configFile, stringify(config));
   };
@@ -387,5 +390,64 @@ describe("promotion between two clusters", () => {
     expect(poll.apps.map((a) => [a.app, a.result.kind])).toEqual([["prod", "applied"]]);
     expect(await b.state("prod", "prod")).toMatchObject({ revision: r1 });
     expect(await b.live("prod")).toEqual({ v: "1", env: "prod" });
+  });
+
+  it("a release on the prod cluster fires the revision promoted there, its template from another repo (TEP-0098)", async () => {
+    const configRepo = await newTestRepo("release-config");
+    const template = {
+      apiVersion: "tekton.dev/v1",
+      kind: "PipelineRun",
+      metadata: { generateName: "pipeline-release-" },
+      spec: { pipelineRef: { name: "release" }, params: [{ name: "gitRevision", value: "$(plumber.revision)" }, { name: "versionTag", value: "$(plumber.params.versionTag)" }, { name: "from", value: "config-repo" }] },
+    };
+    const templateRev = await configRepo.commit({ "release/pipeline-run.yaml": stringify(template) }, "release pipeline");
+    const b = await bed(overlays("1"), {
+      prod: { promote: { from: "nightly", soak: "1h" } },
+      more: ({ prodNs }) => ({
+        repos: [{ name: "config", url: env.gitUrl(configRepo.name), interval: "1m", auth: { tokenFile: "token" } }],
+        releases: [
+          {
+            name: "prod-release",
+            schedule: "0 2 * * *",
+            repo: "config",
+            branch: "main",
+            cluster: "prod",
+            namespace: prodNs,
+            template: { path: "release/pipeline-run.yaml" },
+            params: { versionTag: "$(plumber.versionTag)" },
+            revision: { deployedTo: "prod", olderThan: "0s" },
+          },
+        ],
+      }),
+    });
+    const r1 = await b.repo.head("main");
+    await b.cycle();
+    b.advance(2 * H);
+    expect((await b.cycle()).get("prod")?.kind).toBe("applied");
+    // main moves on (nightly gets it, prod has not soaked it): the release still takes prod's r1.
+    await b.repo.commit(overlays("2"), "v2");
+    await b.cycle();
+
+    const [scheduler] = b.rt.releases;
+    if (!scheduler) throw new Error("no release scheduler");
+    await scheduler.tick(new Date("2026-12-01T15:00:00.000Z"));
+    await scheduler.tick(new Date("2026-12-02T02:00:05.000Z"));
+    const runs = await prod.kube.request<{ items: { metadata: { name: string; annotations: Record<string, string> }; spec: { params: { name: string; value: string }[] } }[] }>({
+      method: "GET",
+      path: `/apis/tekton.dev/v1/namespaces/${b.prodNs}/pipelineruns`,
+      list: true,
+    });
+    expect(runs.body.items.map((r) => r.metadata.name)).toEqual(["prod-release-202612020200"]);
+    const run = runs.body.items[0];
+    expect(run?.metadata.annotations["plumber.dev/revision"]).toBe(r1);
+    expect(run?.spec.params).toEqual([
+      { name: "gitRevision", value: r1 },
+      { name: "versionTag", value: `v20261202-${r1.slice(0, 10)}` },
+      { name: "from", value: "config-repo" },
+    ]);
+    expect(templateRev).not.toBe(r1);
+    // Nothing of it in nightly's cluster.
+    const nightlyRuns = await nightlyKube.request<{ items: unknown[] }>({ method: "GET", path: `/apis/tekton.dev/v1/namespaces/${b.nightlyNs}/pipelineruns`, list: true });
+    expect(nightlyRuns.body.items).toEqual([]);
   });
 });

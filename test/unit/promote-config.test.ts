@@ -81,5 +81,12 @@ describe("promote config", () => {
       "  - { name: rel, schedule: '@daily', repo: r, branch: main, cluster: prod, namespace: ci, template: { path: release.yaml }, revision: { deployedTo: prod, olderThan: 0s } }",
     ].join("\n");
     expect(problems(text)).toEqual([]);
+    expect(parseConfig(text, "c.yaml").releases[0]?.revision).toEqual({ kind: "deployedTo", app: "prod", olderThanMs: 0 });
+    // TEP-0098: the release's template from another repo than the code it releases.
+    const apart = text.replace("repo: r, branch: main, cluster: prod", "repo: other, branch: main, cluster: prod");
+    expect(problems(apart)).toEqual([]);
+    expect(parseConfig(apart, "c.yaml").releases[0]?.revision).toEqual({ kind: "deployedTo", app: "prod", olderThanMs: 0, repo: "r" });
+    // The same repo on another branch than the app's is still refused.
+    expect(problems(text.replace("repo: r, branch: main, cluster: prod", "repo: r, branch: dev, cluster: prod")).join("\n")).toContain('app prod follows branch "main", but the release reads branch "dev"');
   });
 });

@@ -14,6 +14,7 @@ import { buildRuntime, type Runtime } from "../../src/reconcile/runtime.js";
 import { ControlStore, controlObjectName } from "../../src/state/control.js";
 import { StateStore } from "../../src/state/store.js";
 import { findRepoRoot } from "../bed/paths.js";
+import { PlumberProcess } from "../bed/plumber.js";
 import { uniqueName } from "../setup/env.js";
 import { configMap, harness, type AppOptions, type Harness } from "./support.js";
 
@@ -128,7 +129,7 @@ describe("dashboard", () => {
     expect(fleet.headers.get("content-security-policy")).toContain("script-src 'self'");
     expect(fleet.headers.get("content-security-policy")).not.toContain("unsafe-inline");
     expect(fleet.headers.get("x-content-type-options")).toBe("nosniff");
-    expect(fleet.headers.get("referrer-policy")).toBe("no-referrer");
+    expect(fleet.headers.get("referrer-policy")).toBe("same-origin");
     const page = await fleet.text();
     expect(page).toContain(`data-testid="fleet-row" data-app="${h.app}" data-cluster="local" data-phase="WaitingApproval"`);
     expect(page).toContain(`<code>${rev.slice(0, 12)}</code>`);
@@ -257,5 +258,30 @@ describe("dashboard", () => {
     expect(ok.headers.get("location")).toBe(`/apps/${h.app}`);
     expect(await control.load(h.app)).toMatchObject({ approvedRevision: rev, approvedBy: captain.username });
     expect(await (await get(`${base}/apps/${h.app}`, { Cookie: session })).text()).toContain(`data-testid="flash">approved ${h.app} at ${rev.slice(0, 12)} by ${captain.username}`);
+  });
+
+  it("`plumber run --dashboard-listen` serves it beside the daemon, `plumber dashboard` alone; both stop on SIGTERM", async () => {
+    const h = await harness(FILES);
+    cleanups.push(() => h.close());
+    const common = ["--config", h.configFile, "--cache-dir", h.cacheDir];
+    const started = async (p: PlumberProcess): Promise<string> => {
+      cleanups.push(() => p.kill());
+      const line = await p.waitFor((l) => typeof l.msg === "string" && l.msg.startsWith("dashboard listening on "), 30_000, "dashboard line");
+      return (line.msg as string).slice("dashboard listening on ".length).replace(/\/$/, "");
+    };
+
+    const daemon = PlumberProcess.start([...common, "run", "--metrics-addr", "", "--no-leader-elect", "--dashboard-listen", "127.0.0.1:0"]);
+    const url = await started(daemon);
+    const fleet = await get(`${url}/`);
+    expect(fleet.status).toBe(200);
+    expect(await fleet.text()).toContain(`data-app="${h.app}"`);
+    daemon.signal("SIGTERM");
+    expect((await daemon.exited).code).toBe(0);
+
+    const alone = PlumberProcess.start([...common, "dashboard", "--listen", "127.0.0.1:0"]);
+    const url2 = await started(alone);
+    expect(((await (await get(`${url2}/api/fleet`)).json()) as { rows: { app: string }[] }).rows.map((r) => r.app)).toEqual([h.app]);
+    alone.signal("SIGTERM");
+    expect((await alone.exited).code).toBe(0);
   });
 });

@@ -10,6 +10,7 @@ import { ensureBinaries } from "../local/binaries.js";
 import { installCrds, startControlPlane, type ControlPlane } from "../local/controlplane.js";
 import { startGitServer, type GitServer } from "../local/gitserver.js";
 import { packageFile } from "../local/package.js";
+import { spawnReaper } from "../local/reaper.js";
 import { LocalRepo } from "../local/repo.js";
 import { sleep } from "../util/pool.js";
 import { DEMO, demoConfigYaml } from "./demo-config.js";
@@ -31,11 +32,14 @@ export interface DemoWorld {
 
 export async function startDemoWorld(out: Out): Promise<DemoWorld> {
   const work = await mkdtemp(join(tmpdir(), "plumber-demo-"));
+  // A demo killed mid-tour (Ctrl-C twice, a closed pipe) runs no stop(): the watchdog removes its dir then.
+  const reaper = spawnReaper({ pids: [], dirs: [work] });
   const stops: (() => Promise<void>)[] = [];
   const stop = async (): Promise<void> => {
     for (const s of stops.splice(0).reverse()) await s().catch(() => undefined);
     await sleep(10);
     await rm(work, { recursive: true, force: true });
+    reaper.disarm();
   };
   try {
     out("▸ starting two local control planes, nightly and prod (kube-apiserver + etcd each; the first run builds them from source, which takes a few minutes)");

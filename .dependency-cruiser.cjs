@@ -20,8 +20,13 @@ const LAYERS = [
   // The assembly: config → connections → reconcilers, schedulers, notifier (buildRuntime). Its own
   // layer though it sits in reconcile/: bench/bench.ts and the integration tests import it there.
   { name: "runtime", paths: ["^src/reconcile/runtime\\.ts$"] },
+  // What a person asks of plumber (approve, roll back, resume, retry, release now; a plan's diff):
+  // one code path for the CLI and the dashboard.
+  { name: "actions", paths: ["^src/actions/"] },
   // The long-running service: leader election, metrics, Kubernetes Events, reload, probes.
   { name: "service", paths: ["^src/service/"] },
+  // The dashboard: view models, pages, its HTTP server, sign-in and authorised actions.
+  { name: "dashboard", paths: ["^src/dashboard/"] },
   { name: "cli", paths: ["^src/cli/"] },
 ];
 

@@ -1,14 +1,12 @@
 import { renderApp } from "../kustomize/render.js";
 import { resolveBranch } from "../branches/resolve.js";
-import { diffObject } from "../engine/diff.js";
-import { PlanError, type PlannedObject } from "../engine/engine.js";
+import { describePlan, gateLines } from "../actions/plan.js";
+import { PlanError } from "../engine/engine.js";
 import { repoPoller, type RepoPoller } from "../reconcile/poller.js";
 import { contestingManagersOf, parseContested } from "../reconcile/contested.js";
 import { readStateData } from "../state/notes.js";
 import { describeSource, sourceRecordFromData } from "../state/source.js";
 import type { Runtime } from "../reconcile/runtime.js";
-import type { PlanReport } from "../reconcile/app.js";
-import type { AppState } from "../state/store.js";
 import type { LoopSource } from "../service/daemon.js";
 import { parseDuration } from "../config/duration.js";
 import { formatProblem, FileProblemError } from "../types.js";
@@ -86,30 +84,28 @@ export async function planCommand(ctx: CommandContext, out: Out, apps: string[])
           const state = await app.currentState();
           // The reconciler's own plan: the same request an apply sends, with the writes left out.
           const plan = await app.plan(head, branch);
-          const counts = { created: 0, configured: 0, unchanged: 0 };
-          for (const p of plan.objects) {
-            counts[p.action]++;
-            if (p.action !== "unchanged") {
-              const diff = diffObject(p.resource.subject, p.live, p.merged ?? p.resource.object).trimEnd();
-              if (diff) out(diff);
-              out(`${planVerb(p)} ${p.resource.subject}${p.note ? ` (${p.note})` : ""}`);
+          const { changes: planned, counts, pending } = describePlan(plan);
+          for (const p of planned) {
+            if (p.verb === "- prune") {
+              out(p.diff);
+              out(`- prune ${p.subject}`);
+              continue;
             }
-            for (const w of p.warnings ?? []) out(`! ${p.resource.subject}: warning: ${w}`);
-          }
-          for (const p of plan.prune) {
-            out(diffObject(p.subject, p.live, undefined).trimEnd());
-            out(`- prune ${p.subject}`);
+            if (p.verb) {
+              if (p.diff) out(p.diff);
+              out(`${p.verb} ${p.subject}${p.note ? ` (${p.note})` : ""}`);
+            }
+            for (const w of p.warnings) out(`! ${p.subject}: warning: ${w}`);
           }
           if (state.phase === "WaitingApproval" && state.pendingRevision) {
             out(`! ${app.app.name}: revision ${state.pendingRevision.slice(0, 12)} waits for approval: plumber approve ${app.app.name} ${state.pendingRevision.slice(0, 12)}`);
           }
           if (state.phase === "Halted") out(`! ${app.app.name}: halted: ${state.message ?? ""}`);
           for (const line of gateLines(app.app.name, plan, state)) out(line);
-          const pending = counts.created + counts.configured + plan.prune.length > 0;
           changes ||= pending;
           out(
             `${pending ? "~" : "="} ${app.app.name} → ${head.slice(0, 12)} (live ${state.revision?.slice(0, 12) ?? "none"}): ` +
-              `${counts.created} to create, ${counts.configured} to configure, ${plan.prune.length} to prune, ${counts.unchanged} unchanged`,
+              `${counts.created} to create, ${counts.configured} to configure, ${counts.pruned} to prune, ${counts.unchanged} unchanged`,
           );
         } catch (e) {
           failed = true;
@@ -121,27 +117,6 @@ export async function planCommand(ctx: CommandContext, out: Out, apps: string[])
   } finally {
     rt.close();
   }
-}
-
-/**
- * What the gates say about applying the planned revision now (the same gates a cycle runs), one
- * line each, "! app: gate: verdict"; the waiting-approval line above is not said twice.
- */
-export function gateLines(app: string, plan: Pick<PlanReport, "gates" | "pinnedAt">, state: AppState): string[] {
-  const out: string[] = [];
-  if (plan.pinnedAt) out.push(`! ${app}: pinned at ${plan.pinnedAt.slice(0, 12)}: this revision is not applied until plumber resume ${app}`);
-  for (const { gate, verdict: v } of plan.gates) {
-    if (v.verdict === "pass") continue;
-    if (v.verdict === "approval" && state.phase === "WaitingApproval" && v.message.startsWith(`revision ${state.pendingRevision.slice(0, 12)} `)) continue;
-    if (v.verdict === "refuse") out.push(`! ${app}: ${gate}: would refuse the revision${v.permanent ? " (until the branch moves)" : ""}: ${v.message}`);
-    else out.push(`! ${app}: ${gate}: ${v.message}${v.verdict === "hold" && !v.driftRepair ? " (drift is not repaired meanwhile)" : ""}`);
-  }
-  return out;
-}
-
-function planVerb(p: PlannedObject): string {
-  if (p.recreate) return "± recreate";
-  return p.action === "created" ? "+ create" : "~ configure";
 }
 
 /** One reconcile of every app (or the named ones); exit 1 if any failed. */
@@ -176,6 +151,8 @@ export interface RunOptions {
   shard?: boolean;
   /** With shard: how many shards (Leases) the apps fall into. */
   shards?: string;
+  /** Serve the dashboard here (src/dashboard); default config dashboard.listen, none when both are unset. */
+  dashboardListen?: string;
 }
 
 /** --shards: a whole number 1-1024 (each shard is one Lease renewed every retry period). */
@@ -203,6 +180,9 @@ export async function runCommand(ctx: CommandContext, opts: RunOptions = {}): Pr
       throw new Error(`--${flag}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
   };
+  const dashboardAt = opts.dashboardListen ?? ctx.config.dashboard.listen;
+  const dashboard = dashboardAt ? await (await import("./dashboard.js")).serveDashboard(ctx, dashboardAt) : undefined;
+  if (dashboard) ctx.log.info({ url: dashboard.url }, `dashboard listening on ${dashboard.url}`);
   const code = await runDaemon({
     configPath: ctx.config.file,
     config: ctx.config,
@@ -222,7 +202,7 @@ export async function runCommand(ctx: CommandContext, opts: RunOptions = {}): Pr
     ...(opts.shards !== undefined ? { shards: shardCount(opts.shards) } : {}),
     loops,
     handleSignals: true,
-  });
+  }).finally(() => dashboard?.close());
   // Nothing left running (a request that never answers, say) may keep the process past the grace period.
   // Said out loud, so a leak of handles shows up as a log line rather than as a slow exit.
   setTimeout(() => {

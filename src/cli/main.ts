@@ -62,6 +62,7 @@ program
   .option("--shard", "split the apps among all replicas run with --shard (a Lease per replica and per shard of apps, in the lease namespace); releases run on the leader")
   .option("--shards <n>", "with --shard: how many shards (Leases) the apps fall into, 1-1024; every replica must use the same", "32")
   .option("--shutdown-grace <duration>", "after SIGTERM: how long the cycle in flight may run before its remaining writes are abandoned", "20s")
+  .option("--dashboard-listen <addr>", "serve the dashboard on this address (default: config dashboard.listen, else none)")
   .action((o: Omit<RunOptions, "cacheDir">) => run(async () => runCommand(await commandContext(globals()), { ...o, cacheDir: globals().cacheDir })));
 
 program
@@ -120,9 +121,19 @@ program
   .action((name: string) => run(async () => (await import("./releases.js")).releaseNowCommand(await commandContext(globals(), { level: "warn" }), print, name)));
 
 program
+  .command("dashboard")
+  .description("serve the dashboard locally: fleet, apps, releases and events, read from the clusters with your kubeconfig; actions need a bearer token")
+  .option("--listen <addr>", "listen address", "127.0.0.1:8090")
+  .option("--refresh <duration>", "how often the fleet is read again and pages updated", "5s")
+  .option("--public", "serve the read-only pages without a token on a non-loopback address too (config dashboard.public)")
+  .action((o: { listen: string; refresh: string; public?: boolean }) =>
+    run(async () => (await import("./dashboard.js")).dashboardCommand(await commandContext(globals()), print, o)),
+  );
+
+program
   .command("demo")
-  .description("start a local control plane and git server, deploy examples/demo-repo, then commit a change and a deletion and show them applied and pruned")
-  .option("--keep", "keep the control plane running after the demo until Ctrl-C")
+  .description("the tour on two local control planes (nightly, prod) and a git server: first sync, steady state, drift, a failed post-check rolled back, a promotion to prod after soak and approval, a scheduled release, status and history (exit 1 when a step's outcome is not there)")
+  .option("--keep", "keep both control planes and plumber running after the tour until Ctrl-C")
   .action((o: { keep?: boolean }) =>
     run(async () => {
       const { demoCommand } = await import("./demo.js");

@@ -1,5 +1,6 @@
 // `plumber releases` and `plumber release NAME --now`.
 
+import { releaseNow } from "../actions/release.js";
 import { formatDuration } from "../config/duration.js";
 import type { ReleaseScheduler } from "../releases/scheduler.js";
 import { formatInZone } from "../releases/slots.js";
@@ -72,28 +73,13 @@ export async function releasesCommand(ctx: CommandContext, out: Out, json: boole
   }
 }
 
-/** Fires one run of the release at once, recorded as manual. */
+/** Fires one run of the release at once, recorded as manual (src/actions/release.ts). */
 export async function releaseNowCommand(ctx: CommandContext, out: Out, name: string): Promise<number> {
   const rt = await ctx.runtime();
   try {
-    const s = rt.releases.find((r) => r.release.name === name);
-    if (!s) {
-      const known = rt.releases.map((r) => r.release.name).join(", ");
-      out(`no release named ${name} in ${ctx.config.file}${known ? ` (known: ${known})` : ""}`);
-      return EXIT_ERROR;
-    }
-    const rec = await s.fireNow();
-    const where = `${s.release.cluster}/${s.release.namespace}`;
-    if (rec.result === "Claimed") {
-      out(`! ${name}: ${rec.run} is claimed but could not be created yet; a running plumber (or this command again) finishes it`);
-      return EXIT_ERROR;
-    }
-    if (rec.result === "Failed") {
-      out(`✗ ${name}: ${rec.run} could not be created: ${rec.message ?? rec.reason ?? "unknown error"}`);
-      return EXIT_ERROR;
-    }
-    out(`✓ ${name}: ${rec.kind} ${rec.run} created in ${where} at revision ${rec.revision?.slice(0, 12)} (manual); \`plumber releases\` shows its outcome`);
-    return EXIT_OK;
+    const r = await releaseNow(rt, name);
+    out(r.message);
+    return r.ok ? EXIT_OK : EXIT_ERROR;
   } finally {
     rt.close();
   }

@@ -622,6 +622,7 @@ interface RawConfig {
   state: { namespace: string };
   featureGates: { apiFields: PlumberConfig["featureGates"]["apiFields"] };
   kustomize: { binary: string; allowRemoteBases: boolean; timeout: string };
+  dashboard: { listen?: string; public: boolean };
   windows: RawWindow[];
 }
 
@@ -733,5 +734,6 @@ function normalize(raw: RawConfig, file: string): PlumberConfig {
       allowRemoteBases: raw.kustomize.allowRemoteBases,
       timeoutMs: parseDuration(raw.kustomize.timeout),
     },
+    dashboard: { ...(raw.dashboard.listen !== undefined ? { listen: raw.dashboard.listen } : {}), public: raw.dashboard.public },
   };
 }

@@ -143,4 +143,6 @@ export interface PlumberConfig {
   featureGates: { apiFields: ApiFieldsGate };
   /** Rendering of apps whose path holds a kustomization file (src/kustomize). */
   kustomize: { binary: string; allowRemoteBases: boolean; timeoutMs: number };
+  /** The dashboard of `plumber run` (src/dashboard): where it listens (none when unset), whether reads need a token. */
+  dashboard: { listen?: string; public: boolean };
 }

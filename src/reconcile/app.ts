@@ -131,6 +131,15 @@ export class AppReconciler {
     return this.state;
   }
 
+  /**
+   * The state as stored now, for a reader that never reconciles (the dashboard's runtime): the
+   * cached state of a reconciler is its own, but a reader's goes stale as another process moves the app.
+   */
+  async reloadState(): Promise<AppState> {
+    this.state = undefined;
+    return this.currentState();
+  }
+
   /** `deferWaits`: pre-checks, verify and a rollback's health look once and leave the app waiting (Cycle.deferWaits) instead of blocking. */
   async reconcile(head: string | undefined, signal?: AbortSignal, branch?: string, opts: { deferWaits?: boolean } = {}): Promise<CycleResult> {
     const started = performance.now();
@@ -160,7 +169,7 @@ export class AppReconciler {
     const target = selectTarget(head, control, state);
     if (promoted && !target.revision) return { kind: "held", revision: "", message: promoted.note };
     this.lastTarget = target.revision;
-    const c = this.cycle({ writes: true, started, signal, pinned: target.pinned, deferWaits });
+    const c = this.cycle({ writes: true, started, signal, pinned: target.pinned, deferWaits, actor: actorOf(control, target) });
     if (!target.revision) {
       const message = this.app.branchPattern
         ? `no branch matches "${this.app.branchPattern}" in repo ${this.app.repo}`
@@ -286,7 +295,7 @@ export class AppReconciler {
    * every transition is saved; with writes off (plan) it works on a copy, saves nothing, records
    * no intent and tells no one.
    */
-  private cycle(o: { writes: boolean; started: number; signal?: AbortSignal; pinned: boolean; state?: AppState; deferWaits?: boolean }): Cycle {
+  private cycle(o: { writes: boolean; started: number; signal?: AbortSignal; pinned: boolean; state?: AppState; deferWaits?: boolean; actor?: string }): Cycle {
     let local = o.state ?? this.state ?? emptyState(this.app.name);
     const read = (): AppState => (o.writes ? (this.state ?? local) : local);
     const write = (s: AppState): void => {
@@ -313,6 +322,7 @@ export class AppReconciler {
       started: o.started,
       signal: o.signal,
       pinned: o.pinned,
+      actor: o.actor,
       deferWaits: o.deferWaits ?? false,
       followed: this.followed,
       get state(): AppState {
@@ -391,6 +401,13 @@ async function recordIntent(c: Cycle, inventory: InventoryEntry[]): Promise<void
 }
 
 /** The state a cycle would step from: a pending `plumber retry` is acted on first. */
+/** Who asked for the target: the pin's, the approval's (of this very revision) or the retry's author. */
+function actorOf(control: AppControl, target: { revision?: string; pinned: boolean; retryAt?: string }): string | undefined {
+  if (target.pinned) return control.pinnedBy;
+  if (target.revision && control.approvedRevision === target.revision && control.approvedBy) return control.approvedBy;
+  return target.retryAt !== undefined ? control.retryBy : undefined;
+}
+
 function retriedIfAsked(state: AppState, control: AppControl): AppState {
   const t = selectTarget(undefined, control, state);
   return t.retryAt !== undefined ? retried(state, t.retryAt) : state;

@@ -53,6 +53,8 @@ export interface Cycle {
   readonly signal?: AbortSignal;
   /** The target is a pin: no rollback away from it, no branch recorded. */
   readonly pinned: boolean;
+  /** Who asked for this cycle's target (an approval, pin or retry made from the dashboard), for its history record. */
+  readonly actor?: string;
   /** The branch followed this cycle (a branchPattern picks one per listing). */
   readonly followed?: string;
   /**

@@ -94,7 +94,7 @@ export function failed(s: AppState, f: { revision: string; message: string; perm
 /** Written, not yet verified: recorded before the wait, so a restart resumes the wait instead of applying again. */
 export function applied(
   s: AppState,
-  a: { revision: string; branch?: string; inventory: InventoryEntry[]; hashKeyId: string; warnings?: string; changes: Record<string, number>; now: string },
+  a: { revision: string; branch?: string; inventory: InventoryEntry[]; hashKeyId: string; warnings?: string; changes: Record<string, number>; now: string; actedBy?: string },
 ): VerifyingState {
   return {
     ...s,
@@ -117,18 +117,19 @@ export function applied(
     rollbackFrom: undefined,
     rollbackCause: undefined,
     lastChanges: JSON.stringify(a.changes),
+    actedBy: a.actedBy,
   };
 }
 
 /** Healthy and checks passed: the revision becomes the good one (where later rollbacks go). */
 export function verified(s: VerifyingState, checks: CheckOutcome[], now: string): ReadyState {
-  const history = withRecord(s.history, { revision: s.revision, startedAt: s.verifyStartedAt, finishedAt: now, result: "Applied", changes: parseChanges(s.lastChanges), checks: checks.length ? checks : undefined });
+  const history = withRecord(s.history, { revision: s.revision, startedAt: s.verifyStartedAt, finishedAt: now, result: "Applied", changes: parseChanges(s.lastChanges), checks: checks.length ? checks : undefined, ...byOf(s) });
   return { ...s, history, phase: "Ready", goodRevision: s.revision, lastResult: "Applied", message: undefined, failedRevision: undefined, failedSpec: undefined, verifyStartedAt: undefined, healthyAt: undefined, verifyChecks: undefined, updatedAt: now };
 }
 
 /** The failed verification, in history (what happens next, rollback or halt, comes after). */
 export function verifyFailed(s: VerifyingState, cause: { message: string; checks: CheckOutcome[] }, now: string): VerifyingState {
-  const rec: DeployRecord = { revision: s.revision, startedAt: s.verifyStartedAt, finishedAt: now, result: "Failed", changes: parseChanges(s.lastChanges), message: cause.message.slice(0, 1000), checks: cause.checks.length ? cause.checks : undefined };
+  const rec: DeployRecord = { revision: s.revision, startedAt: s.verifyStartedAt, finishedAt: now, result: "Failed", changes: parseChanges(s.lastChanges), message: cause.message.slice(0, 1000), checks: cause.checks.length ? cause.checks : undefined, ...byOf(s) };
   return { ...s, history: withRecord(s.history, rec) };
 }
 
@@ -186,6 +187,11 @@ export function driftRepaired(s: AppState, inventory: InventoryEntry[], now: str
 /** Change-set counts without the zeros, as history records them. */
 export function nonZero(s: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(s).filter(([, n]) => n > 0));
+}
+
+/** The record of a deploy someone asked for says who. */
+function byOf(s: AppState): { by?: string } {
+  return s.actedBy ? { by: s.actedBy } : {};
 }
 
 function parseChanges(s: string | undefined): Record<string, number> | undefined {

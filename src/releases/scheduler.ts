@@ -237,7 +237,7 @@ export class ReleaseScheduler {
    * `plumber release NAME --now`: fires one run at once, recorded as manual. The concurrency
    * policy applies (forbid refuses while a run is going); skipIfUnchanged does not.
    */
-  async fireNow(now: Date = this.clock()): Promise<ReleaseRecord> {
+  async fireNow(now: Date = this.clock(), by?: string): Promise<ReleaseRecord> {
     const events: ReleaseEvent[] = [];
     await this.opts.guard?.();
     const at = new Date(Math.floor(now.getTime() / 1000) * 1000);
@@ -257,6 +257,7 @@ export class ReleaseScheduler {
       apiVersion: p.object.apiVersion,
       kind: p.object.kind,
       firedAt: now.toISOString(),
+      ...(by ? { by } : {}),
     };
     const claim = await this.store.update(this.release.name, this.init(now), (s) => {
       if (s.history.some((r) => r.run === name)) return { changed: false, value: false };

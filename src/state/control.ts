@@ -3,7 +3,8 @@ import type { KubeClient } from "../kube/client.js";
 /**
  * Requests people make of a running plumber — approve, roll back and pin, resume, retry — kept
  * in the target cluster (a ConfigMap per app beside its state), so they survive restarts and
- * reach whichever replica leads. Only the CLI writes it; the reconciler reads it each cycle.
+ * reach whichever replica leads. The CLI and the dashboard write it (src/actions/control.ts); the
+ * reconciler reads it each cycle.
  */
 export interface AppControl {
   approvedRevision?: string;
@@ -11,9 +12,13 @@ export interface AppControl {
   pinRevision?: string;
   /** A retry request: a token that differs from the one the reconciler last consumed. */
   retryAt?: string;
+  /** Who asked (the TokenReview username of a dashboard action): kept beside each request and carried into the history record it leads to. */
+  approvedBy?: string;
+  pinnedBy?: string;
+  retryBy?: string;
 }
 
-const KEYS = ["approvedRevision", "pinRevision", "retryAt"] as const;
+const KEYS = ["approvedRevision", "pinRevision", "retryAt", "approvedBy", "pinnedBy", "retryBy"] as const;
 const FIELD_MANAGER = "plumber-cli";
 
 export function controlObjectName(app: string): string {

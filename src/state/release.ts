@@ -41,6 +41,8 @@ export interface ReleaseRecord {
   /** The run's condition reason (e.g. Succeeded, Failed, Cancelled, BackoffLimitExceeded). */
   reason?: string;
   message?: string;
+  /** A manual run from the dashboard: who asked (the TokenReview username). */
+  by?: string;
   /** For a Missed record standing for several slots: how many, the oldest being `firstSlot`. */
   count?: number;
   firstSlot?: string;

@@ -26,6 +26,8 @@ export interface DeployRecord {
   /** For a rollback: the revision that failed and why. */
   cause?: string;
   checks?: { name: string; phase: string; passed: boolean; object: string; reason: string; message: string }[];
+  /** Who asked for this deploy (approved, pinned or retried it from the dashboard): the TokenReview username. */
+  by?: string;
 }
 
 export const HISTORY_LIMIT = 20;
@@ -57,6 +59,8 @@ interface StateFields {
   rollbackFrom?: string;
   /** A Verifying rollback: why rollbackFrom failed (for the record written when the rollback is healthy). */
   rollbackCause?: string;
+  /** Who asked for the applied revision (AppControl's approvedBy, pinnedBy, retryBy), for the history record written after verify. */
+  actedBy?: string;
   /** Change-set counts of the last apply (JSON), for the history record written after verify. */
   lastChanges?: string;
   /** The revision of the last attempt, good or bad. */
@@ -180,6 +184,7 @@ const STATUS_KEYS = [
   "rollbackFrom",
   "rollbackCause",
   "lastChanges",
+  "actedBy",
   "appliedAt",
   "updatedAt",
   "warnings",

@@ -23,7 +23,7 @@ async function walk(dir: string): Promise<string[]> {
 
 function demo(bin: string, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    execFile(bin, ["demo"], { cwd, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+    execFile(bin, ["demo"], { cwd, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
       res({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
     );
   });
@@ -40,7 +40,8 @@ describe("the npm package", () => {
       expect.arrayContaining([
         "dist/src/cli/main.js",
         "dist/src/local/controlplane.js",
-        "examples/demo-repo/tekton/pipeline.yaml",
+        "examples/demo-repo/base/tekton/pipeline.yaml",
+        "examples/demo-repo/overlays/prod/kustomization.yaml",
         "examples/crds/tekton.yaml",
         "scripts/build-binaries.sh",
         "config/plumber.schema.json",
@@ -54,23 +55,47 @@ describe("the npm package", () => {
     expect(files.filter((f) => TEST_CODE.test(f))).toEqual([]);
 
     // From the install, in a directory that is not the repo: data and the build script are the package's.
+    // This is the one run of the whole tour in CI: each step's outcome line is asserted here.
     const r = await demo(join(prefix, "node_modules", ".bin", "plumber"), prefix);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
-    const sections = r.stdout.split(/^▸ /m);
-    const section = (title: string) => sections.find((s) => s.startsWith(title)) ?? "";
+    const steps = r.stdout.split(/^▸ /m);
+    const step = (n: number) => steps.find((s) => s.startsWith(`${n}/7 `)) ?? "";
+    const rev = "[0-9a-f]{12}";
 
-    const first = section("first sync");
+    const first = step(1);
     expect(first).toMatch(/created +Namespace\/ci-plumbing/);
     expect(first).toMatch(/created +ConfigMap\/ci-plumbing\/release-settings/);
     expect(first).toMatch(/created +Pipeline\/ci-plumbing\/release/);
+    expect(first).toMatch(/\[demo\] no Tekton controller runs here, so the demo plays it: PipelineRun ci-plumbing\/plumbing-nightly-post-smoke-/);
+    expect(first).toMatch(new RegExp(`✓ nightly Ready at ${rev}: 8 objects created, post-check smoke passed; prod untouched`));
 
-    const steady = section("next poll, nothing changed");
-    expect(steady).toMatch(/API requests: 0 writes, 0 dry-runs\)/);
+    const steady = step(2);
+    expect(steady).toMatch(/cost: 3 rounds · nightly \d+ API requests \(0 writes, 0 dry-runs\) · prod \d+ API requests? \(0 writes, 0 dry-runs\)/);
     expect(steady).not.toMatch(/created|configured|pruned/);
+    expect(steady).toContain("✓ 3 rounds: 0 writes, 0 dry-runs on either cluster");
 
-    const change = section("commit ");
-    expect(change).toMatch(/configured +ConfigMap\/ci-plumbing\/release-settings/);
-    expect(change).toMatch(/pruned +Pipeline\/ci-plumbing\/release/);
+    const drift = step(3);
+    expect(drift).toMatch(/configured +ConfigMap\/ci-plumbing\/release-settings/);
+    expect(drift).toMatch(/created +Task\/ci-plumbing\/git-clone/);
+    expect(drift).toContain("✓ drift repaired on nightly");
+
+    const rollback = step(4);
+    const rolled = new RegExp(`✓ nightly rolled back to (${rev}) after post-check smoke failed at (${rev})`).exec(rollback);
+    expect(rolled, rollback).not.toBeNull();
+    expect(rollback).toMatch(/Succeeded=False/);
+
+    const promoted = step(5);
+    const bad = rolled?.[2] ?? "";
+    expect(promoted).toMatch(new RegExp(`✓ prod Ready at ${rev} \\(overlays/prod: channel=stable, mirror set\\).*; ${bad} never reached prod`));
+    expect(promoted).toMatch(/\$ plumber approve plumbing-prod/);
+
+    const release = step(6);
+    expect(release).toMatch(/✓ release nightly-release-\d{12} fired at the head of main, versionTag v\d{8}-[0-9a-f]{10}; recorded Succeeded/);
+
+    const end = step(7);
+    expect(end).toMatch(/^ +plumbing-prod +prod +/m);
+    expect(end).toContain("✓ status shows both apps Ready");
+    expect(end).toMatch(/✓ the dashboard at http:\/\/127\.0\.0\.1:\d+\/ shows both apps Ready/);
     expect(r.stdout).toContain("▸ demo done");
-  });
+  }, 300_000);
 });

@@ -8,7 +8,7 @@ import { join, relative } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { findRepoRoot } from "../bed/paths.js";
-import { uniqueName } from "../setup/env.js";
+import { testEnv, uniqueName } from "../setup/env.js";
 import { configMap, getObject, harness, type AppOptions, type Harness } from "./support.js";
 
 const MAIN = join(findRepoRoot(), "dist", "src", "cli", "main.js");
@@ -49,9 +49,12 @@ async function start(files: Record<string, string>, opts: AppOptions = {}): Prom
 }
 
 describe("plumber plan", () => {
-  it("on examples/demo-repo against an empty cluster: exits 2 and lists every object, those in the new namespace as create with a note", async () => {
+  it("on examples/demo-repo's nightly overlay against an empty cluster: exits 2 and lists every object, those in the new namespace as create with a note", async () => {
     const NS = "ci-plumbing";
-    const h = await start(await readTree(join(findRepoRoot(), "examples", "demo-repo")));
+    const h = await start(await readTree(join(findRepoRoot(), "examples", "demo-repo")), {
+      path: "overlays/nightly",
+      top: { kustomize: { binary: `${testEnv().binDir}/kustomize` } },
+    });
     const nsPath = `/api/v1/namespaces/${NS}`;
     expect(await getObject(h.kube, nsPath)).toBeUndefined();
     cleanup.push(async () => {
@@ -62,14 +65,14 @@ describe("plumber plan", () => {
     expect(p.stderr).not.toMatch(/NotFound/);
     expect(p.code).toBe(2);
     expect(p.stdout).toContain(`+ create Namespace/${NS}`);
-    const deferred = [`ConfigMap/${NS}/release-settings`, `Task/${NS}/git-clone`, `Task/${NS}/build-image`, `Pipeline/${NS}/release`, `ServiceAccount/${NS}/pipelinerun-cleaner`, `CronJob/${NS}/cleanup-pipelineruns`];
+    const deferred = [`ConfigMap/${NS}/release-settings`, `Task/${NS}/git-clone`, `Task/${NS}/build-image`, `Pipeline/${NS}/release`, `Pipeline/${NS}/smoke-tests`, `ServiceAccount/${NS}/pipelinerun-cleaner`, `CronJob/${NS}/cleanup-pipelineruns`];
     for (const subject of deferred) {
       const line = p.stdout.split("\n").find((l) => l.startsWith(`+ create ${subject}`));
       expect(line, `${subject} in:\n${p.stdout}`).toBeDefined();
       // Not dry-run: its namespace does not exist yet; the engine says so.
       expect(line).toMatch(new RegExp(`\\(not dry-run: .*${NS}.*\\)$`));
     }
-    expect(p.stdout).toMatch(/7 to create, 0 to configure, 0 to prune, 0 unchanged/);
+    expect(p.stdout).toMatch(/8 to create, 0 to configure, 0 to prune, 0 unchanged/);
     // A plan writes nothing.
     expect(await getObject(h.kube, nsPath)).toBeUndefined();
 
@@ -77,7 +80,7 @@ describe("plumber plan", () => {
     expect(a.code, a.stdout + a.stderr).toBe(0);
     const again = await plumber(h, "plan");
     expect(again.code, again.stdout).toBe(0);
-    expect(again.stdout).toContain("0 to create, 0 to configure, 0 to prune, 7 unchanged");
+    expect(again.stdout).toContain("0 to create, 0 to configure, 0 to prune, 8 unchanged");
   });
 
   it("refuses what apply refuses: the namespace policy, plumber's state namespace, an invalid plumber config", async () => {

@@ -1,6 +1,6 @@
 // `plumber plan` says what the gates say, one line each, beside the object plan.
 import { describe, expect, it } from "vitest";
-import { gateLines } from "../../src/cli/commands.js";
+import { gateLines } from "../../src/actions/plan.js";
 import type { AppState } from "../../src/state/store.js";
 
 const A = "a".repeat(40);

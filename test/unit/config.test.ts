@@ -120,6 +120,7 @@ describe("valid configs", () => {
       releases: [],
       featureGates: { apiFields: "stable" },
       kustomize: { binary: "kustomize", allowRemoteBases: false, timeoutMs: 60_000 },
+      dashboard: { public: false },
     });
     // No key is present that the types do not declare.
     expect(Object.keys(config.clusters[1]!)).toEqual(["name"]);

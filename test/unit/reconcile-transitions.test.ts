@@ -110,3 +110,13 @@ describe("transitions", () => {
     expect(driftRepaired(haltedAtB, [], T1)).toMatchObject({ phase: "Halted", message: "rollback failed too" });
   });
 });
+
+describe("who asked", () => {
+  it("an apply someone asked for (dashboard approve, pin, retry) carries who into its history record; the next apply forgets it", () => {
+    const asked = applied(ready, { revision: B, inventory: [], hashKeyId: "", changes: { configured: 1 }, now: T0, actedBy: "system:serviceaccount:ci:captain" });
+    expect(verified(asked, [], T1).history[0]).toMatchObject({ revision: B, result: "Applied", by: "system:serviceaccount:ci:captain" });
+    expect(verifyFailed(asked, { message: "unhealthy", checks: [] }, T1).history[0]).toMatchObject({ result: "Failed", by: "system:serviceaccount:ci:captain" });
+    const next = applied(verified(asked, [], T1), { revision: C, inventory: [], hashKeyId: "", changes: {}, now: T1 });
+    expect(verified(next, [], T1).history[0]).not.toHaveProperty("by");
+  });
+});

@@ -61,6 +61,7 @@ export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
       warnings: warningsOf(out.changeSet),
       changes: nonZero(out.changeSet.summary()),
       now: isoNow(c.clock),
+      actedBy: c.actor,
     });
     c.state = verifying;
     // Recorded before the wait, so a restart resumes the wait instead of applying again.

@@ -240,7 +240,8 @@ export async function statusCommand(ctx: CommandContext, out: Out, apps: string[
       rows.push({
         app: app.app.name,
         cluster: app.app.cluster,
-        branch: state.branch ?? app.app.branch,
+        // A promoted app follows its source app, not the branch: say so where the branch would be.
+        branch: `${state.branch ?? app.app.branch}${app.app.promote ? ` via ${app.app.promote.from}` : ""}`,
         revision: state.revision?.slice(0, 12) ?? "-",
         phase: state.phase ?? "-",
         result: state.lastResult ?? "-",

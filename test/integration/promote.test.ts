@@ -303,7 +303,7 @@ describe("promotion between two clusters", () => {
     const lines: string[] = [];
     expect(await statusCommand(b.context(), (l) => lines.push(l), ["prod"], true)).toBe(0);
     const [row] = JSON.parse(lines.join("\n")) as Record<string, string>[];
-    expect(row).toMatchObject({ app: "prod", phase: "WaitingApproval", pending: r1.slice(0, 12), promotion: `promoted from nightly: ${r1.slice(0, 12)} good there since 2026-12-01T12:00:00.000Z, soaked 1h at 2026-12-01T13:00:00.000Z` });
+    expect(row).toMatchObject({ app: "prod", branch: "main via nightly", phase: "WaitingApproval", pending: r1.slice(0, 12), promotion: `promoted from nightly: ${r1.slice(0, 12)} good there since 2026-12-01T12:00:00.000Z, soaked 1h at 2026-12-01T13:00:00.000Z` });
 
     // plumber approve prod <short sha>, as a person would type it.
     expect(await approveCommand(b.context(), () => {}, "prod", r1.slice(0, 12))).toBe(0);

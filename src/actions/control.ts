@@ -12,7 +12,7 @@ export interface ActionResult {
   message: string;
 }
 
-/** Who asked: recorded beside the request (undefined from the CLI: the record says nothing of who). */
+/** Who asked: recorded beside the request (the dashboard: the TokenReview user; the CLI: its SelfSubjectReview user). */
 export interface Actor {
   by?: string;
 }

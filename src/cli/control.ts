@@ -2,7 +2,8 @@ import type { Runtime } from "../reconcile/runtime.js";
 import type { AppReconciler } from "../reconcile/app.js";
 import { EXIT_ERROR, EXIT_OK, type CommandContext } from "./context.js";
 import { table } from "./commands.js";
-import { approve, resume, retry, rollback, type ActionResult } from "../actions/control.js";
+import { approve, resume, retry, rollback, type ActionResult, type Actor } from "../actions/control.js";
+import { whoAmI } from "../kube/whoami.js";
 
 type Out = (line: string) => void;
 
@@ -22,25 +23,31 @@ async function withApp(ctx: CommandContext, name: string, fn: (rt: Runtime, app:
   }
 }
 
+/** Who acts, as the app's cluster names the caller: history then says who approved or pinned from a terminal. */
+async function actorOf(rt: Runtime, app: AppReconciler): Promise<Actor> {
+  const cluster = rt.clusters.get(app.app.cluster);
+  return { by: cluster ? await whoAmI(cluster.client) : undefined };
+}
+
 function said(out: Out, r: ActionResult): number {
   out(r.message);
   return r.ok ? EXIT_OK : EXIT_ERROR;
 }
 
 export async function approveCommand(ctx: CommandContext, out: Out, name: string, rev: string): Promise<number> {
-  return withApp(ctx, name, async (rt, app) => said(out, await approve(rt, app, rev)));
+  return withApp(ctx, name, async (rt, app) => said(out, await approve(rt, app, rev, await actorOf(rt, app))));
 }
 
 export async function rollbackCommand(ctx: CommandContext, out: Out, name: string, rev: string | undefined): Promise<number> {
-  return withApp(ctx, name, async (rt, app) => said(out, await rollback(rt, app, rev)));
+  return withApp(ctx, name, async (rt, app) => said(out, await rollback(rt, app, rev, await actorOf(rt, app))));
 }
 
 export async function resumeCommand(ctx: CommandContext, out: Out, name: string): Promise<number> {
-  return withApp(ctx, name, async (rt, app) => said(out, await resume(rt, app)));
+  return withApp(ctx, name, async (rt, app) => said(out, await resume(rt, app, await actorOf(rt, app))));
 }
 
 export async function retryCommand(ctx: CommandContext, out: Out, name: string): Promise<number> {
-  return withApp(ctx, name, async (rt, app) => said(out, await retry(rt, app)));
+  return withApp(ctx, name, async (rt, app) => said(out, await retry(rt, app, await actorOf(rt, app))));
 }
 
 export async function historyCommand(ctx: CommandContext, out: Out, name: string, json: boolean): Promise<number> {

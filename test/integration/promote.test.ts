@@ -309,6 +309,8 @@ describe("promotion between two clusters", () => {
     expect(await approveCommand(b.context(), () => {}, "prod", r1.slice(0, 12))).toBe(0);
     expect((await b.cycle()).get("prod")?.kind).toBe("applied");
     expect(await b.live("prod")).toEqual({ v: "1", env: "prod" });
+    // Who approved, as prod's cluster names the CLI's user (its SelfSubjectReview), not $USER.
+    expect((await b.state("prod", "prod"))?.history[0]).toMatchObject({ revision: r1, by: "plumber-admin" });
   });
 
   it("prod's own post-check failing rolls prod back to its previous revision; nightly keeps the new one", async () => {

@@ -129,7 +129,7 @@ describe("dashboard", () => {
     expect(fleet.headers.get("content-security-policy")).toContain("script-src 'self'");
     expect(fleet.headers.get("content-security-policy")).not.toContain("unsafe-inline");
     expect(fleet.headers.get("x-content-type-options")).toBe("nosniff");
-    expect(fleet.headers.get("referrer-policy")).toBe("no-referrer");
+    expect(fleet.headers.get("referrer-policy")).toBe("same-origin");
     const page = await fleet.text();
     expect(page).toContain(`data-testid="fleet-row" data-app="${h.app}" data-cluster="local" data-phase="WaitingApproval"`);
     expect(page).toContain(`<code>${rev.slice(0, 12)}</code>`);

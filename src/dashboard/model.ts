@@ -35,7 +35,7 @@ export interface AppReading {
 export interface FleetRow {
   app: string;
   cluster: string;
-  /** The branch followed (the one a branchPattern picked), or the pattern while none is. */
+  /** The branch followed (the one a branchPattern picked), the pattern while none is, or "promoted from APP". */
   source: string;
   revision?: string;
   short: string;
@@ -91,13 +91,20 @@ function driftText(r: AppReading): string {
   return [drifted.length ? `${drifted.length} drifted` : "", missing.length ? `${missing.length} missing` : ""].filter(Boolean).join(", ");
 }
 
+/** A promoted app (#13, `apps[].promote`) follows another app, not a branch: said as its source. */
+function sourceOf(r: AppReading): string {
+  const promote = (r.config as AppConfig & { promote?: { from: string } }).promote;
+  if (promote) return `promoted from ${promote.from}`;
+  return r.state?.branch ?? r.config.branchPattern ?? r.config.branch;
+}
+
 export function fleetRow(r: AppReading, commits: ReadonlyMap<string, CommitInfo>, now: Date): FleetRow {
   const s = r.state;
   const commit = s?.revision ? commits.get(s.revision) : undefined;
   return {
     app: r.config.name,
     cluster: r.config.cluster,
-    source: s?.branch ?? (r.config.branchPattern ? r.config.branchPattern : r.config.branch),
+    source: sourceOf(r),
     ...(s?.revision ? { revision: s.revision } : {}),
     short: s?.revision?.slice(0, 12) ?? "-",
     ...(commit ? { commit, commitAge: ago(commit.committedAt, now) } : {}),

@@ -55,8 +55,8 @@ const IDENTITY_CACHE_MS = 60_000;
 const SECURITY_HEADERS: Record<string, string> = {
   "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "X-Content-Type-Options": "nosniff",
-  // Not no-referrer: under it browsers send `Origin: null` with the pages' own form POSTs, and
-  // sameOrigin() would refuse every sign-in and action (test/browser/dashboard.test.ts).
+  // Not no-referrer: under it Chromium sends `Origin: null` on a form POST, and the Origin check
+  // would refuse every sign-in and action. same-origin still sends nothing to other sites.
   "Referrer-Policy": "same-origin",
   "X-Frame-Options": "DENY",
   "Cross-Origin-Opener-Policy": "same-origin",

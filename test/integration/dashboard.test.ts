@@ -49,8 +49,8 @@ async function bed(opts: { listen?: string; publicReads?: boolean; app?: AppOpti
   return { h, rt, d, base: `http://127.0.0.1:${d.port}` };
 }
 
-/** A ServiceAccount token (TokenRequest API); with `grant`, a Role letting it update the app's control record. */
-async function saToken(kube: KubeClient, h: Harness, grant: boolean): Promise<{ token: string; username: string }> {
+/** A ServiceAccount token (TokenRequest API); with `grant`, a Role letting it update the app's control record (or the records named). */
+async function saToken(kube: KubeClient, h: Harness, grant: boolean, records: string[] = [controlObjectName(h.app)]): Promise<{ token: string; username: string }> {
   const sa = uniqueName("captain");
   const post = (path: string, body: object): Promise<unknown> => kube.request({ method: "POST", path, body: JSON.stringify(body) });
   await post(`/api/v1/namespaces/${h.namespace}/serviceaccounts`, { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: sa } });
@@ -60,7 +60,7 @@ async function saToken(kube: KubeClient, h: Harness, grant: boolean): Promise<{ 
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "Role",
       metadata: { name: sa },
-      rules: [{ apiGroups: [""], resources: ["configmaps"], resourceNames: [controlObjectName(h.app)], verbs: ["get", "update"] }],
+      rules: [{ apiGroups: [""], resources: ["configmaps"], resourceNames: records, verbs: ["get", "update"] }],
     });
     await post(`${rbac}/rolebindings`, {
       apiVersion: "rbac.authorization.k8s.io/v1",
@@ -283,5 +283,64 @@ describe("dashboard", () => {
     expect(((await (await get(`${url2}/api/fleet`)).json()) as { rows: { app: string }[] }).rows.map((r) => r.app)).toEqual([h.app]);
     alone.signal("SIGTERM");
     expect((await alone.exited).code).toBe(0);
+  });
+
+  it("rollback pins the last good revision and resume lets go, each recorded with who asked", async () => {
+    const { h, base } = await bed({ app: { approval: "none" } });
+    const good = await h.repo.head("main");
+    const next = await h.repo.commit({ "b.yaml": configMap("b", { v: "1" }) }, "add b");
+    expect((await h.cycle()).kind).toBe("applied");
+    const captain = await saToken(h.kube, h, true);
+    const control = new ControlStore(h.kube, h.stateNamespace);
+    const auth = { Authorization: `Bearer ${captain.token}` };
+
+    const rb = await post(`${base}/apps/${h.app}/rollback`, "", auth);
+    expect(await rb.json()).toMatchObject({ ok: true, message: expect.stringContaining(`pinned to ${good.slice(0, 12)} by ${captain.username}`) });
+    expect(await control.load(h.app)).toEqual({ pinRevision: good, pinnedBy: captain.username });
+    expect((await h.cycle()).kind).toBe("applied");
+    const state = await new StateStore(h.kube, h.stateNamespace).load(h.app);
+    expect(state?.revision).toBe(good);
+    expect(state?.history[0]).toMatchObject({ revision: good, by: captain.username });
+    expect(state?.history[1]).toMatchObject({ revision: next });
+    expect(state?.history[1]).not.toHaveProperty("by");
+
+    expect((await post(`${base}/apps/${h.app}/resume`, "", auth)).status).toBe(200);
+    expect(await control.load(h.app)).toEqual({});
+    expect((await post(`${base}/apps/${h.app}/bogus`, "", auth)).status).toBe(404);
+  });
+
+  it("release now fires a run recorded as manual by the user; without the grant on the release's record, 403 and no run", async () => {
+    const release = uniqueName("rel");
+    const job = { apiVersion: "batch/v1", kind: "Job", spec: { backoffLimit: 0, template: { spec: { restartPolicy: "Never", containers: [{ name: "x", image: "alpine:3.20" }] } } } };
+    const { h } = await bed();
+    // The release names the harness's own namespace, which exists only once the harness made it: written now, then re-read.
+    const { readFile, writeFile } = await import("node:fs/promises");
+    const { parse, stringify } = await import("yaml");
+    const cfg = parse(await readFile(h.configFile, "utf8")) as Record<string, unknown>;
+    cfg.releases = [{ name: release, schedule: "0 2 * * *", timezone: "Europe/Berlin", repo: "plumbing", branch: "main", cluster: "local", namespace: h.namespace, template: { inline: job } }];
+    await writeFile(h.configFile, stringify(cfg));
+    const rt = await buildRuntime(await loadConfig(h.configFile), { log: silentLogger(), cacheDir: join(h.dir, "rel-cache") });
+    cleanups.push(() => rt.close());
+    const d = await startDashboard({ rt, listen: "127.0.0.1:0", publicReads: false, refreshMs: 3600_000, log: silentLogger() });
+    cleanups.push(() => d.close());
+    const url = `http://127.0.0.1:${d.port}`;
+    const rev = await h.repo.head("main");
+
+    const page = await (await get(`${url}/releases`)).text();
+    expect(page).toContain(`data-testid="release" data-release="${release}"`);
+    expect(page).toContain(`<code>${rev.slice(0, 12)}</code> (head of plumbing/main)`);
+    expect(page.match(/data-testid="next-fire"/g)).toHaveLength(3);
+
+    const jobs = async (): Promise<string[]> => ((await h.kube.request<{ items: { metadata: { name: string } }[] }>({ method: "GET", path: `/apis/batch/v1/namespaces/${h.namespace}/jobs` })).body.items ?? []).map((j) => j.metadata.name);
+    const stranger = await saToken(h.kube, h, true);
+    expect((await post(`${url}/releases/${release}/run`, "", { Authorization: `Bearer ${stranger.token}` })).status).toBe(403);
+    expect(await jobs()).toEqual([]);
+
+    const captain = await saToken(h.kube, h, true, [`plumber-release-${release}`]);
+    const ok = await post(`${url}/releases/${release}/run`, "", { Authorization: `Bearer ${captain.token}` });
+    expect(await ok.json()).toMatchObject({ ok: true, by: captain.username });
+    expect(await jobs()).toHaveLength(1);
+    await d.refresh();
+    expect(await (await get(`${url}/releases`)).text()).toContain(`manual by ${captain.username}`);
   });
 });

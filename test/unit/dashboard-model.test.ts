@@ -220,3 +220,13 @@ describe("sessions", () => {
     expect(cookieValue(undefined, "plumber_session")).toBeUndefined();
   });
 });
+
+describe("sources", () => {
+  it("a promoted app says which app it is promoted from; a pattern app the branch it picked", () => {
+    const promoted = { ...app("prod-tasks"), promote: { from: "staging-tasks", soakMs: 0 } } as AppConfig;
+    expect(fleetRows([{ config: promoted }], new Map(), NOW)[0]?.source).toBe("promoted from staging-tasks");
+    const pattern = { ...app("rel"), branchPattern: "release-v*" } as AppConfig;
+    expect(fleetRows([{ config: pattern }], new Map(), NOW)[0]?.source).toBe("release-v*");
+    expect(fleetRows([{ config: pattern, state: { app: "rel", inventory: [], history: [], branch: "release-v1.2" } }], new Map(), NOW)[0]?.source).toBe("release-v1.2");
+  });
+});

@@ -24,7 +24,7 @@ function describe(s: ReleaseScheduler): string {
 function historyRow(h: ReleaseRecord): Record<string, string> {
   return {
     slot: h.slot.replace(/\.000Z$/, "Z"),
-    trigger: h.trigger,
+    trigger: h.trigger + (h.by ? ` by ${h.by}` : ""),
     result: h.result + (h.count && h.count > 1 ? ` ×${h.count}` : ""),
     run: h.run ?? "",
     revision: h.revision?.slice(0, 12) ?? "",

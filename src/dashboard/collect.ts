@@ -6,6 +6,7 @@ import { healthOf } from "../health/index.js";
 import type { AppReconciler } from "../reconcile/app.js";
 import type { Runtime } from "../reconcile/runtime.js";
 import type { Logger } from "../log.js";
+import { mapLimit } from "../util/pool.js";
 import { parseCommit, type CommitInfo } from "./commit.js";
 import type { AppReading, ObjectView, ReleaseReading } from "./model.js";
 
@@ -18,6 +19,8 @@ export interface Snapshot {
   /** Digest of what the pages show, without the read time: equal digests need no live update. */
   digest: string;
 }
+
+const READ_CONCURRENCY = 8;
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -95,7 +98,8 @@ export class FleetReader {
   }
 
   async read(now: () => Date = () => new Date()): Promise<Snapshot> {
-    const apps = await Promise.all(this.rt.apps.map((a) => readApp(this.rt, a)));
+    // Bounded: each app is a GET of its state and a LIST per (kind, namespace) of its objects.
+    const apps = await mapLimit(this.rt.apps, READ_CONCURRENCY, (a) => readApp(this.rt, a));
     for (const [i, r] of apps.entries()) {
       const rev = r.state?.revision;
       const app = this.rt.apps[i] as AppReconciler;

@@ -49,7 +49,7 @@ export interface FleetRow {
   lastResult: string;
   updatedAt?: string;
   updatedAgo?: string;
-  /** First line of the status message (why it waits, what failed). */
+  /** The status message in one line (why it waits, what failed and where): summaryOf. */
   message: string;
 }
 
@@ -114,8 +114,24 @@ export function fleetRow(r: AppReading, commits: ReadonlyMap<string, CommitInfo>
     ...(s?.pendingRevision ? { pending: s.pendingRevision.slice(0, 12) } : {}),
     lastResult: s?.lastResult ?? "-",
     ...(s?.updatedAt ? { updatedAt: s.updatedAt, updatedAgo: ago(s.updatedAt, now) } : {}),
-    message: (r.error ?? s?.message ?? "").split("\n")[0] ?? "",
+    message: summaryOf(r.error ?? s?.message ?? ""),
   };
+}
+
+const SUMMARY_CHARS = 200;
+
+/**
+ * A status message in one line for the fleet: its first line, and when that only announces what
+ * follows ("1 object(s) failed:"), the first line it announces (which object, file:line, why).
+ */
+export function summaryOf(message: string): string {
+  const lines = message
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  let out = lines[0] ?? "";
+  if (out.endsWith(":") && lines[1]) out = `${out} ${lines[1]}`;
+  return out.length > SUMMARY_CHARS ? `${out.slice(0, SUMMARY_CHARS - 1)}…` : out;
 }
 
 export interface FleetFilter {

@@ -316,7 +316,10 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       return redirect(res, "/login");
     }
     const now = new Date();
-    if (path === "/api/stream") return stream(req, res);
+    if (path === "/api/stream") {
+      if (req.method !== "GET") throw new HttpError(405, "the stream is GET only");
+      return stream(req, res);
+    }
     if (path === "/api/fleet") return sendJson(res, 200, { version, readAt: snap.at, rows: fleetRows(snap.apps, snap.commits, now, parseFilter(url.searchParams, clusterNames)) });
     if (path === "/") {
       const filter = parseFilter(url.searchParams, clusterNames);

@@ -230,3 +230,12 @@ describe("sources", () => {
     expect(fleetRows([{ config: pattern, state: { app: "rel", inventory: [], history: [], branch: "release-v1.2" } }], new Map(), NOW)[0]?.source).toBe("release-v1.2");
   });
 });
+
+describe("the fleet's one-line message", () => {
+  it("keeps the line a heading announces (which object failed, file:line), and clips", () => {
+    const failed = reading("f", { ...ready(), lastResult: "Failed", message: "1 object(s) failed:\n  config.yaml:1: ConfigMap/ci/x: Invalid value\n  more" });
+    expect(fleetRows([failed], new Map(), NOW)[0]?.message).toBe("1 object(s) failed: config.yaml:1: ConfigMap/ci/x: Invalid value");
+    expect(fleetRows([reading("w", { ...ready(), message: "waits for approval\nsecond" })], new Map(), NOW)[0]?.message).toBe("waits for approval");
+    expect(fleetRows([reading("l", { ...ready(), message: "x".repeat(500) })], new Map(), NOW)[0]?.message).toHaveLength(200);
+  });
+});

@@ -137,7 +137,12 @@ describe("dashboard in a browser", () => {
     expect(await page.locator('[data-testid="last-error"]').textContent()).toContain("config.yaml:1");
 
     await page.goto(`${fleet.url}/releases`);
-    expect(await page.locator(`[data-testid="release"][data-release="${RELEASE}"]`).textContent()).toContain("Europe/Berlin");
+    const release = page.locator(`[data-testid="release"][data-release="${RELEASE}"]`);
+    expect(await release.textContent()).toContain("Europe/Berlin");
+    // 02:00 in Berlin is 01:00 UTC in winter, 00:00 in summer: the UTC column is converted, not copied.
+    const utc = await release.locator('[data-testid="next-fire"] time').allTextContents();
+    expect(utc.length).toBeGreaterThan(0);
+    for (const t of utc) expect(t).toMatch(/T0[01]:00:00Z$/);
     await screenshot(page, "releases");
 
     await page.goto(`${fleet.url}/events`);

@@ -28,6 +28,19 @@ export default defineConfig({
         },
       },
       {
+        // The dashboard in real headless Chromium (test/bed/browser.ts), against the same control
+        // plane and git server as integration.
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/setup/global.ts"],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
         // Slow fault-injection cases (kills, hostile git servers, storms): `npm run test:faults`.
         test: {
           name: "faults",

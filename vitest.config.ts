@@ -10,6 +10,9 @@ export default defineConfig({
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
           environment: "node",
+          // A few pure tests compute a lot (1,200 apps over rounds, a year of time-zone slots): on a loaded
+          // machine they pass 5 s, which says nothing about the code. Not a timing check: just room.
+          testTimeout: 30_000,
           // No control plane, but the same scratch root and leftover check as the other projects.
           globalSetup: ["test/setup/scratch.ts"],
         },

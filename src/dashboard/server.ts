@@ -129,6 +129,11 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   let reading: Promise<void> | undefined;
+  // Reads cost API requests (a state GET and a drift LIST pass per app): a dashboard nobody looks at
+  // reads nothing, and a page asked for after a quiet spell waits for one read instead of showing it.
+  let readAt = performance.now();
+  let viewedAt = Number.NEGATIVE_INFINITY;
+  const watched = (): boolean => streams.size > 0 || performance.now() - viewedAt < 2 * opts.refreshMs;
 
   const broadcast = (): void => {
     for (const s of streams) s.write(`event: update\ndata: ${JSON.stringify({ version })}\n\n`);
@@ -137,6 +142,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     reading ??= reader
       .read()
       .then((next) => {
+        readAt = performance.now();
         if (next.digest !== snap.digest) {
           version++;
           snap = next;
@@ -151,7 +157,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   };
   const schedule = (): void => {
     if (closed) return;
-    timer = setTimeout(() => void refresh().then(schedule), opts.refreshMs);
+    timer = setTimeout(() => void (watched() ? refresh() : Promise.resolve()).then(schedule), opts.refreshMs);
     timer.unref();
   };
   schedule();
@@ -315,6 +321,8 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       if (path.startsWith("/api/")) return sendJson(res, 401, { error: "a bearer token is needed" });
       return redirect(res, "/login");
     }
+    viewedAt = performance.now();
+    if (path !== "/api/stream" && viewedAt - readAt > opts.refreshMs) await refresh();
     const now = new Date();
     if (path === "/api/stream") {
       if (req.method !== "GET") throw new HttpError(405, "the stream is GET only");

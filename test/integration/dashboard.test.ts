@@ -37,14 +37,14 @@ interface Bed {
 }
 
 /** An app (manual approval unless told otherwise), one cycle run (so it waits for approval, or is applied), and a dashboard on its own runtime. */
-async function bed(opts: { listen?: string; publicReads?: boolean; app?: AppOptions["app"] } = {}): Promise<Bed> {
+async function bed(opts: { listen?: string; publicReads?: boolean; app?: AppOptions["app"]; refreshMs?: number } = {}): Promise<Bed> {
   const h = await harness(FILES, { app: { approval: "manual", ...(opts.app ?? {}) } });
   cleanups.push(() => h.close());
   expect((await h.cycle()).kind).toBe(opts.app?.approval === "none" ? "applied" : "held");
   const rt = await buildRuntime(await loadConfig(h.configFile), { log: silentLogger(), cacheDir: join(h.dir, "dash-cache") });
   cleanups.push(() => rt.close());
   // A refresh an hour away: the tests move the dashboard with d.refresh(), never by waiting.
-  const d = await startDashboard({ rt, listen: opts.listen ?? "127.0.0.1:0", publicReads: opts.publicReads ?? false, refreshMs: 3600_000, log: silentLogger() });
+  const d = await startDashboard({ rt, listen: opts.listen ?? "127.0.0.1:0", publicReads: opts.publicReads ?? false, refreshMs: opts.refreshMs ?? 3600_000, log: silentLogger() });
   cleanups.push(() => d.close());
   return { h, rt, d, base: `http://127.0.0.1:${d.port}` };
 }
@@ -217,6 +217,22 @@ describe("dashboard", () => {
     expect((await h.cycle()).kind).toBe("applied");
     await d.refresh();
     expect(await stream.next()).toBe(second + 1);
+  });
+
+  it("reads nothing while nobody looks; a page asked for after a quiet spell shows a fresh read", async () => {
+    const { h, rt, base } = await bed({ app: { approval: "none" }, refreshMs: 100 });
+    const client = rt.clusters.get("local")?.client;
+    const before = client?.stats.snapshot().total;
+    // Ten refresh periods with no page and no stream open: not one request.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(client?.stats.snapshot().total).toBe(before);
+
+    await h.repo.commit({ "b.yaml": configMap("b", { v: "1" }) }, "add b");
+    expect((await h.cycle()).kind).toBe("applied");
+    // The snapshot is a second old: the page waits for a read, so it already shows the deploy.
+    const page = await (await get(`${base}/`)).text();
+    expect(page).toContain('<span data-testid="subject">add b</span>');
+    expect(client?.stats.snapshot().total).toBeGreaterThan(before ?? 0);
   });
 
   it("off loopback, reads need a token; sign-in sets an HttpOnly SameSite=Strict session; forms need the CSRF token and this origin; bodies are bounded", async () => {

@@ -90,6 +90,11 @@ export class AppReconciler {
   /** The revision this app should be at, as of its last cycle (branch head or pin): for dependents. */
   lastTarget?: string;
 
+  /** The revision the cluster follows, as this process last knew it (nothing read): undefined before the first cycle. */
+  get appliedRevision(): string | undefined {
+    return this.state?.revision;
+  }
+
   constructor(private readonly d: AppReconcilerDeps) {
     this.app = d.app;
     this.spec = appSpec(d.app);

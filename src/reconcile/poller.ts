@@ -181,7 +181,7 @@ export class RepoPoller {
       signal,
       name: (a) => a.app.name,
       dependsOn: (a) => a.app.dependsOn,
-      due: (a) => !this.backoff.waiting(a.app.name),
+      due: (a) => (this.opts.owns?.(a.app.name) ?? true) && !this.backoff.waiting(a.app.name),
       run: async (a, followed) => void (await this.reconcileOne(a, followed, signal, true)),
     });
     while (!signal.aborted) {

@@ -8,7 +8,7 @@ export interface WorkQueueOptions<T, W> {
   signal: AbortSignal;
   name: (t: T) => string;
   dependsOn: (t: T) => string[];
-  /** Whether an app may run now (not backing off). */
+  /** Whether an app may run now (not backing off; under sharding, still this replica's): asked as it is queued and as it would start. */
   due: (t: T) => boolean;
   /** One app's turn with the newest work handed to it (its branch and head as last listed). */
   run: (t: T, work: W) => Promise<void>;
@@ -61,6 +61,9 @@ export class WorkQueue<T, W> {
 
   private pump(): void {
     const { name, dependsOn } = this.o;
+    // What stopped being due since it was queued (sharding: handed to another replica) does not
+    // start: a turn of an app this replica gave away would hold that app's Lease here.
+    for (let i = this.queue.length - 1; i >= 0; i--) if (!this.o.due((this.queue[i] as Queued<T>).item)) this.queue.splice(i, 1);
     raiseDependencies(this.queue, name, dependsOn);
     while (!this.o.signal.aborted && this.running.size < this.o.concurrency) {
       const busy = new Set([...this.queue.map((q) => name(q.item)), ...[...this.running.keys()].map(name)]);

@@ -109,6 +109,20 @@ describe("WorkQueue", () => {
     expect(h.log).not.toContain("idle@h1");
   });
 
+  it("drops a queued app that stopped being due before it starts (sharding: given away), and queues it no more", async () => {
+    let mine = new Set(["a", "b"]);
+    const h = harness(1, (a) => mine.has(a.name));
+    h.queue.listed(h.listing("h1", apps.slice(0, 2)));
+    expect(h.log).toEqual(["a@h1"]);
+    mine = new Set(["a"]);
+    h.queue.listed(h.listing("h2", apps.slice(0, 2)));
+    await h.end("a");
+    // b was handed over while it waited; a moved while it ran and is still this replica's.
+    expect(h.log).toEqual(["a@h1", "a@h2"]);
+    await h.end("a");
+    expect(h.running()).toEqual([]);
+  });
+
   it("starts nothing after an abort, and drained waits for what runs", async () => {
     const h = harness(1);
     h.queue.listed(h.listing("h1", apps.slice(0, 2)));

@@ -5,6 +5,7 @@ import { benchEngine } from "./engine.js";
 import { benchFleet } from "./fleet.js";
 import { benchGit, benchGitMemory } from "./git.js";
 import { benchKustomize } from "./kustomize.js";
+import { benchPerf } from "./perf.js";
 import { benchService } from "./service.js";
 import { benchShard } from "./shard.js";
 
@@ -24,6 +25,7 @@ const SECTIONS: [string, () => Promise<void>][] = [
   ["service", () => benchService(row)],
   ["fleet", () => benchFleet(row)],
   ["shard", () => benchShard(row)],
+  ["perf", () => benchPerf(row)],
 ];
 
 async function main(): Promise<void> {

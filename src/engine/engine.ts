@@ -35,6 +35,8 @@ export interface EngineDeps {
   /** Shared by every engine writing this cluster in this process (claims.ts): ownership checks
    *  and writes of one object by two apps never interleave. */
   claims?: ClaimTable;
+  /** How long a drift look's LIST may stand in for the one a sync would start (prefetchLive); 0 (default): never. */
+  freshListMs?: number;
 }
 
 export interface SyncRequest {
@@ -171,6 +173,9 @@ export class Engine {
   private readonly onEntry: (e: ChangeSetEntry) => void;
   private readonly hashKey: Uint8Array | undefined;
   private readonly claims: ClaimTable | undefined;
+  private readonly freshListMs: number;
+  /** The last drift look's LIST, while nothing was written since (a write makes it stale). */
+  private lastLook?: { owner: string; at: number; targets: Set<string>; live: Map<string, KubeObject> };
   /**
    * Fingerprints of live objects by uid, with the resourceVersion they were computed at: an
    * object's resourceVersion changes with every write, so an equal one means equal content and
@@ -194,6 +199,7 @@ export class Engine {
     this.onEntry = deps.onEntry ?? (() => {});
     this.hashKey = deps.hashKey;
     this.claims = deps.claims;
+    this.freshListMs = deps.freshListMs ?? 0;
   }
 
   /** 128 bits are plenty to tell states apart and keep large inventories inside one ConfigMap. */
@@ -241,10 +247,16 @@ export class Engine {
    */
   prefetchLive(owner: string, previous: InventoryEntry[]): LivePrefetch | undefined {
     if (previous.length === 0) return undefined;
+    const look = this.lastLook;
+    const fresh = look?.owner === owner && performance.now() - look.at <= this.freshListMs ? look : undefined;
     const done = (async () => {
       await this.discovery.ensureLoaded();
       const targets = this.listTargets([], previous);
-      return { targets: new Set(targets.map(targetKey)), live: await listOwned(this.client, owner, targets, this.concurrency) };
+      const keys = new Set(targets.map(targetKey));
+      // The drift look of a moment ago listed the same inventory and nothing was written since:
+      // what it saw stands (an object changed meanwhile is the next look's to repair).
+      if (fresh && [...keys].every((k) => fresh.targets.has(k))) return { targets: fresh.targets, live: new Map(fresh.live) };
+      return { targets: keys, live: await listOwned(this.client, owner, targets, this.concurrency) };
     })().catch(() => undefined);
     return { owner, done };
   }
@@ -277,6 +289,7 @@ export class Engine {
 
   /** Brings the cluster to the desired set: dry-run everything, write what changed, prune the rest. */
   async sync(req: SyncRequest): Promise<SyncOutcome> {
+    this.lastLook = undefined;
     const held: Claim[] = [];
     try {
       return await this.syncHeld(req, held);
@@ -354,7 +367,17 @@ export class Engine {
    */
   async detectDrift(owner: string, inventory: InventoryEntry[]): Promise<DriftReport> {
     await this.discovery.ensureLoaded();
-    const live = await listOwned(this.client, owner, this.listTargets([], inventory), this.concurrency);
+    const targets = this.listTargets([], inventory);
+    const at = performance.now();
+    const live = await listOwned(this.client, owner, targets, this.concurrency);
+    if (this.freshListMs > 0) {
+      const look = { owner, at, targets: new Set(targets.map(targetKey)), live: new Map(live) };
+      this.lastLook = look;
+      // Held no longer than it may be used: a fleet of settled apps does not keep every app's LIST.
+      setTimeout(() => {
+        if (this.lastLook === look) this.lastLook = undefined;
+      }, this.freshListMs).unref();
+    }
     this.rotateLiveFingerprints();
     const drifted: string[] = [];
     const missing: string[] = [];
@@ -389,6 +412,7 @@ export class Engine {
     const wanted = new Set([...drift.drifted, ...drift.missing]);
     const resources = (await this.resolve(owner, manifests, defaultNamespace, policy)).filter((r) => wanted.has(r.key));
     const claim = this.claims?.take(owner, resources.map((r) => r.key)) ?? NO_CLAIM;
+    if (resources.length > 0) this.lastLook = undefined;
     try {
       return await this.repairHeld(owner, resources, missing, drift, inventory, claim, opts.guard);
     } finally {

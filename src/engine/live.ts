@@ -15,7 +15,7 @@ interface ObjectList {
   items?: KubeObject[];
 }
 
-const PAGE = 500;
+const PAGE = 2000;
 
 /** One LIST's identity: resource and namespace (none for cluster-scoped kinds). */
 export function targetKey(t: ListTarget): string {

@@ -32,12 +32,16 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * Requests are pipelined: each is written as soon as it is asked for and answered in order, so
+ * reading the 200 files of an app costs about one round trip to the child, not 400.
+ */
 export class ObjectReader {
   private child: ChildProcessWithoutNullStreams | undefined;
   private buf: Buffer = Buffer.alloc(0);
   private header: ObjectInfo | undefined;
-  private pending: Pending | undefined;
-  private chain: Promise<unknown> = Promise.resolve();
+  /** Written and not yet answered, oldest first: the child answers in the order it was asked. */
+  private pending: Pending[] = [];
   private idle: NodeJS.Timeout | undefined;
 
   constructor(
@@ -48,64 +52,64 @@ export class ObjectReader {
 
   /** Type and size, or undefined when the object is not in the gitdir. */
   async info(oid: string): Promise<ObjectInfo | undefined> {
-    return (await this.request(oid, false))?.info;
+    return (await this.send(oid, false))?.info;
   }
 
   /** The object's bytes, or undefined when missing. Call info first when the size matters. */
   async contents(oid: string): Promise<{ info: ObjectInfo; content: Buffer } | undefined> {
-    const r = await this.request(oid, true);
+    const r = await this.send(oid, true);
     return r ? { info: r.info, content: r.content! } : undefined;
   }
 
-  close(): void {
+  /** Ends the child; requests still waiting fail (their answers would come from a stream nobody reads). */
+  close(why: Error = new ObjectReadError("git cat-file closed", "broken")): void {
     if (this.idle) clearTimeout(this.idle);
     this.idle = undefined;
     const c = this.child;
     this.child = undefined;
     this.buf = Buffer.alloc(0);
     this.header = undefined;
+    const waiting = this.pending;
+    this.pending = [];
     if (c) {
       c.stdin.end();
       killGroup(c);
     }
-  }
-
-  private request(oid: string, withContent: boolean): Promise<{ info: ObjectInfo; content?: Buffer } | undefined> {
-    const run = this.chain.then(() => this.send(oid, withContent));
-    this.chain = run.catch(() => undefined);
-    return run;
+    for (const p of waiting) p.reject(why);
   }
 
   private send(oid: string, withContent: boolean): Promise<{ info: ObjectInfo; content?: Buffer } | undefined> {
     if (this.idle) clearTimeout(this.idle);
+    this.idle = undefined;
     const child = this.ensureChild();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending = undefined;
-        this.close();
-        reject(new ObjectReadError(`reading object ${oid} timed out after ${this.timeoutMs} ms`, "timeout"));
-      }, this.timeoutMs);
-      this.pending = {
+      const timer = setTimeout(() => this.failAll(new ObjectReadError(`reading object ${oid} timed out after ${this.timeoutMs} ms`, "timeout")), this.timeoutMs);
+      this.pending.push({
         oid,
         withContent,
         timer,
         resolve: (v) => {
           clearTimeout(timer);
-          this.pending = undefined;
-          this.armIdle();
           resolve(v);
         },
         reject: (e) => {
           clearTimeout(timer);
-          this.pending = undefined;
           reject(e);
         },
-      };
+      });
       child.stdin.write(`${withContent ? "contents" : "info"} ${oid}\n`);
     });
   }
 
+  /** The head request is answered: the next one's answer may already be in the buffer. */
+  private answered(v: { info: ObjectInfo; content?: Buffer } | undefined): void {
+    const p = this.pending.shift();
+    p?.resolve(v);
+    if (this.pending.length === 0) this.armIdle();
+  }
+
   private armIdle(): void {
+    if (this.idle) clearTimeout(this.idle);
     this.idle = setTimeout(() => this.close(), IDLE_CLOSE_MS);
     this.idle.unref();
   }
@@ -127,8 +131,7 @@ export class ObjectReader {
     const gone = (why: string) => {
       if (this.child !== child) return;
       this.child = undefined;
-      const p = this.pending;
-      if (p) p.reject(new ObjectReadError(`git cat-file ${why}`, "broken"));
+      this.failAll(new ObjectReadError(`git cat-file ${why}`, "broken"));
     };
     child.on("error", (e) => gone(`failed: ${e.message}`));
     child.on("close", (code) => gone(`exited (${code})`));
@@ -136,51 +139,57 @@ export class ObjectReader {
   }
 
   private drain(): void {
-    const p = this.pending;
-    if (!p) {
-      if (this.buf.length > 0) this.breakWith(undefined, "sent output nobody asked for");
-      return;
+    while (this.child) {
+      const p = this.pending[0];
+      if (!p) {
+        if (this.buf.length > 0) this.breakWith("sent output nobody asked for");
+        return;
+      }
+      if (this.header === undefined) {
+        const nl = this.buf.indexOf(10);
+        if (nl < 0) {
+          if (this.buf.length > 256) this.breakWith("sent an overlong header");
+          return;
+        }
+        const line = this.buf.subarray(0, nl).toString("latin1");
+        this.buf = this.buf.subarray(nl + 1);
+        if (line === `${p.oid} missing`) {
+          this.answered(undefined);
+          continue;
+        }
+        const m = HEADER_RE.exec(line);
+        if (!m || m[1] !== p.oid) {
+          this.breakWith(`answered ${JSON.stringify(line.slice(0, 100))} for ${p.oid}`);
+          return;
+        }
+        const info: ObjectInfo = { type: m[2] as ObjectInfo["type"], size: Number(m[3]) };
+        if (!p.withContent) {
+          this.answered({ info });
+          continue;
+        }
+        this.header = info;
+      }
+      const size = this.header.size;
+      if (this.buf.length < size + 1) return;
+      const content = Buffer.from(this.buf.subarray(0, size));
+      if (this.buf[size] !== 10) {
+        this.breakWith(`object ${p.oid} not terminated by a newline`);
+        return;
+      }
+      this.buf = this.buf.subarray(size + 1);
+      const info = this.header;
+      this.header = undefined;
+      this.answered({ info, content });
     }
-    if (this.header === undefined) {
-      const nl = this.buf.indexOf(10);
-      if (nl < 0) {
-        if (this.buf.length > 256) this.breakWith(p, "sent an overlong header");
-        return;
-      }
-      const line = this.buf.subarray(0, nl).toString("latin1");
-      this.buf = this.buf.subarray(nl + 1);
-      if (line === `${p.oid} missing`) {
-        p.resolve(undefined);
-        return;
-      }
-      const m = HEADER_RE.exec(line);
-      if (!m || m[1] !== p.oid) {
-        this.breakWith(p, `answered ${JSON.stringify(line.slice(0, 100))} for ${p.oid}`);
-        return;
-      }
-      const info: ObjectInfo = { type: m[2] as ObjectInfo["type"], size: Number(m[3]) };
-      if (!p.withContent) {
-        p.resolve({ info });
-        return;
-      }
-      this.header = info;
-    }
-    const size = this.header.size;
-    if (this.buf.length < size + 1) return;
-    const content = Buffer.from(this.buf.subarray(0, size));
-    if (this.buf[size] !== 10) {
-      this.breakWith(p, `object ${p.oid} not terminated by a newline`);
-      return;
-    }
-    this.buf = this.buf.subarray(size + 1);
-    const info = this.header;
-    this.header = undefined;
-    p.resolve({ info, content });
   }
 
-  private breakWith(p: Pending | undefined, why: string): void {
-    this.close();
-    p?.reject(new ObjectReadError(`git cat-file ${why}`, "broken"));
+  /** Every request still waiting fails with `e`, and the child goes (its stream is no longer trusted). */
+  private failAll(e: Error): void {
+    this.close(e);
+  }
+
+  private breakWith(why: string): void {
+    this.failAll(new ObjectReadError(`git cat-file ${why}`, "broken"));
   }
 }
 

@@ -42,6 +42,13 @@ export interface RepoFile {
   oid?: string;
 }
 
+/** A file readFilesExcept did not read: the caller said it has the blob `oid` already. */
+export interface KnownFile {
+  path: string;
+  oid: string;
+  known: true;
+}
+
 export interface TreeEntryInfo {
   name: string;
   /** From the repository root, "/"-separated. */
@@ -322,6 +329,15 @@ export class GitRepo {
    * a missing `dir`, non-UTF-8 files, and anything over `limits` (sizes checked before reading).
    */
   readFiles(sha: string, dir: string, filter: (path: string) => boolean, limits: ReadLimits): Promise<RepoFile[]> {
+    return this.readFilesExcept(sha, dir, filter, limits, () => false) as Promise<RepoFile[]>;
+  }
+
+  /**
+   * readFiles, except that a file `known(path, oid)` says the caller already has (a parse cache
+   * keyed by blob id) comes back as a KnownFile, its content never read: a commit that changes
+   * one file of 200 reads one blob. Limits still count every file.
+   */
+  readFilesExcept(sha: string, dir: string, filter: (path: string) => boolean, limits: ReadLimits, known: (path: string, oid: string) => boolean): Promise<(RepoFile | KnownFile)[]> {
     let norm: string;
     try {
       norm = normalizeRepoDir(dir);
@@ -331,46 +347,123 @@ export class GitRepo {
     }
     return this.reading(async () => {
       const shown = norm === "" ? "/" : norm;
-      const out: RepoFile[] = [];
-      let total = 0;
+      // Walk order is the order the checks run in (the first problem met is the one reported),
+      // a tree's problem cutting the walk short where it is met.
+      const found: ({ path: string; oid: string } | { problem: GitSourceError })[] = [];
       const walk = async (oid: string, prefix: string): Promise<void> => {
-        for (const e of await this.readTree(oid, prefix, sha)) {
+        let entries: TreeEntry[];
+        try {
+          entries = await this.readTree(oid, prefix, sha);
+        } catch (e) {
+          if (!(e instanceof GitSourceError) || e.code === "cache") throw e;
+          found.push({ problem: e });
+          return;
+        }
+        for (const e of entries) {
           const full = prefix === "" ? e.name : `${prefix}/${e.name}`;
           if (e.type === "symlink" || e.type === "submodule") {
-            throw new GitSourceError(`${full} in commit ${sha} is a ${e.type}; ${e.type}s are not supported`, "unsupported-entry", false);
+            found.push({ problem: new GitSourceError(`${full} in commit ${sha} is a ${e.type}; ${e.type}s are not supported`, "unsupported-entry", false) });
+            return;
           }
           if (e.type === "tree") {
             await walk(e.oid, full);
+            if ("problem" in (found.at(-1) ?? {})) return;
             continue;
           }
-          if (!filter(full)) continue;
-          if (out.length + 1 > limits.maxFiles) {
-            throw new GitSourceError(`${full} in commit ${sha}: more than ${limits.maxFiles} files under ${shown}`, "limit", false);
-          }
-          const size = await this.objectSize(e.oid, "blob", full, sha);
-          if (size > limits.maxFileBytes) {
-            throw new GitSourceError(
-              `${full} in commit ${sha} is ${size} bytes, over the limit of ${limits.maxFileBytes} bytes per file`,
-              "limit",
-              false,
-            );
-          }
-          total += size;
-          if (total > limits.maxTotalBytes) {
-            throw new GitSourceError(`${full} in commit ${sha}: files under ${shown} total more than ${limits.maxTotalBytes} bytes`, "limit", false);
-          }
-          const blob = await this.objectContent(e.oid, "blob", full, sha);
-          let content: string;
-          try {
-            content = utf8.decode(blob);
-          } catch {
-            throw new GitSourceError(`${full} in commit ${sha} is not valid UTF-8`, "limit", false);
-          }
-          out.push({ path: full, content, oid: e.oid });
+          if (filter(full)) found.push({ path: full, oid: e.oid });
         }
       };
       await walk(await this.resolveDir(sha, norm), norm);
+      // Headers of every file at once (the reader pipelines them), then the limits in walk order.
+      const files = found.filter((f): f is { path: string; oid: string } => "oid" in f).slice(0, limits.maxFiles + 1);
+      const sizes = new Map<string, number>();
+      await Promise.all(files.map(async (f) => sizes.set(f.oid, await this.objectSize(f.oid, "blob", f.path, sha))));
+      const within: { path: string; oid: string }[] = [];
+      let problem: GitSourceError | undefined;
+      let total = 0;
+      for (const f of found) {
+        if ("problem" in f) {
+          problem = f.problem;
+          break;
+        }
+        if (within.length + 1 > limits.maxFiles) {
+          problem = new GitSourceError(`${f.path} in commit ${sha}: more than ${limits.maxFiles} files under ${shown}`, "limit", false);
+          break;
+        }
+        const size = sizes.get(f.oid) as number;
+        if (size > limits.maxFileBytes) {
+          problem = new GitSourceError(`${f.path} in commit ${sha} is ${size} bytes, over the limit of ${limits.maxFileBytes} bytes per file`, "limit", false);
+          break;
+        }
+        total += size;
+        if (total > limits.maxTotalBytes) {
+          problem = new GitSourceError(`${f.path} in commit ${sha}: files under ${shown} total more than ${limits.maxTotalBytes} bytes`, "limit", false);
+          break;
+        }
+        within.push(f);
+      }
+      // Only what passed the limits is read; a file before the first problem that is not UTF-8 is reported first, as it was met first.
+      const read = await Promise.all(
+        within.map(async (f): Promise<RepoFile | KnownFile | { invalid: string }> => {
+          if (known(f.path, f.oid)) return { path: f.path, oid: f.oid, known: true };
+          const blob = await this.objectContent(f.oid, "blob", f.path, sha);
+          try {
+            return { path: f.path, content: utf8.decode(blob), oid: f.oid };
+          } catch {
+            return { invalid: f.path };
+          }
+        }),
+      );
+      const out: (RepoFile | KnownFile)[] = [];
+      for (const f of read) {
+        if ("invalid" in f) throw new GitSourceError(`${f.invalid} in commit ${sha} is not valid UTF-8`, "limit", false);
+        out.push(f);
+      }
+      if (problem) throw problem;
       out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      return out;
+    });
+  }
+
+  /**
+   * For each of `dirs`, its tree id in commit `sha` and the names directly in it, or undefined when
+   * the commit is not cached or the dir is not a directory there: equal ids, equal files under it.
+   * One read of each tree on the way, however many dirs share it.
+   */
+  treesOf(sha: string, dirs: string[]): Promise<Map<string, { oid: string; names: string[] } | undefined>> {
+    let norms: string[];
+    try {
+      norms = dirs.map(normalizeRepoDir);
+      checkSha(sha);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.reading(async () => {
+      const out = new Map<string, { oid: string; names: string[] } | undefined>();
+      const info = (await isGitdir(this.gitdir)) ? await this.reader().info(sha) : undefined;
+      if (!info || info.type !== "commit") {
+        for (const d of dirs) out.set(d, undefined);
+        return out;
+      }
+      const root = commitTree(await this.objectContent(sha, "commit", "", sha));
+      const trees = new Map<string, Promise<TreeEntry[]>>();
+      const entries = (oid: string, where: string): Promise<TreeEntry[]> => {
+        let t = trees.get(oid);
+        if (!t) trees.set(oid, (t = this.readTree(oid, where, sha)));
+        return t;
+      };
+      for (const [i, d] of dirs.entries()) {
+        const norm = norms[i] as string;
+        let oid: string | undefined = root;
+        let walked = "";
+        for (const part of norm === "" ? [] : norm.split("/")) {
+          const e: TreeEntry | undefined = (await entries(oid, walked)).find((x) => x.name === part);
+          walked = walked === "" ? part : `${walked}/${part}`;
+          oid = e?.type === "tree" ? e.oid : undefined;
+          if (!oid) break;
+        }
+        out.set(d, oid ? { oid, names: (await entries(oid, norm)).map((e) => e.name) } : undefined);
+      }
       return out;
     });
   }

@@ -107,6 +107,11 @@ export class AppReconciler {
   /** Commits found only in the history mirror (a few: promoted revisions older than the head). */
   private readonly fromHistory = new Set<string>();
 
+  /** The revision the cluster follows, as this process last knew it (nothing read): undefined before the first cycle. */
+  get appliedRevision(): string | undefined {
+    return this.state?.revision;
+  }
+
   constructor(private readonly d: AppReconcilerDeps) {
     this.app = d.app;
     this.spec = appSpec(d.app);

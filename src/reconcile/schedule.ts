@@ -75,3 +75,42 @@ export class AppBackoff {
     return this.failures.get(app)?.count ?? 0;
   }
 }
+
+/** An app waiting for a worker of the daemon's loop; `first`: its rendered input changed (its commit goes ahead of drift looks). */
+export interface Queued<T> {
+  item: T;
+  first: boolean;
+}
+
+/**
+ * Which queued app a free worker takes: the oldest of those whose input changed, else the oldest
+ * other; never one with a dependency queued or running (dependencies before dependents). When
+ * every queued app waits on another and nothing runs (a cycle, which config refuses anyway), the
+ * oldest goes. -1: nothing to take now.
+ */
+export function pickNext<T>(queue: readonly Queued<T>[], running: number, waitsOn: (t: T) => boolean): number {
+  let other = -1;
+  for (let i = 0; i < queue.length; i++) {
+    const q = queue[i] as Queued<T>;
+    if (waitsOn(q.item)) continue;
+    if (q.first) return i;
+    if (other < 0) other = i;
+  }
+  if (other >= 0) return other;
+  return queue.length > 0 && running === 0 ? 0 : -1;
+}
+
+/** Dependencies (transitively, among `byName`) of apps whose input changed go first with them, or they would hold them back. */
+export function raiseDependencies<T>(queue: Queued<T>[], name: (t: T) => string, deps: (t: T) => string[]): void {
+  const byName = new Map(queue.map((q) => [name(q.item), q]));
+  const raise = (q: Queued<T>, seen: Set<string>): void => {
+    for (const d of deps(q.item)) {
+      const dq = byName.get(d);
+      if (!dq || seen.has(d)) continue;
+      seen.add(d);
+      dq.first = true;
+      raise(dq, seen);
+    }
+  };
+  for (const q of queue) if (q.first) raise(q, new Set([name(q.item)]));
+}

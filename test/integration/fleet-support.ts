@@ -8,6 +8,7 @@ import { KubeClient, loadKubeConfig } from "../../src/kube/client.js";
 import { silentLogger } from "../../src/log.js";
 import type { CycleResult } from "../../src/reconcile/app.js";
 import type { Clock } from "../../src/reconcile/clock.js";
+import type { Observer } from "../../src/observe/events.js";
 import { RepoPoller, type RoundOptions } from "../../src/reconcile/poller.js";
 import { buildRuntime, type Runtime } from "../../src/reconcile/runtime.js";
 import type { TestRepo } from "../bed/testrepo.js";
@@ -33,7 +34,7 @@ export interface Fleet {
 }
 
 /** `apps`: logical key → extra app fields; `dependsOn` entries may name logical keys. */
-export async function fleet(files: Record<string, string>, apps: Record<string, Record<string, unknown>>, top: Record<string, unknown> = {}, opts: { clock?: Clock } = {}): Promise<Fleet> {
+export async function fleet(files: Record<string, string>, apps: Record<string, Record<string, unknown>>, top: Record<string, unknown> = {}, opts: { clock?: Clock; observer?: Observer } = {}): Promise<Fleet> {
   const env = testEnv();
   const repo = await newTestRepo("fleet");
   await repo.commit(files, "initial");
@@ -64,7 +65,7 @@ export async function fleet(files: Record<string, string>, apps: Record<string, 
     }),
   );
   const build = async (): Promise<{ rt: Runtime; poller: RepoPoller }> => {
-    const rt = await buildRuntime(await loadConfig(configFile), { log: silentLogger(), cacheDir: join(dir, "cache"), ...(opts.clock ? { clock: opts.clock } : {}) });
+    const rt = await buildRuntime(await loadConfig(configFile), { log: silentLogger(), cacheDir: join(dir, "cache"), ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.observer ? { observer: opts.observer } : {}) });
     const conn = rt.repos.get("plumbing");
     if (!conn) throw new Error("no repo connection");
     const now = opts.clock ? { now: () => opts.clock!.now().getTime() } : {};

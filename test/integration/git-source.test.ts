@@ -134,6 +134,45 @@ describe("GitRepo against a git smart-HTTP server", () => {
     expect(await readdir(repo.gitdir)).not.toContain("apps");
   });
 
+  it("readFilesExcept leaves blobs the caller knows unread, still counting them toward the limits; treesOf tells paths apart by tree id", async () => {
+    const t = await newRepo("known");
+    const sha = await t.commit({ "apps/a.yaml": cm("a", "1"), "apps/b.yaml": cm("b", "2"), "apps/sub/c.yaml": cm("c", "3"), "other/d.yaml": cm("d", "4") });
+    const repo = new GitRepo({ url: server.url(t.name), http: client(), cacheDir: cacheRoot });
+    await repo.ensureCommit("main", sha);
+    const all = await repo.readFiles(sha, "apps", yamlOnly, LIMITS);
+    expect(all.map((f) => f.path)).toEqual(["apps/a.yaml", "apps/b.yaml", "apps/sub/c.yaml"]);
+    const a = all[0]!;
+    const asked: string[] = [];
+    const known = (p: string, oid: string) => {
+      asked.push(p);
+      return p === a.path && oid === a.oid;
+    };
+    const got = await repo.readFilesExcept(sha, "apps", yamlOnly, LIMITS, known);
+    expect(got).toEqual([{ path: a.path, oid: a.oid, known: true }, all[1], all[2]]);
+    expect(asked.sort()).toEqual(["apps/a.yaml", "apps/b.yaml", "apps/sub/c.yaml"]);
+
+    const bytes = all.reduce((n, f) => n + Buffer.byteLength(f.content), 0);
+    const over = await repo.readFilesExcept(sha, "apps", yamlOnly, { ...LIMITS, maxTotalBytes: bytes - 1 }, () => true).catch((e: unknown) => e);
+    expect((over as GitSourceError).code).toBe("limit");
+    expect((over as Error).message).toMatch(/apps\/sub\/c\.yaml .*total more than/);
+    const many = await repo.readFilesExcept(sha, "apps", yamlOnly, { ...LIMITS, maxFiles: 2 }, () => true).catch((e: unknown) => e);
+    expect((many as Error).message).toMatch(/more than 2 files under apps/);
+
+    const trees = await repo.treesOf(sha, ["apps", "apps/sub", "other", "nope", "apps/a.yaml"]);
+    expect(trees.get("apps")).toEqual({ oid: await git(["--git-dir", t.bareDir, "rev-parse", `${sha}:apps`]), names: ["a.yaml", "b.yaml", "sub"] });
+    expect(trees.get("apps/sub")?.names).toEqual(["c.yaml"]);
+    expect(trees.get("other")?.names).toEqual(["d.yaml"]);
+    expect(trees.get("nope")).toBeUndefined();
+    expect(trees.get("apps/a.yaml")).toBeUndefined();
+    // A commit that leaves apps/ alone has the same tree there; one not cached tells nothing.
+    const sha2 = await t.commit({ "other/d.yaml": cm("d", "5") });
+    await repo.ensureCommit("main", sha2);
+    const after = await repo.treesOf(sha2, ["apps", "other"]);
+    expect(after.get("apps")?.oid).toBe(trees.get("apps")?.oid);
+    expect(after.get("other")?.oid).not.toBe(trees.get("other")?.oid);
+    expect((await repo.treesOf("0".repeat(40), ["apps"])).get("apps")).toBeUndefined();
+  });
+
   it("refuses symlinks, submodules, path escapes, and missing paths with clear errors", async () => {
     const t = await newRepo("refuse");
     await t.commit({ "apps/a.yaml": cm("a", "1"), "secret.yaml": cm("s", "x") });

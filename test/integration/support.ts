@@ -26,6 +26,8 @@ export interface AppOptions {
   notifications?: Record<string, unknown>[];
   /** More top-level config fields (kustomize, …). */
   top?: Record<string, unknown>;
+  /** The repo's poll interval (default "1s"). */
+  interval?: string;
   /** The reconcilers' clock (the one given to harness(); restart() and reconfigure() keep it). */
   clock?: Clock;
   /** Told what the runtime's apps, engines and pollers do (kept across restarts, like clock). */
@@ -75,7 +77,7 @@ export async function harness(files: Record<string, string>, opts: AppOptions = 
   const writeConfig = async (o: AppOptions): Promise<void> => {
     const config = {
       clusters: [{ name: "local", kubeconfig: env.kubeconfigPath, ...(o.cluster ?? {}) }],
-      repos: [{ name: "plumbing", url: env.gitUrl(repo.name), interval: "1s", auth: { tokenFile: "token" } }],
+      repos: [{ name: "plumbing", url: env.gitUrl(repo.name), interval: opts.interval ?? "1s", auth: { tokenFile: "token" } }],
       apps: [
         {
           name: app,

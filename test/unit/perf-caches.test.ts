@@ -49,6 +49,24 @@ describe("ManifestCache", () => {
     expect(first[0]?.object.metadata.name).toBe("a1");
   });
 
+  it("knows a file by path and blob id and gives back its manifests unread; problems of the files read still all come out", () => {
+    const cache = new ManifestCache();
+    const a = file("a.yaml", ["a1", "a2"], "oid-a");
+    const first = cache.parse([a, file("b.yaml", ["b1"], "oid-b")]);
+    expect(cache.has("a.yaml", "oid-a")).toBe(true);
+    expect(cache.has("a.yaml", "oid-other")).toBe(false);
+    expect(cache.has("a.yaml", "oid-a", { maxAliasCount: 1 })).toBe(false);
+    const known = { path: "a.yaml", oid: "oid-a", known: true as const };
+    const second = cache.parse([known, file("b.yaml", ["b2"], "oid-b2")]);
+    expect(second.map((m) => m.object.metadata.name)).toEqual(["a1", "a2", "b2"]);
+    expect(second[0]?.object).toBe(first[0]?.object);
+    const bad = { path: "c.yaml", oid: "c", content: "kind: ConfigMap\n" };
+    expect(() => cache.parse([known, bad])).toThrow(FileProblemError);
+    // The failed parse forgot everything: nothing is known any more.
+    expect(cache.has("a.yaml", "oid-a")).toBe(false);
+    expect(() => cache.parse([known])).toThrow(/not in the cache/);
+  });
+
   it("reports the problems of every file at once, as parseManifests does", () => {
     const cache = new ManifestCache();
     const good = file("a.yaml", ["a1"], "a");

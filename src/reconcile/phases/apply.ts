@@ -48,6 +48,11 @@ export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
   let changeSet: ChangeSet;
   let verifying: VerifyingState;
   let seen: SeenObjects | undefined;
+  // Recorded before the wait, so a restart resumes the wait instead of applying again. Looked at
+  // once per round with no post-check, the first look decides before anything is waited for: its
+  // save (Ready, or Verifying when health is not there yet) is the only one, and a restart before
+  // it syncs again, which writes nothing new (the dry-run finds it applied).
+  const unsaved = c.deferWaits === true && c.spec.config.checks.post.length === 0;
   try {
     const { engine, keyId } = await c.engine();
     const out = await engine.sync({ ...c.syncRequest(manifests), ...(prefetched ? { prefetched } : {}) });
@@ -64,8 +69,7 @@ export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
       actedBy: c.actor,
     });
     c.state = verifying;
-    // Recorded before the wait, so a restart resumes the wait instead of applying again.
-    await c.save();
+    if (!unsaved) await c.save();
     log.info({ changes: out.changeSet.summary(), durationMs: msSince(c.started) }, `applied: ${out.changeSet.toString()}`);
     if (c.state.warnings) log.warn({ warnings: c.state.warnings.split("\n") }, "the apiserver warned about this revision");
   } catch (e) {
@@ -79,6 +83,6 @@ export async function moveTo(c: Cycle, head: string): Promise<CycleResult> {
     return { kind: "failed", revision: head, message, permanent, ...reasonOf(e) };
   }
   // The first health look stands on what the sync saw of the objects it did not write.
-  const done = await verify(c, verifying, pre, seen);
+  const done = await verify(c, verifying, pre, seen, unsaved);
   return done.kind === "applied" || done.kind === "verifying" ? { ...done, changeSet } : done;
 }

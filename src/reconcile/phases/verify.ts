@@ -16,9 +16,9 @@ import { awaitRollback, onVerifyFailure, VerifyFailure } from "./rollback.js";
  * waits for the good revision's health. With c.deferWaits
  * each cycle looks once and the app stays Verifying until a verdict or a deadline.
  */
-export async function verify(c: Cycle, state: VerifyingState, pre: CheckOutcome[] = [], seen?: SeenObjects): Promise<CycleResult> {
+export async function verify(c: Cycle, state: VerifyingState, pre: CheckOutcome[] = [], seen?: SeenObjects, unsaved = false): Promise<CycleResult> {
   if (state.rollbackFrom) return awaitRollback(c, { ...state, rollbackFrom: state.rollbackFrom });
-  if (c.deferWaits) return verifyStep(c, state, pre, seen);
+  if (c.deferWaits) return verifyStep(c, state, pre, seen, unsaved);
   const app = c.spec.config;
   let checks: CheckOutcome[] = pre;
   try {
@@ -41,7 +41,7 @@ export async function verify(c: Cycle, state: VerifyingState, pre: CheckOutcome[
  * post-check in turn, created once and read once per cycle. The deadlines come from the state
  * (verifyStartedAt, the running check's startedAt) and the cycle's clock, so a restart resumes.
  */
-async function verifyStep(c: Cycle, state: VerifyingState, pre: CheckOutcome[], seen?: SeenObjects): Promise<CycleResult> {
+async function verifyStep(c: Cycle, state: VerifyingState, pre: CheckOutcome[], seen: SeenObjects | undefined, unsaved: boolean): Promise<CycleResult> {
   const app = c.spec.config;
   const rev = state.revision;
   let progress = parseProgress(state.verifyChecks);
@@ -51,7 +51,7 @@ async function verifyStep(c: Cycle, state: VerifyingState, pre: CheckOutcome[], 
     if (!at.healthyAt) {
       const over = deadlinePassed(c.clock.now(), at.verifyStartedAt, app.healthTimeoutMs);
       const health = await checkHealthOnce(c.io.client, c.io.discovery, app.name, at.inventory, { deadlinePassed: over, seen });
-      if (!health) return pending(c, at, progress, `waiting for health until ${new Date(deadlineOf(at.verifyStartedAt, app.healthTimeoutMs)).toISOString()}`);
+      if (!health) return pending(c, at, progress, unsaved, `waiting for health until ${new Date(deadlineOf(at.verifyStartedAt, app.healthTimeoutMs)).toISOString()}`);
       if (!health.healthy) throw new VerifyFailure(`health: ${describeHealth(health, app.healthTimeoutMs)}`, progress.done);
       at = { ...at, healthyAt: isoNow(c.clock) };
     }
@@ -61,7 +61,7 @@ async function verifyStep(c: Cycle, state: VerifyingState, pre: CheckOutcome[], 
       const obj = await checkObjectOf(c, "post", check, rev);
       const { running: current, out } = await lookAtCheck(c, "post", check, obj, progress.current);
       progress = { ...progress, current };
-      if (!out) return pending(c, at, progress, `post-check ${check.name} running until ${new Date(deadlineOf(current.startedAt, check.timeoutMs)).toISOString()}`);
+      if (!out) return pending(c, at, progress, unsaved, `post-check ${check.name} running until ${new Date(deadlineOf(current.startedAt, check.timeoutMs)).toISOString()}`);
       progress = { done: [...progress.done, out] };
       if (!out.passed) throw new VerifyFailure(describeFailedCheck(out), progress.done);
     }
@@ -74,10 +74,10 @@ async function verifyStep(c: Cycle, state: VerifyingState, pre: CheckOutcome[], 
   return passed(c, at, progress.done);
 }
 
-/** Still verifying: the progress is saved when it moved (a cycle that only looked writes nothing). */
-async function pending(c: Cycle, at: VerifyingState, progress: CheckProgress, message: string): Promise<CycleResult> {
+/** Still verifying: the progress is saved when it moved (a cycle that only looked writes nothing), or the apply's Verifying was never saved. */
+async function pending(c: Cycle, at: VerifyingState, progress: CheckProgress, unsaved: boolean, message: string): Promise<CycleResult> {
   const next: VerifyingState = { ...at, verifyChecks: progress.done.length || progress.current ? formatProgress(progress) : undefined };
-  if (next.healthyAt !== c.state.healthyAt || next.verifyChecks !== c.state.verifyChecks) {
+  if (unsaved || next.healthyAt !== c.state.healthyAt || next.verifyChecks !== c.state.verifyChecks) {
     c.state = next;
     await c.save();
   }

@@ -1,0 +1,56 @@
+// A commit right after a drift look: the sync stands on the look's LIST instead of listing the
+// app's objects again, as long as the look is fresh (EngineDeps.freshListMs) and nothing was
+// written since. Against the real apiserver; request counts from the client.
+import { afterEach, describe, expect, it } from "vitest";
+import { bed, cm, type Bed } from "./engine-support.js";
+
+const open: Bed[] = [];
+afterEach(async () => {
+  for (const b of open.splice(0)) await b.close();
+});
+
+const lists = (b: Bed) => b.sent().filter((r) => r.method === "GET" && r.list).length;
+
+describe("a fresh drift look's LIST", () => {
+  it("stands in for the sync's own LIST until something is written; without freshListMs every sync lists", async () => {
+    const b = await bed();
+    open.push(b);
+    const engine = b.engine({ freshListMs: 60_000 });
+    const first = await engine.sync(b.req([cm("a", { v: "1" }), cm("b", { v: "1" })]));
+    const drift = await engine.detectDrift(b.owner, first.inventory);
+    expect(drift.drifted.concat(drift.missing)).toEqual([]);
+    b.sent();
+
+    const out = await engine.sync({ ...b.req([cm("a", { v: "2" }), cm("b", { v: "1" })], first.inventory), prefetched: engine.prefetchLive(b.owner, first.inventory) });
+    expect(out.changeSet.summary()).toMatchObject({ configured: 1, unchanged: 1 });
+    expect(lists(b)).toBe(0);
+    expect((await b.get<{ data: { v: string } }>(`/api/v1/namespaces/${b.namespace}/configmaps/a`))?.data.v).toBe("2");
+
+    // The sync wrote: what the look saw is stale now.
+    b.sent();
+    const again = await engine.sync({ ...b.req([cm("a", { v: "3" }), cm("b", { v: "1" })], out.inventory), prefetched: engine.prefetchLive(b.owner, out.inventory) });
+    expect(again.changeSet.summary()).toMatchObject({ configured: 1, unchanged: 1 });
+    expect(lists(b)).toBeGreaterThan(0);
+
+    const plain = b.engine();
+    await plain.detectDrift(b.owner, again.inventory);
+    b.sent();
+    await plain.sync({ ...b.req([cm("a", { v: "3" }), cm("b", { v: "2" })], again.inventory), prefetched: plain.prefetchLive(b.owner, again.inventory) });
+    expect(lists(b)).toBeGreaterThan(0);
+  });
+
+  it("is dropped by a drift repair's writes", async () => {
+    const b = await bed();
+    open.push(b);
+    const engine = b.engine({ freshListMs: 60_000 });
+    const manifests = [cm("a", { v: "1" })];
+    const first = await engine.sync(b.req(manifests));
+    await b.client.request({ method: "DELETE", path: `/api/v1/namespaces/${b.namespace}/configmaps/a` });
+    const drift = await engine.detectDrift(b.owner, first.inventory);
+    expect(drift.missing).toHaveLength(1);
+    await engine.repair(b.owner, manifests, b.namespace, drift, first.inventory);
+    b.sent();
+    await engine.prefetchLive(b.owner, first.inventory)?.done;
+    expect(lists(b)).toBeGreaterThan(0);
+  });
+});

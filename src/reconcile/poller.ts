@@ -145,8 +145,7 @@ export class RepoPoller {
     const { heads, followedBy } = listing;
     const due = mine.filter((a) => !(round.backoff && this.backoff.waiting(a.app.name)));
     const done = new Map<AppReconciler, CycleResult>();
-    // A promoted app goes after its source, so it sees what the source did this round.
-    for (const wave of waves(due, (a) => a.app.name, (a) => (a.app.promote ? [...a.app.dependsOn, a.app.promote.from] : a.app.dependsOn))) {
+    for (const wave of waves(due, (a) => a.app.name, goesAfter)) {
       if (signal?.aborted) break;
       await mapLimit(wave, this.concurrency, async (app) => {
         if (signal?.aborted) return;
@@ -181,7 +180,7 @@ export class RepoPoller {
       concurrency: this.concurrency,
       signal,
       name: (a) => a.app.name,
-      dependsOn: (a) => a.app.dependsOn,
+      dependsOn: goesAfter,
       due: (a) => (this.opts.owns?.(a.app.name) ?? true) && !this.backoff.waiting(a.app.name),
       run: async (a, followed) => void (await this.reconcileOne(a, followed, signal, true)),
     });
@@ -274,4 +273,9 @@ export function repoPoller(rt: PollerRuntime, repo: string, log: Logger, opts: O
     return cluster ? { client: cluster.client, namespace: rt.config.state.namespace } : undefined;
   });
   return new RepoPoller(conn, apps, log, { observer: rt.observer, ...opts, sourceStore });
+}
+
+/** The apps an app goes after: its dependencies, and a promoted app's source, so it sees what the source just did. */
+function goesAfter(a: AppReconciler): string[] {
+  return a.app.promote ? [...a.app.dependsOn, a.app.promote.from] : a.app.dependsOn;
 }

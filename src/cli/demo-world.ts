@@ -93,7 +93,8 @@ async function identityOf(cp: ControlPlane): Promise<string> {
   }
 }
 
-async function readTree(dir: string): Promise<Record<string, string>> {
+/** Every file under dir, by path relative to it: what the demo commits (also the plan test's copy of the demo repo). */
+export async function readTree(dir: string): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
   const walk = async (d: string): Promise<void> => {
     for (const e of await readdir(d, { withFileTypes: true })) {

@@ -3,10 +3,10 @@
 // plans every object; the app's namespace policy, plumber's reserved objects and the self-config
 // check refuse in the plan exactly as they do at apply; server warnings show in plan, log, status.
 import { execFile } from "node:child_process";
-import { readdir, readFile } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
+import { readTree } from "../../src/cli/demo-world.js";
 import { findRepoRoot } from "../bed/paths.js";
 import { testEnv, uniqueName } from "../setup/env.js";
 import { configMap, getObject, harness, type AppOptions, type Harness } from "./support.js";
@@ -20,19 +20,6 @@ function plumber(h: Harness, ...args: string[]): Promise<{ code: number; stdout:
       resolve({ code, stdout, stderr });
     });
   });
-}
-
-async function readTree(dir: string): Promise<Record<string, string>> {
-  const files: Record<string, string> = {};
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile() && /\.ya?ml$/.test(e.name)) files[relative(dir, p)] = await readFile(p, "utf8");
-    }
-  };
-  await walk(dir);
-  return files;
 }
 
 const open: Harness[] = [];

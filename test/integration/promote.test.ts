@@ -21,7 +21,7 @@ import { sleep } from "../../src/util/pool.js";
 import { startCluster, type ExtraCluster } from "../bed/clusters.js";
 import type { TestRepo } from "../bed/testrepo.js";
 import { newTestRepo, tempDir, testEnv, uniqueName } from "../setup/env.js";
-import { configMap } from "./support.js";
+import { configMap, smokeCheck } from "./support.js";
 
 const env = testEnv();
 let prod: ExtraCluster;
@@ -37,18 +37,6 @@ afterAll(async () => {
 
 const H = 3_600_000;
 
-const smokeCheck = {
-  name: "smoke",
-  timeout: "60s",
-  pipelineRun: {
-    manifest: {
-      apiVersion: "tekton.dev/v1",
-      kind: "PipelineRun",
-      metadata: { name: "ignored" },
-      spec: { pipelineRef: { name: "smoke-tests" }, params: [{ name: "revision", value: "$(plumber.revision)" }] },
-    },
-  },
-};
 
 /** The two overlays of one revision: the same ConfigMap, one value per cluster. */
 function overlays(v: string): Record<string, string> {

@@ -10,7 +10,7 @@ import type { ObservedEvent } from "../../src/observe/events.js";
 import { ControlStore } from "../../src/state/control.js";
 import { StateStore } from "../../src/state/store.js";
 import { sleep } from "../../src/util/pool.js";
-import { configMap, getObject, harness, markDeploymentReady, type AppOptions, type Harness } from "./support.js";
+import { configMap, getObject, harness, markDeploymentReady, smokeCheck, type AppOptions, type Harness } from "./support.js";
 
 const open: Harness[] = [];
 afterEach(() => {
@@ -27,18 +27,6 @@ const cmPath = (h: Harness, name: string) => `/api/v1/namespaces/${h.namespace}/
 const deployPath = (h: Harness, name: string) => `/apis/apps/v1/namespaces/${h.namespace}/deployments/${name}`;
 const prPath = (h: Harness, name: string) => `/apis/tekton.dev/v1/namespaces/${h.namespace}/pipelineruns/${name}`;
 
-const smokeCheck = {
-  name: "smoke",
-  timeout: "60s",
-  pipelineRun: {
-    manifest: {
-      apiVersion: "tekton.dev/v1",
-      kind: "PipelineRun",
-      metadata: { name: "ignored" },
-      spec: { pipelineRef: { name: "smoke-tests" }, params: [{ name: "revision", value: "$(plumber.revision)" }] },
-    },
-  },
-};
 
 /** Waits for an object plumber creates, then plays its controller by writing its status. */
 interface CheckRun {

@@ -195,3 +195,17 @@ export async function markDeploymentReady(kube: KubeClient, path: string): Promi
     }),
   });
 }
+
+/** A post- or pre-check that runs a smoke-tests PipelineRun at the revision (the tests play Tekton by writing its status). */
+export const smokeCheck = {
+  name: "smoke",
+  timeout: "60s",
+  pipelineRun: {
+    manifest: {
+      apiVersion: "tekton.dev/v1",
+      kind: "PipelineRun",
+      metadata: { name: "ignored" },
+      spec: { pipelineRef: { name: "smoke-tests" }, params: [{ name: "revision", value: "$(plumber.revision)" }] },
+    },
+  },
+};

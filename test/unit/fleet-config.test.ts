@@ -1,19 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/load.js";
-import { FileProblemError } from "../../src/types.js";
+import { configProblems } from "./config-problems.js";
 
 const cfg = (app: string[]) =>
   ["clusters:", "  - name: prod", "repos:", "  - name: r", "    url: https://git.example.com/r.git", "    interval: 1m", "apps:", "  - name: a", "    repo: r", "    path: .", "    cluster: prod", "    namespace: ci", ...app.map((l) => `    ${l}`)].join("\n");
 
-function problems(text: string): string[] {
-  try {
-    parseConfig(text, "c.yaml");
-    return [];
-  } catch (e) {
-    if (e instanceof FileProblemError) return e.message.split("\n");
-    throw e;
-  }
-}
+const problems = configProblems;
 
 describe("fleet config", () => {
   it("branchPattern instead of branch, with highestSemver by default", () => {

@@ -1,20 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/load.js";
-import { FileProblemError } from "../../src/types.js";
+import { configProblems } from "./config-problems.js";
 
 const head = ["clusters:", "  - name: nightly", "  - name: prod", "repos:", "  - name: r", "    url: https://git.example.com/r.git", "    interval: 1m", "  - name: other", "    url: https://git.example.com/o.git", "    interval: 1m", "apps:"];
 const cfg = (...apps: string[]) => [...head, ...apps.map((a) => `  - ${a}`)].join("\n");
 const nightly = "{ name: nightly, repo: r, branch: main, path: overlays/nightly, cluster: nightly, namespace: ci }";
 
-function problems(text: string): string[] {
-  try {
-    parseConfig(text, "c.yaml");
-    return [];
-  } catch (e) {
-    if (e instanceof FileProblemError) return e.message.split("\n");
-    throw e;
-  }
-}
+const problems = configProblems;
 
 describe("promote config", () => {
   it("an app follows another: repo and branch come from the source, soak parsed, defaulting to 0", () => {

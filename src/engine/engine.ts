@@ -12,11 +12,11 @@ import { errorText, failureFlags, immutableFields, LostClaim, type FailureFlags 
 import { contestingManagers, driftPayload } from "./fields.js";
 import { canonicalJson, keyedHex } from "./hash.js";
 import type { InventoryEntry } from "./inventory.js";
-import { listOwned, lookUp as lookUpUnowned, targetKey, type ListTarget } from "./live.js";
+import { inventoryTargets, listOwned, lookUp as lookUpUnowned, resourceTargets, targetKey, type ListTarget } from "./live.js";
 import { carriesMarks, OWNER_LABEL } from "./marks.js";
 import { applyOrder, pruneOrder, sortKey, stageOf } from "./order.js";
 import { deleteOne } from "./prune.js";
-import { isCrd, isNamespace, resolveResources, type NamespacePolicy, type Resource } from "./resource.js";
+import { isCrd, isNamespace, resolveResources, type CachedResource, type NamespacePolicy, type Resource } from "./resource.js";
 import type { SeenObjects } from "./health.js";
 import { afterTakeover, LAST_APPLIED_ANNOTATION, planTakeover, takeoverNote, type Takeover } from "./takeover.js";
 import { waitCrdEstablished } from "./wait.js";
@@ -62,7 +62,16 @@ export interface SyncRequest {
 export interface LivePrefetch {
   owner: string;
   /** The targets listed and what they hold; undefined when the LIST failed. */
-  done: Promise<{ targets: Set<string>; live: Map<string, KubeObject> } | undefined>;
+  done: Promise<Look | undefined>;
+}
+
+/** A look at an owner's live objects: the LISTs' targets, what they held, and when the first of them started. */
+interface Look {
+  targets: Set<string>;
+  live: Map<string, KubeObject>;
+  at: number;
+  /** Objects written since the LIST, as the server answered: they stand over live's. */
+  written?: Map<string, KubeObject>;
 }
 
 export interface SyncOutcome {
@@ -147,6 +156,8 @@ interface Prepared {
   cs: ChangeSet;
   resources: Resource[];
   live: Map<string, KubeObject>;
+  /** The look live came from (its targets and when it was taken). */
+  look: Look;
   /** Dry-run (or skipped as unchanged) now. */
   ready: Step[];
   /** Kinds or namespaces this revision creates: dry-run only once stage 0 is written. */
@@ -174,8 +185,8 @@ export class Engine {
   private readonly hashKey: Uint8Array | undefined;
   private readonly claims: ClaimTable | undefined;
   private readonly freshListMs: number;
-  /** The last drift look's LIST, while nothing was written since (a write makes it stale). */
-  private lastLook?: { owner: string; at: number; targets: Set<string>; live: Map<string, KubeObject> };
+  /** The last look: a drift look's LIST while nothing was written since, or what a sync listed and then wrote. */
+  private lastLook?: Look & { owner: string };
   /**
    * Fingerprints of live objects by uid, with the resourceVersion they were computed at: an
    * object's resourceVersion changes with every write, so an equal one means equal content and
@@ -189,6 +200,12 @@ export class Engine {
   private readonly origins = new WeakMap<Resource, object>();
   /** desiredHash per parsed manifest: an unchanged file's manifests are the same objects across commits (manifests/read.ts). */
   private readonly desiredHashes = new WeakMap<object, { key: string; labels: string; dh: string }>();
+  /** desiredHash per resolved resource: resolve hands back the same resource for an unchanged manifest, and a resource never changes. */
+  private readonly resourceHashes = new WeakMap<Resource, string>();
+  /** The change-set entry of an unchanged resource; entries are never modified once added. */
+  private readonly unchangedEntries = new WeakMap<Resource, ChangeSetEntry>();
+  /** The last resolve's resources, by parsed manifest (resource.ts ResolveOptions.cache). */
+  private readonly resolved = new WeakMap<object, CachedResource>();
 
   constructor(deps: EngineDeps) {
     this.client = deps.client;
@@ -209,6 +226,14 @@ export class Engine {
 
   /** Hash of the manifest as sent (inventory dh), keyed like fingerprint. */
   desiredHash(r: Resource): string {
+    const known = this.resourceHashes.get(r);
+    if (known !== undefined) return known;
+    const dh = this.hashOfDesired(r);
+    this.resourceHashes.set(r, dh);
+    return dh;
+  }
+
+  private hashOfDesired(r: Resource): string {
     const origin = this.origins.get(r);
     // What resolve adds to a manifest (namespace, marks) shows in the key and the labels.
     const labels = origin ? JSON.stringify(r.object.metadata.labels ?? {}) : "";
@@ -217,6 +242,12 @@ export class Engine {
     const dh = keyedHex(canonicalJson(r.object), this.hashKey).slice(0, 32);
     if (origin) this.desiredHashes.set(origin, { key: r.key, labels, dh });
     return dh;
+  }
+
+  private unchangedEntry(r: Resource): ChangeSetEntry {
+    let e = this.unchangedEntries.get(r);
+    if (!e) this.unchangedEntries.set(r, (e = { key: r.key, subject: r.subject, action: "unchanged", source: r.source }));
+    return e;
   }
 
   /** fingerprint of an object as the server stores it (a LIST, GET or write answer), cached by uid and resourceVersion. */
@@ -253,21 +284,52 @@ export class Engine {
       await this.discovery.ensureLoaded();
       const targets = this.listTargets([], previous);
       const keys = new Set(targets.map(targetKey));
-      // The drift look of a moment ago listed the same inventory and nothing was written since:
-      // what it saw stands (an object changed meanwhile is the next look's to repair).
-      if (fresh && [...keys].every((k) => fresh.targets.has(k))) return { targets: fresh.targets, live: new Map(fresh.live) };
-      return { targets: keys, live: await listOwned(this.client, owner, targets, this.concurrency) };
+      // The look of the last round (a drift look, or the last sync's LIST with its writes) covers
+      // the same inventory: what it saw stands (an object someone changed meanwhile is the next
+      // drift look's to repair).
+      if (fresh && [...keys].every((k) => fresh.targets.has(k))) {
+        const live = new Map(fresh.live);
+        for (const [k, v] of fresh.written ?? []) live.set(k, v);
+        return { targets: new Set(fresh.targets), live, at: fresh.at };
+      }
+      const at = performance.now();
+      return { targets: keys, live: await listOwned(this.client, owner, targets, this.concurrency), at };
     })().catch(() => undefined);
     return { owner, done };
   }
 
   /** Live objects of the plan's targets: what a prefetch covers from it, the rest listed now. */
-  private async listLive(owner: string, targets: ListTarget[], prefetched: LivePrefetch | undefined): Promise<Map<string, KubeObject>> {
+  private async listLive(owner: string, targets: ListTarget[], prefetched: LivePrefetch | undefined): Promise<Look> {
     const early = prefetched?.owner === owner ? await prefetched.done : undefined;
-    if (!early) return listOwned(this.client, owner, targets, this.concurrency);
+    if (!early) {
+      const at = performance.now();
+      return { targets: new Set(targets.map(targetKey)), live: await listOwned(this.client, owner, targets, this.concurrency), at };
+    }
     const rest = targets.filter((t) => !early.targets.has(targetKey(t)));
     if (rest.length > 0) for (const [k, v] of await listOwned(this.client, owner, rest, this.concurrency)) early.live.set(k, v);
-    return early.live;
+    for (const t of rest) early.targets.add(targetKey(t));
+    return early;
+  }
+
+  /**
+   * After a sync, what it listed and what it wrote is the live state as of its LIST: left as the
+   * look a next commit's sync may start from, like a drift look's (an app that gets a commit every
+   * round would otherwise LIST on every commit). Only a complete one: every object of the new
+   * inventory seen or written.
+   */
+  private leaveLook(p: Prepared, look: Look, inventory: InventoryEntry[], seen: Map<string, KubeObject>, answers: Map<string, KubeObject>): void {
+    if (this.freshListMs <= 0) return;
+    if (!inventory.every((e) => seen.has(e.key) || answers.has(e.key))) return;
+    // The sync's LISTs covered the previous inventory and the desired set, so the new inventory's too.
+    this.holdLook({ owner: p.owner, at: look.at, targets: look.targets, live: seen, written: answers });
+  }
+
+  /** Held no longer than it may be used: a fleet of settled apps does not keep every app's LIST. */
+  private holdLook(look: Look & { owner: string }): void {
+    this.lastLook = look;
+    setTimeout(() => {
+      if (this.lastLook === look) this.lastLook = undefined;
+    }, Math.max(0, this.freshListMs - (performance.now() - look.at))).unref();
   }
 
   /** Resolves manifests against discovery; errors name file:line. No writes. */
@@ -275,12 +337,12 @@ export class Engine {
     await this.discovery.ensureLoaded();
     let resources: Resource[];
     try {
-      resources = resolveResources(manifests, { owner, defaultNamespace, discovery: this.discovery, policy });
+      resources = resolveResources(manifests, { owner, defaultNamespace, discovery: this.discovery, policy, cache: this.resolved });
     } catch (e) {
       // A CRD installed since the last look would resolve: look once more before failing.
       if (!(e instanceof FileProblemError)) throw e;
       await this.discovery.refresh();
-      resources = resolveResources(manifests, { owner, defaultNamespace, discovery: this.discovery, policy });
+      resources = resolveResources(manifests, { owner, defaultNamespace, discovery: this.discovery, policy, cache: this.resolved });
     }
     // resolveResources refuses the whole set on any problem, so what it returns is one resource per manifest, in order.
     if (resources.length === manifests.length) resources.forEach((r, i) => this.origins.set(r, (manifests[i] as Manifest).object));
@@ -317,10 +379,11 @@ export class Engine {
     }
 
     const inventoryNow = (): InventoryEntry[] => [...owned.values()];
+    const answers = new Map<string, KubeObject>();
     try {
       const stage0 = applyOrder(p.ready.filter((s) => stageOf(s.resource.id.group, s.resource.id.kind) === 0), (s) => s.resource.id);
       const stage1 = p.ready.filter((s) => stageOf(s.resource.id.group, s.resource.id.kind) === 1);
-      await this.write(stage0, cs, owned);
+      await this.write(stage0, cs, owned, answers);
       const crds = stage0.filter((s) => isCrd(s.resource) && !s.hold);
       for (const s of crds) await waitCrdEstablished(this.client, s.resource.id.name, this.crdTimeoutMs);
       if (crds.some((s) => s.action !== "unchanged")) await this.discovery.refresh();
@@ -329,7 +392,7 @@ export class Engine {
       const late = await this.dryRun(p.deferred, p.live, cs, new Map());
       if (cs.count("failed") > 0) throw new SyncError(planFailure(cs), cs, inventoryNow());
       const all1 = applyOrder([...stage1, ...late], (s) => s.resource.id);
-      await this.write(all1, cs, owned);
+      await this.write(all1, cs, owned, answers);
     } catch (e) {
       if (e instanceof SyncError) throw e;
       throw new SyncError(errorText(e), cs, inventoryNow());
@@ -346,7 +409,9 @@ export class Engine {
       // Without prune, objects that left the repo stay plumber's: keep them in the inventory.
       for (const e of req.previous) if (!desiredKeys.has(e.key) && !p.dropped.has(e.key)) inventory.push(e);
     }
-    return { changeSet: cs, inventory, seen: { objects: unwritten(p, req.owner) } };
+    const seen = unwritten(p, req.owner);
+    this.leaveLook(p, p.look, inventory, seen, answers);
+    return { changeSet: cs, inventory, seen: { objects: seen } };
   }
 
   /**
@@ -370,14 +435,7 @@ export class Engine {
     const targets = this.listTargets([], inventory);
     const at = performance.now();
     const live = await listOwned(this.client, owner, targets, this.concurrency);
-    if (this.freshListMs > 0) {
-      const look = { owner, at, targets: new Set(targets.map(targetKey)), live: new Map(live) };
-      this.lastLook = look;
-      // Held no longer than it may be used: a fleet of settled apps does not keep every app's LIST.
-      setTimeout(() => {
-        if (this.lastLook === look) this.lastLook = undefined;
-      }, this.freshListMs).unref();
-    }
+    if (this.freshListMs > 0) this.holdLook({ owner, at, targets: new Set(targets.map(targetKey)), live: new Map(live) });
     this.rotateLiveFingerprints();
     const drifted: string[] = [];
     const missing: string[] = [];
@@ -498,7 +556,8 @@ export class Engine {
     // Ours: one LIST per (kind, namespace). Anything else is looked up once, so a first deploy
     // sees what is already there (kubectl's, another app's); in steady state every object is in
     // the LIST and this costs nothing.
-    const live = await this.listLive(req.owner, this.listTargets(resources, req.previous), req.prefetched);
+    const look = await this.listLive(req.owner, this.listTargets(resources, req.previous), req.prefetched);
+    const live = look.live;
     this.rotateLiveFingerprints();
     const lookUp = async (rs: Resource[]): Promise<void> => {
       const unseen = rs.filter((r) => !live.has(r.key) && !r.pendingKind).map((r) => ({ key: r.key, mapping: r.mapping, namespace: r.id.namespace, name: r.id.name }));
@@ -577,7 +636,7 @@ export class Engine {
       if (!obj || !mapping || !carriesMarks(obj, req.owner) || livePruneDisabled(obj) || liveIgnored(obj) || req.guard?.(id)) continue;
       prune.push({ e, id, live: obj, mapping });
     }
-    return { cs, resources, live, ready, deferred, prune, dropped, owner: req.owner, guard: req.guard };
+    return { cs, resources, live, look, ready, deferred, prune, dropped, owner: req.owner, guard: req.guard };
   }
 
   /**
@@ -592,13 +651,7 @@ export class Engine {
   }
 
   private listTargets(resources: Resource[], previous: InventoryEntry[]): ListTarget[] {
-    const targets: ListTarget[] = resources.filter((r) => !r.pendingKind).map((r) => ({ mapping: r.mapping, namespace: r.id.namespace }));
-    for (const e of previous) {
-      const id = parseIdKey(e.key);
-      const mapping = this.discovery.lookup(e.apiVersion, id.kind);
-      if (mapping) targets.push({ mapping, namespace: id.namespace });
-    }
-    return targets;
+    return [...resourceTargets(resources), ...inventoryTargets(this.discovery, previous)];
   }
 
   /**
@@ -615,7 +668,7 @@ export class Engine {
       const prev = previous.get(r.key);
       const current = live.get(r.key);
       s.live = current;
-      s.notes = s.notes.filter((n) => !n.startsWith("not dry-run:"));
+      if (s.notes.length > 0) s.notes = s.notes.filter((n) => !n.startsWith("not dry-run:"));
       if (prev?.dh && prev.fp && current && prev.dh === this.desiredHash(r) && prev.fp === this.liveFingerprint(current) && !this.takeoverFor(current, s.owner)) {
         s.action = "unchanged";
       } else toCheck.push(s);
@@ -671,7 +724,8 @@ export class Engine {
   }
 
   /** Writes steps in order; objects of one kind rank go out together. */
-  private async write(steps: Step[], cs: ChangeSet, owned: Map<string, InventoryEntry>): Promise<void> {
+  /** `answers`: each written object as the server stored it, by key. */
+  private async write(steps: Step[], cs: ChangeSet, owned: Map<string, InventoryEntry>, answers?: Map<string, KubeObject>): Promise<void> {
     const batches = new Map<string, Step[]>();
     for (const s of steps) {
       const r = s.resource;
@@ -681,9 +735,12 @@ export class Engine {
       }
       if (s.hold === "exists" || s.action === "unchanged") {
         const fp = this.liveFingerprint(s.live as KubeObject);
-        owned.set(r.key, { key: r.key, apiVersion: r.object.apiVersion, fp, dh: this.desiredHash(r) });
+        const dh = this.desiredHash(r);
+        const prev = owned.get(r.key);
+        // The entry of an object left as it was is the one it had: 10k unchanged objects allocate nothing here.
+        if (prev?.fp !== fp || prev.dh !== dh || prev.apiVersion !== r.object.apiVersion) owned.set(r.key, { key: r.key, apiVersion: r.object.apiVersion, fp, dh });
         if (s.hold) cs.add({ key: r.key, subject: r.subject, action: "skipped", message: s.notes.join("; "), source: r.source });
-        else cs.add({ key: r.key, subject: r.subject, action: "unchanged", source: r.source });
+        else cs.add(this.unchangedEntry(r));
         continue;
       }
       const k = sortKey(r.id);
@@ -702,6 +759,7 @@ export class Engine {
         if (res.status === "fulfilled") {
           const { applied, notes } = res.value;
           owned.set(r.key, { key: r.key, apiVersion: r.object.apiVersion, fp: this.liveFingerprint(applied.object), dh: this.desiredHash(r) });
+          answers?.set(r.key, applied.object);
           entry = { key: r.key, subject: r.subject, action: s.recreate ? "recreated" : s.action, source: r.source };
           if (applied.warnings.length > 0) entry.warnings = applied.warnings;
           if (notes.length > 0) entry.notes = notes;

@@ -7,7 +7,7 @@ import { parseIdKey } from "../manifests/identity.js";
 import { mapLimit, sleep } from "../util/pool.js";
 import { subjectOf } from "./changeset.js";
 import type { InventoryEntry } from "./inventory.js";
-import { LIST_INSTEAD_OF_GET, listOwned, type ListTarget } from "./live.js";
+import { inventoryTargets, LIST_INSTEAD_OF_GET, listOwned, type ListTarget } from "./live.js";
 
 export interface ObjectHealth {
   key: string;
@@ -34,13 +34,7 @@ export class AbortedError extends Error {
 /** The (kind, namespace) LISTs that cover an inventory. */
 async function healthTargets(discovery: Discovery, inventory: InventoryEntry[]): Promise<ListTarget[]> {
   await discovery.ensureLoaded();
-  const targets: ListTarget[] = [];
-  for (const e of inventory) {
-    const id = parseIdKey(e.key);
-    const mapping = discovery.lookup(e.apiVersion, id.kind);
-    if (mapping) targets.push({ mapping, namespace: id.namespace });
-  }
-  return targets;
+  return inventoryTargets(discovery, inventory);
 }
 
 /**

@@ -1,6 +1,8 @@
 import type { KubeClient } from "../kube/client.js";
 import { resourcePath, type ResourceMapping } from "../kube/discovery.js";
-import { idKey } from "../manifests/identity.js";
+import type { Discovery } from "../kube/discovery.js";
+import { idKey, parseIdKey } from "../manifests/identity.js";
+import type { InventoryEntry } from "./inventory.js";
 import type { KubeObject } from "../types.js";
 import { mapLimit } from "../util/pool.js";
 import { ownerSelector } from "./marks.js";
@@ -16,6 +18,40 @@ interface ObjectList {
 }
 
 const PAGE = 2000;
+
+/**
+ * The (kind, namespace) LISTs that cover an inventory. An inventory of 10k objects holds a few
+ * pairs: each key's pair is its text up to the name, and only a pair's first key is parsed.
+ */
+export function inventoryTargets(discovery: Discovery, inventory: readonly InventoryEntry[]): ListTarget[] {
+  const pairs = new Map<string, ListTarget | undefined>();
+  // Inventories keep an app's order, so a key mostly shares its pair with the one before.
+  let lastApiVersion = "";
+  let lastPrefix = "\0";
+  for (const e of inventory) {
+    if (e.apiVersion === lastApiVersion && e.key.startsWith(lastPrefix) && e.key.indexOf("/", lastPrefix.length) === -1) continue;
+    lastApiVersion = e.apiVersion;
+    lastPrefix = e.key.slice(0, e.key.lastIndexOf("/") + 1);
+    const pair = `${e.apiVersion} ${e.key.slice(0, e.key.lastIndexOf("/"))}`;
+    if (pairs.has(pair)) continue;
+    const id = parseIdKey(e.key);
+    const mapping = discovery.lookup(e.apiVersion, id.kind);
+    pairs.set(pair, mapping ? { mapping, namespace: id.namespace } : undefined);
+  }
+  return [...pairs.values()].filter((t): t is ListTarget => t !== undefined);
+}
+
+/** The (kind, namespace) LISTs that cover resolved resources, one per pair. */
+export function resourceTargets(resources: readonly { mapping: ResourceMapping; id: { namespace: string }; pendingKind: boolean }[]): ListTarget[] {
+  const byMapping = new Map<ResourceMapping, Set<string>>();
+  for (const r of resources) {
+    if (r.pendingKind) continue;
+    const namespaces = byMapping.get(r.mapping);
+    if (namespaces) namespaces.add(r.id.namespace);
+    else byMapping.set(r.mapping, new Set([r.id.namespace]));
+  }
+  return [...byMapping].flatMap(([mapping, namespaces]) => [...namespaces].map((namespace) => ({ mapping, namespace })));
+}
 
 /** One LIST's identity: resource and namespace (none for cluster-scoped kinds). */
 export function targetKey(t: ListTarget): string {

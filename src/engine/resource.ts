@@ -23,6 +23,22 @@ export interface ResolveOptions {
   defaultNamespace: string;
   discovery: Discovery;
   policy?: NamespacePolicy;
+  /**
+   * The resources of the last resolve, by the parsed manifest they came from: an unchanged file's
+   * manifests are the same objects across commits (manifests/read.ts), so a 10k-object app's
+   * one-line commit resolves one object, not 10k. Resources are never modified after resolve.
+   */
+  cache?: WeakMap<object, CachedResource>;
+}
+
+/** A resolve's answer for one manifest, and what it depended on besides the manifest. */
+export interface CachedResource {
+  resource: Resource;
+  owner: string;
+  defaultNamespace: string;
+  policy: NamespacePolicy | undefined;
+  /** The discovery generation its mapping was last found at. */
+  discovery: number;
 }
 
 /** Where an app's objects may go; checked for every object before anything is written. */
@@ -47,6 +63,21 @@ export function resolveResources(manifests: Manifest[], opts: ResolveOptions): R
   const seen = new Map<string, SourceRef>();
   const out: Resource[] = [];
   for (const m of manifests) {
+    const hit = opts.cache?.get(m.object);
+    // Discovery may have changed since (a CRD installed, a version dropped): then the mapping is
+    // looked up again, and only the same answer reuses the resource.
+    if (hit && hit.owner === opts.owner && hit.defaultNamespace === opts.defaultNamespace && hit.policy === opts.policy && hit.resource.source === m.source && !hit.resource.pendingKind) {
+      const r = hit.resource;
+      if (hit.discovery === opts.discovery.generation || opts.discovery.lookup(m.object.apiVersion, m.object.kind) === r.mapping) {
+        hit.discovery = opts.discovery.generation;
+        const first = seen.get(r.key);
+        if (!first) {
+          seen.set(r.key, m.source);
+          out.push(r);
+          continue;
+        }
+      }
+    }
     const { apiVersion, kind } = m.object;
     const { group, version } = splitApiVersion(apiVersion);
     let mapping = opts.discovery.lookup(apiVersion, kind);
@@ -85,7 +116,9 @@ export function resolveResources(manifests: Manifest[], opts: ResolveOptions): R
       continue;
     }
     seen.set(key, m.source);
-    out.push({ key, id, subject: subjectOf(kind, id.namespace, id.name), object, source: m.source, mapping, pendingKind });
+    const resource: Resource = { key, id, subject: subjectOf(kind, id.namespace, id.name), object, source: m.source, mapping, pendingKind };
+    out.push(resource);
+    opts.cache?.set(m.object, { resource, owner: opts.owner, defaultNamespace: opts.defaultNamespace, policy: opts.policy, discovery: opts.discovery.generation });
   }
   if (problems.length) throw new FileProblemError(problems);
   return out;

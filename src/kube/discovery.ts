@@ -48,6 +48,7 @@ export class Discovery {
       else await this.addLegacy(next, root, body);
     }
     this.byGvk = next;
+    this.generation++;
     this.kindsByGroup = new Map();
     for (const m of next.values()) {
       let s = this.kindsByGroup.get(m.group);
@@ -96,6 +97,9 @@ export class Discovery {
   async ensureLoaded(): Promise<void> {
     if (!this.loaded) await this.refresh();
   }
+
+  /** Counts refreshes: a mapping looked up at one generation is the answer until the next. */
+  generation = 0;
 
   lookup(apiVersion: string, kind: string): ResourceMapping | undefined {
     const { group, version } = splitApiVersion(apiVersion);

@@ -100,8 +100,10 @@ export async function buildRuntime(config: PlumberConfig, opts: RuntimeOptions):
       discovery: cluster.discovery,
       claims: cluster.claims,
       concurrency: app.applyConcurrency,
-      // A drift look of the last round stands in for the LIST a commit's sync would start.
-      freshListMs: repos.get(app.repo)?.config.intervalMs ?? 0,
+      // A drift look of the last round stands in for the LIST a commit's sync would start. The
+      // sync starts a round after the look, plus the listing and fetch of the new head: one
+      // interval is not enough, and the look of the round before last is older than two.
+      freshListMs: 2 * (repos.get(app.repo)?.config.intervalMs ?? 0),
       onEntry: (e) => {
         const fields = { app: app.name, cluster: app.cluster, object: e.subject, action: e.action };
         if (e.action === "failed") opts.log.warn({ ...fields, err: e.message }, `${e.subject} ${e.action}`);

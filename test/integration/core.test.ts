@@ -82,19 +82,38 @@ describe("core reconcile", () => {
     expect((await getObject(h.kube, cmPath(h, "a")))?.data).toEqual({ v: "2" });
   });
 
-  it("a new commit also restores drift on objects whose manifest did not change", async () => {
-    const h = await start({ "a.yaml": configMap("a", { v: "1" }), "b.yaml": configMap("b", { v: "1" }) });
-    await h.cycle();
-    await h.kube.request({
+  const hack = (h: Harness, name: string) =>
+    h.kube.request({
       method: "PATCH",
-      path: cmPath(h, "b"),
+      path: cmPath(h, name),
       query: { fieldManager: "kubectl-edit" },
       contentType: "application/merge-patch+json",
       body: JSON.stringify({ data: { v: "hacked" } }),
     });
+
+  it("a new commit also restores drift on objects whose manifest did not change, when its sync lists", async () => {
+    // At a 1 s interval the last look (the first apply's) is stale after 2 s.
+    const h = await start({ "a.yaml": configMap("a", { v: "1" }), "b.yaml": configMap("b", { v: "1" }) }, { interval: "1s" });
+    await h.cycle();
+    await hack(h, "b");
+    await new Promise((r) => setTimeout(r, 2100));
     await h.repo.commit({ "a.yaml": configMap("a", { v: "2" }) }, "bump a");
     const res = await h.cycle();
     expect(res.kind === "applied" ? res.changeSet.summary() : res).toMatchObject({ configured: 2, unchanged: 0 });
+    expect((await getObject(h.kube, cmPath(h, "b")))?.data).toEqual({ v: "1" });
+  });
+
+  it("a commit within two intervals of the last look stands on it: drift made since is the next drift look's to repair", async () => {
+    const h = await start({ "a.yaml": configMap("a", { v: "1" }), "b.yaml": configMap("b", { v: "1" }) }, { interval: "60s" });
+    await h.cycle();
+    await hack(h, "b");
+    await h.repo.commit({ "a.yaml": configMap("a", { v: "2" }) }, "bump a");
+    const res = await h.cycle();
+    expect(res.kind === "applied" ? res.changeSet.summary() : res).toMatchObject({ configured: 1, unchanged: 1 });
+    expect((await getObject(h.kube, cmPath(h, "a")))?.data).toEqual({ v: "2" });
+    // The next round has no commit: its drift look lists, finds b and restores it.
+    const next = await h.cycle();
+    expect(next.kind).toBe("repaired");
     expect((await getObject(h.kube, cmPath(h, "b")))?.data).toEqual({ v: "1" });
   });
 

@@ -1,6 +1,7 @@
-// A commit right after a drift look: the sync stands on the look's LIST instead of listing the
-// app's objects again, as long as the look is fresh (EngineDeps.freshListMs) and nothing was
-// written since. Against the real apiserver; request counts from the client.
+// A commit right after a drift look, or right after another commit: the sync stands on the last
+// look (a drift look's LIST, or the last sync's LIST with its writes over it) instead of listing
+// the app's objects again, as long as it is fresh (EngineDeps.freshListMs) and no repair wrote
+// since. Against the real apiserver; request counts from the client.
 import { afterEach, describe, expect, it } from "vitest";
 import { bed, cm, type Bed } from "./engine-support.js";
 
@@ -12,7 +13,7 @@ afterEach(async () => {
 const lists = (b: Bed) => b.sent().filter((r) => r.method === "GET" && r.list).length;
 
 describe("a fresh drift look's LIST", () => {
-  it("stands in for the sync's own LIST until something is written; without freshListMs every sync lists", async () => {
+  it("stands in for the sync's own LIST, and so does the look a sync leaves; without freshListMs every sync lists", async () => {
     const b = await bed();
     open.push(b);
     const engine = b.engine({ freshListMs: 60_000 });
@@ -26,16 +27,33 @@ describe("a fresh drift look's LIST", () => {
     expect(lists(b)).toBe(0);
     expect((await b.get<{ data: { v: string } }>(`/api/v1/namespaces/${b.namespace}/configmaps/a`))?.data.v).toBe("2");
 
-    // The sync wrote: what the look saw is stale now.
+    // The sync's own look (its LIST with what it wrote over it) stands for the next commit too;
+    // a's answer stands over the listed a, so a is unchanged: nothing is sent to it but reads.
     b.sent();
-    const again = await engine.sync({ ...b.req([cm("a", { v: "3" }), cm("b", { v: "1" })], out.inventory), prefetched: engine.prefetchLive(b.owner, out.inventory) });
+    const again = await engine.sync({ ...b.req([cm("a", { v: "2" }), cm("b", { v: "2" })], out.inventory), prefetched: engine.prefetchLive(b.owner, out.inventory) });
     expect(again.changeSet.summary()).toMatchObject({ configured: 1, unchanged: 1 });
-    expect(lists(b)).toBeGreaterThan(0);
+    expect(again.changeSet.entries.find((e) => e.key.endsWith("/a"))?.action).toBe("unchanged");
+    const sentAgain = b.sent();
+    expect(sentAgain.filter((r) => r.method === "GET" && r.list)).toEqual([]);
+    expect(sentAgain.filter((r) => r.method === "PATCH" && r.path.endsWith("/configmaps/a"))).toEqual([]);
+    expect((await b.get<{ data: { v: string } }>(`/api/v1/namespaces/${b.namespace}/configmaps/b`))?.data.v).toBe("2");
 
     const plain = b.engine();
     await plain.detectDrift(b.owner, again.inventory);
     b.sent();
     await plain.sync({ ...b.req([cm("a", { v: "3" }), cm("b", { v: "2" })], again.inventory), prefetched: plain.prefetchLive(b.owner, again.inventory) });
+    expect(lists(b)).toBeGreaterThan(0);
+  });
+
+  it("is not used once older than freshListMs: the sync lists", async () => {
+    const b = await bed();
+    open.push(b);
+    const engine = b.engine({ freshListMs: 300 });
+    const first = await engine.sync(b.req([cm("a", { v: "1" })]));
+    await engine.detectDrift(b.owner, first.inventory);
+    await new Promise((r) => setTimeout(r, 400));
+    b.sent();
+    await engine.prefetchLive(b.owner, first.inventory)?.done;
     expect(lists(b)).toBeGreaterThan(0);
   });
 

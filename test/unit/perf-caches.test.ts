@@ -1,11 +1,13 @@
-// What keeps a one-line commit to a big app cheap: parsed files reused by blob id, hashes reused
-// by manifest identity and by resourceVersion, and polls spaced from listing to listing. Each
+// What keeps a one-line commit to a big app cheap: parsed files reused by blob id, resources and
+// hashes reused by manifest identity and by resourceVersion, and polls spaced from listing to listing. Each
 // cache must give exactly what computing afresh gives.
 import { describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.js";
 import type { InventoryEntry } from "../../src/engine/inventory.js";
 import type { KubeClient } from "../../src/kube/client.js";
 import type { Discovery, ResourceMapping } from "../../src/kube/discovery.js";
+import { inventoryTargets } from "../../src/engine/live.js";
+import { resolveResources, type CachedResource } from "../../src/engine/resource.js";
 import { ManifestCache } from "../../src/manifests/read.js";
 import { parseManifests } from "../../src/manifests/parse.js";
 import { untilNextListing } from "../../src/reconcile/poller.js";
@@ -188,5 +190,69 @@ describe("a LIST begun before the revision is fetched", () => {
     const prefetched = engine.prefetchLive("other", previous);
     await engine.plan({ ...req, prefetched });
     expect(lists.filter((p) => p.includes("/configmaps"))).toHaveLength(2);
+  });
+});
+
+describe("resolveResources with a cache (a commit resolves only the manifests it changed)", () => {
+  const manifests = parseManifests([{ path: "a.yaml", content: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n" }]);
+  const gen = (g: number, mapping: ResourceMapping = cm) => ({ ...discovery, generation: g, lookup: (v: string, k: string) => (v === "v1" && k === "ConfigMap" ? mapping : undefined) }) as unknown as Discovery;
+  const opts = (d: Discovery, more: Partial<Parameters<typeof resolveResources>[1]> = {}) => ({ owner: "app", defaultNamespace: "ns", discovery: d, ...more });
+
+  it("gives back the same resources for the same manifests, equal to resolving afresh", () => {
+    const cache = new WeakMap<object, CachedResource>();
+    const first = resolveResources(manifests, opts(gen(1), { cache }));
+    const again = resolveResources(manifests, opts(gen(1), { cache }));
+    expect(again).toHaveLength(2);
+    again.forEach((r, i) => expect(r).toBe(first[i]));
+    expect(again).toEqual(resolveResources(manifests, opts(gen(1))));
+  });
+
+  it("resolves afresh for another owner, namespace or policy, and when discovery answers with another mapping", () => {
+    const cache = new WeakMap<object, CachedResource>();
+    const first = resolveResources(manifests, opts(gen(1), { cache }));
+    const other = resolveResources(manifests, opts(gen(1), { cache, owner: "other" }));
+    expect(other[0]).not.toBe(first[0]);
+    expect(other[0]?.object.metadata.labels).toEqual(resolveResources(manifests, opts(gen(1), { owner: "other" }))[0]?.object.metadata.labels);
+    const ns = resolveResources(manifests, opts(gen(1), { cache, defaultNamespace: "elsewhere" }));
+    expect(ns[0]?.id.namespace).toBe("elsewhere");
+    const forced = resolveResources(manifests, opts(gen(1), { cache, policy: { targetNamespace: "forced" } }));
+    expect(forced[0]?.id.namespace).toBe("forced");
+    // Discovery refreshed and serves ConfigMaps under a new mapping: the resource is new, with it.
+    const moved: ResourceMapping = { ...cm, resource: "configmaps2" };
+    resolveResources(manifests, opts(gen(1), { cache }));
+    const after = resolveResources(manifests, opts(gen(2, moved), { cache }));
+    expect(after[0]?.mapping).toBe(moved);
+    // The same answer at a new generation keeps the resource.
+    const same = resolveResources(manifests, opts(gen(3, moved), { cache }));
+    expect(same[0]).toBe(after[0]);
+  });
+
+  it("still refuses a duplicate among cached manifests", () => {
+    const cache = new WeakMap<object, CachedResource>();
+    resolveResources(manifests, opts(gen(1), { cache }));
+    expect(() => resolveResources([...manifests, manifests[0] as (typeof manifests)[0]], opts(gen(1), { cache }))).toThrow(/duplicate object ConfigMap\/ns\/a/);
+  });
+});
+
+describe("inventoryTargets", () => {
+  const task: ResourceMapping = { group: "tekton.dev", version: "v1", kind: "Task", resource: "tasks", namespaced: true };
+  const both = {
+    ...discovery,
+    lookup: (apiVersion: string, kind: string) => (apiVersion === "v1" && kind === "ConfigMap" ? cm : apiVersion === "tekton.dev/v1" && kind === "Task" ? task : undefined),
+  } as unknown as Discovery;
+  const e = (key: string, apiVersion: string): InventoryEntry => ({ key, apiVersion, fp: "", dh: "" });
+
+  it("is one target per (kind, namespace), whatever the order of the keys, and none for a kind not served", () => {
+    const inv = [
+      e("/ConfigMap/a/x", "v1"),
+      e("/ConfigMap/a/y", "v1"),
+      e("tekton.dev/Task/a/t", "tekton.dev/v1"),
+      e("/ConfigMap/b/x", "v1"),
+      e("/ConfigMap/a/z", "v1"),
+      e("tekton.dev/Task/a/u", "tekton.dev/v1"),
+      e("example.com/Gone/a/g", "example.com/v1"),
+    ];
+    const got = inventoryTargets(both, inv).map((t) => `${t.mapping.resource}/${t.namespace}`);
+    expect(got.sort()).toEqual(["configmaps/a", "configmaps/b", "tasks/a"]);
   });
 });

@@ -16,7 +16,7 @@ import { stringify } from "yaml";
 import { loadConfig } from "../src/config/load.js";
 import { KubeClient, loadKubeConfig } from "../src/kube/client.js";
 import { installCrds, startControlPlane, type ControlPlane } from "../src/local/controlplane.js";
-import { startGitServer } from "../src/local/gitserver.js";
+import { startGitServerProcess, type BenchGitServer } from "./gitserver-process.js";
 import { createLogger, silentLogger } from "../src/log.js";
 import { RepoPoller } from "../src/reconcile/poller.js";
 import { buildRuntime, type Runtime } from "../src/reconcile/runtime.js";
@@ -84,7 +84,7 @@ const list = (xs: number[]): string => `[${xs.map(sec).join(", ")}]`;
 interface Bed {
   work: string;
   cp: ControlPlane;
-  git: Awaited<ReturnType<typeof startGitServer>>;
+  git: BenchGitServer;
   kube: KubeClient;
   repo: TestRepo;
   runtimes: Runtime[];
@@ -98,7 +98,7 @@ export async function benchCore(row: Row): Promise<void> {
   const cp = await startControlPlane();
   await installCrds(cp.kubeconfigPath, undefined, { binDir: cp.binDir });
   const token = "bench-token";
-  const git = await startGitServer({ root: join(work, "git"), auth: { token } });
+  const git = await startGitServerProcess({ root: join(work, "git"), auth: { token } });
   const kube = await KubeClient.create(loadKubeConfig({ kubeconfig: cp.kubeconfigPath }));
   const runtimes: Runtime[] = [];
   try {
@@ -220,14 +220,14 @@ async function readyApp(bed: Bed, n: number, name: string): Promise<Awaited<Retu
 async function steadyState(bed: Bed, app: Awaited<ReturnType<Bed["plumber"]>>, n: number, row: Row): Promise<void> {
   const client = (app.rt.clusters.get("local") as NonNullable<ReturnType<typeof app.rt.clusters.get>>).client;
   const s0 = client.stats.snapshot();
-  bed.git.resetCounts();
+  await bed.git.resetCounts();
   for (let i = 0; i < STEADY_CYCLES; i++) {
     const res = await app.poller.cycle();
     if (res.apps[0]?.result.kind !== "unchanged") throw new Error(`steady cycle: ${JSON.stringify(res.apps[0]?.result)}`);
   }
   const s1 = client.stats.snapshot();
   const per = (a: number, b: number) => ((b - a) / STEADY_CYCLES).toFixed(1);
-  row(`steady state (${n} objects unchanged), per cycle: git requests (at the git server)`, (bed.git.requests.total / STEADY_CYCLES).toFixed(1));
+  row(`steady state (${n} objects unchanged), per cycle: git requests (at the git server)`, ((await bed.git.count()) / STEADY_CYCLES).toFixed(1));
   row("steady state, per cycle: API requests", `${per(s0.total, s1.total)} (${per(s0.byVerb.list, s1.byVerb.list)} LIST)`);
   row("steady state, per cycle: writes", per(s0.writes, s1.writes));
   row("steady state, per cycle: dry-runs", per(s0.dryRuns, s1.dryRuns));

@@ -18,7 +18,7 @@ import { loadConfig } from "../src/config/load.js";
 import { KubeClient, loadKubeConfig } from "../src/kube/client.js";
 import { silentLogger } from "../src/log.js";
 import { installCrds, startControlPlane } from "../src/local/controlplane.js";
-import { startGitServer, type GitServer } from "../src/local/gitserver.js";
+import { startGitServerProcess, type BenchGitServer } from "./gitserver-process.js";
 import { repoPoller, type RepoPoller } from "../src/reconcile/poller.js";
 import { buildRuntime, type Runtime } from "../src/reconcile/runtime.js";
 import { sleep } from "../src/util/pool.js";
@@ -83,7 +83,7 @@ class FleetBed {
     readonly work: string,
     readonly kubeconfig: string,
     readonly kube: KubeClient,
-    readonly git: GitServer,
+    readonly git: BenchGitServer,
     readonly stop: () => Promise<void>,
   ) {}
 
@@ -91,7 +91,7 @@ class FleetBed {
     const work = await mkdtemp(join(tmpdir(), "plumber-bench-fleet-"));
     const cp = await startControlPlane();
     await installCrds(cp.kubeconfigPath, undefined, { binDir: cp.binDir });
-    const git = await startGitServer({ root: join(work, "git"), auth: { token: TOKEN } });
+    const git = await startGitServerProcess({ root: join(work, "git"), auth: { token: TOKEN } });
     const kube = await KubeClient.create(loadKubeConfig({ kubeconfig: cp.kubeconfigPath }));
     await writeFile(join(work, "token"), TOKEN);
     return new FleetBed(work, cp.kubeconfigPath, kube, git, async () => {
@@ -184,11 +184,11 @@ async function steady(bed: FleetBed, l: Layout, config: string, row: Row): Promi
     await round(pollers, "unchanged");
     const client = (rt.clusters.get("local") as NonNullable<ReturnType<typeof rt.clusters.get>>).client;
     const s0 = client.stats.snapshot();
-    bed.git.resetCounts();
+    await bed.git.resetCounts();
     for (let i = 0; i < STEADY_ROUNDS; i++) await round(pollers, "unchanged");
     const s1 = client.stats.snapshot();
     const per = (a: number, b: number) => ((b - a) / STEADY_ROUNDS).toFixed(1);
-    row(`fleet ${l.label}: steady round, git requests (at the git server)`, (bed.git.requests.total / STEADY_ROUNDS).toFixed(1));
+    row(`fleet ${l.label}: steady round, git requests (at the git server)`, ((await bed.git.count()) / STEADY_ROUNDS).toFixed(1));
     row(`fleet ${l.label}: steady round, API requests`, `${per(s0.total, s1.total)} (${per(s0.byVerb.list, s1.byVerb.list)} LIST, ${per(s0.byVerb.get, s1.byVerb.get)} GET)`);
     row(`fleet ${l.label}: steady round, writes / dry-runs`, `${per(s0.writes, s1.writes)} / ${per(s0.dryRuns, s1.dryRuns)}`);
   } finally {

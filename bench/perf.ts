@@ -11,7 +11,7 @@ import { stringify } from "yaml";
 import { plumbingFiles } from "./core.js";
 import { KubeClient, loadKubeConfig } from "../src/kube/client.js";
 import { installCrds, startControlPlane } from "../src/local/controlplane.js";
-import { startGitServer } from "../src/local/gitserver.js";
+import { startGitServerProcess } from "./gitserver-process.js";
 import { silentLogger } from "../src/log.js";
 import { sleep } from "../src/util/pool.js";
 import { TestRepo } from "../test/bed/testrepo.js";
@@ -59,7 +59,7 @@ export async function benchPerf(row: Row): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), "plumber-bench-perf-"));
   const cp = await startControlPlane();
   await installCrds(cp.kubeconfigPath, undefined, { binDir: cp.binDir });
-  const git = await startGitServer({ root: join(work, "git"), auth: { token: "bench-token" } });
+  const git = await startGitServerProcess({ root: join(work, "git"), auth: { token: "bench-token" } });
   const kube = await KubeClient.create(loadKubeConfig({ kubeconfig: cp.kubeconfigPath }));
   const sides: Side[] = [];
   try {

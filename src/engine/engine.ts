@@ -49,7 +49,8 @@ export interface SyncRequest {
   /** Where objects may go: forced namespace, namespace allow-list, cluster-scoped kinds. Enforced before any write. */
   namespacePolicy?: NamespacePolicy;
   /** Awaited once after the plan and before the first write, with previous ∪ desired (entries new to the
-   *  inventory carry fp ""), so a kill at any later point leaves no object plumber wrote but does not know. */
+   *  inventory carry fp ""), so a kill at any later point leaves no object plumber wrote but does not know.
+   *  Not called when every object to write is in the previous inventory already. */
   recordIntent?: (inventory: InventoryEntry[]) => Promise<void>;
   /** The LIST of the previous inventory's objects, started before the revision was fetched (Engine.prefetchLive). */
   prefetched?: LivePrefetch;
@@ -202,6 +203,8 @@ export class Engine {
   private readonly desiredHashes = new WeakMap<object, { key: string; labels: string; dh: string }>();
   /** desiredHash per resolved resource: resolve hands back the same resource for an unchanged manifest, and a resource never changes. */
   private readonly resourceHashes = new WeakMap<Resource, string>();
+  /** Each resource's ObjectPolicy (manifestPolicy), when its annotations are valid. */
+  private readonly policies = new WeakMap<Resource, ObjectPolicy>();
   /** The change-set entry of an unchanged resource; entries are never modified once added. */
   private readonly unchangedEntries = new WeakMap<Resource, ChangeSetEntry>();
   /** The last resolve's resources, by parsed manifest (resource.ts ResolveOptions.cache). */
@@ -242,6 +245,16 @@ export class Engine {
     const dh = keyedHex(canonicalJson(r.object), this.hashKey).slice(0, 32);
     if (origin) this.desiredHashes.set(origin, { key: r.key, labels, dh });
     return dh;
+  }
+
+  /** The manifest's plumber.dev annotations, read once per resource; a resource with problems is read again each time (the sync fails on them). */
+  private policyOf(r: Resource, problems: FileProblem[]): ObjectPolicy | undefined {
+    const known = this.policies.get(r);
+    if (known) return known;
+    const before = problems.length;
+    const policy = manifestPolicy(r.object, r.source, problems);
+    if (problems.length === before) this.policies.set(r, policy);
+    return policy;
   }
 
   private unchangedEntry(r: Resource): ChangeSetEntry {
@@ -321,7 +334,24 @@ export class Engine {
     if (this.freshListMs <= 0) return;
     if (!inventory.every((e) => seen.has(e.key) || answers.has(e.key))) return;
     // The sync's LISTs covered the previous inventory and the desired set, so the new inventory's too.
-    this.holdLook({ owner: p.owner, at: look.at, targets: look.targets, live: seen, written: answers });
+    const left = { owner: p.owner, at: look.at, targets: look.targets, live: seen, written: answers };
+    this.holdLook(left);
+    // Stood on a look from the last round: list again now, off the commit's path, so a commit in
+    // the next round finds a look of this one rather than one too old to stand (two intervals).
+    if (performance.now() - look.at > this.freshListMs / 2) this.refreshLook(left, inventory);
+  }
+
+  /** Lists an inventory in the background; what it saw replaces `held`, unless a write or another look came first. */
+  private refreshLook(held: Look & { owner: string }, inventory: InventoryEntry[]): void {
+    const targets = inventoryTargets(this.discovery, inventory);
+    const at = performance.now();
+    listOwned(this.client, held.owner, targets, this.concurrency).then(
+      (live) => {
+        if (this.lastLook === held) this.holdLook({ owner: held.owner, at, targets: new Set(targets.map(targetKey)), live });
+      },
+      // Failed: the held look ages out and the next sync lists for itself.
+      () => undefined,
+    );
   }
 
   /** Held no longer than it may be used: a fleet of settled apps does not keep every app's LIST. */
@@ -368,7 +398,8 @@ export class Engine {
     const desiredKeys = new Set(p.resources.map((r) => r.key));
     const owned = new Map(req.previous.map((e) => [e.key, e]));
     const written = [...p.ready, ...p.deferred].filter((s) => s.hold !== "ignore");
-    if (req.recordIntent) {
+    // Only objects new to the inventory need recording before they are written.
+    if (req.recordIntent && written.some((s) => !owned.has(s.resource.key))) {
       const intent = new Map(owned);
       for (const s of written) if (!intent.has(s.resource.key)) intent.set(s.resource.key, { key: s.resource.key, apiVersion: s.resource.object.apiVersion, fp: "" });
       try {
@@ -381,7 +412,7 @@ export class Engine {
     const inventoryNow = (): InventoryEntry[] => [...owned.values()];
     const answers = new Map<string, KubeObject>();
     try {
-      const stage0 = applyOrder(p.ready.filter((s) => stageOf(s.resource.id.group, s.resource.id.kind) === 0), (s) => s.resource.id);
+      const stage0 = p.ready.filter((s) => stageOf(s.resource.id.group, s.resource.id.kind) === 0);
       const stage1 = p.ready.filter((s) => stageOf(s.resource.id.group, s.resource.id.kind) === 1);
       await this.write(stage0, cs, owned, answers);
       const crds = stage0.filter((s) => isCrd(s.resource) && !s.hold);
@@ -391,7 +422,7 @@ export class Engine {
       // What could not be checked before stage 0 existed is checked now, before any of stage 1.
       const late = await this.dryRun(p.deferred, p.live, cs, new Map());
       if (cs.count("failed") > 0) throw new SyncError(planFailure(cs), cs, inventoryNow());
-      const all1 = applyOrder([...stage1, ...late], (s) => s.resource.id);
+      const all1 = [...stage1, ...late];
       await this.write(all1, cs, owned, answers);
     } catch (e) {
       if (e instanceof SyncError) throw e;
@@ -435,7 +466,8 @@ export class Engine {
     const targets = this.listTargets([], inventory);
     const at = performance.now();
     const live = await listOwned(this.client, owner, targets, this.concurrency);
-    if (this.freshListMs > 0) this.holdLook({ owner, at, targets: new Set(targets.map(targetKey)), live: new Map(live) });
+    // Shared with the report: neither it nor a look is ever modified (a sync copies what it takes).
+    if (this.freshListMs > 0) this.holdLook({ owner, at, targets: new Set(targets.map(targetKey)), live });
     this.rotateLiveFingerprints();
     const drifted: string[] = [];
     const missing: string[] = [];
@@ -536,7 +568,7 @@ export class Engine {
       );
     }
     const problems: FileProblem[] = [];
-    const policies = new Map(resources.map((r) => [r.key, manifestPolicy(r.object, r.source, problems)]));
+    for (const r of resources) this.policyOf(r, problems);
     if (problems.length > 0) throw new FileProblemError(problems);
 
     const fail = (r: Resource, message: string): void => {
@@ -577,7 +609,7 @@ export class Engine {
     const ready: Step[] = [];
     const deferred: Step[] = [];
     for (const r of allowed) {
-      const policy = policies.get(r.key) as ObjectPolicy;
+      const policy = this.policies.get(r) as ObjectPolicy;
       const cur = live.get(r.key);
       const refused = ownershipProblem(r, cur, req.owner, policy);
       if (refused) {
@@ -724,9 +756,13 @@ export class Engine {
   }
 
   /** Writes steps in order; objects of one kind rank go out together. */
-  /** `answers`: each written object as the server stored it, by key. */
+  /**
+   * Objects left as they are first (in any order), then the writes in apply order. `answers`:
+   * each written object as the server stored it, by key.
+   */
   private async write(steps: Step[], cs: ChangeSet, owned: Map<string, InventoryEntry>, answers?: Map<string, KubeObject>): Promise<void> {
     const batches = new Map<string, Step[]>();
+    const writes: Step[] = [];
     for (const s of steps) {
       const r = s.resource;
       if (s.hold === "ignore") {
@@ -743,6 +779,11 @@ export class Engine {
         else cs.add(this.unchangedEntry(r));
         continue;
       }
+      writes.push(s);
+    }
+    // Only what is written is sorted: a one-line commit to a 10k-object app sorts one object.
+    for (const s of applyOrder(writes, (w) => w.resource.id)) {
+      const r = s.resource;
       const k = sortKey(r.id);
       const batchKey = `${k[0]}/${k[1]}/${k[2]}`;
       const b = batches.get(batchKey);

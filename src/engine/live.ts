@@ -25,14 +25,15 @@ const PAGE = 2000;
  */
 export function inventoryTargets(discovery: Discovery, inventory: readonly InventoryEntry[]): ListTarget[] {
   const pairs = new Map<string, ListTarget | undefined>();
-  // Inventories keep an app's order, so a key mostly shares its pair with the one before.
-  let lastApiVersion = "";
-  let lastPrefix = "\0";
+  // An app's kinds come interleaved (a ConfigMap, a Task, a ConfigMap...): per apiVersion, the
+  // pair of the key before mostly holds this one too, and costs no string to find.
+  const lastOf = new Map<string, string>();
   for (const e of inventory) {
-    if (e.apiVersion === lastApiVersion && e.key.startsWith(lastPrefix) && e.key.indexOf("/", lastPrefix.length) === -1) continue;
-    lastApiVersion = e.apiVersion;
-    lastPrefix = e.key.slice(0, e.key.lastIndexOf("/") + 1);
-    const pair = `${e.apiVersion} ${e.key.slice(0, e.key.lastIndexOf("/"))}`;
+    const last = lastOf.get(e.apiVersion);
+    if (last !== undefined && e.key.startsWith(last) && e.key.indexOf("/", last.length) === -1) continue;
+    const prefix = e.key.slice(0, e.key.lastIndexOf("/") + 1);
+    lastOf.set(e.apiVersion, prefix);
+    const pair = `${e.apiVersion} ${prefix}`;
     if (pairs.has(pair)) continue;
     const id = parseIdKey(e.key);
     const mapping = discovery.lookup(e.apiVersion, id.kind);

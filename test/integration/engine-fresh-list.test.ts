@@ -57,6 +57,38 @@ describe("a fresh drift look's LIST", () => {
     expect(lists(b)).toBeGreaterThan(0);
   });
 
+  it("a sync that stood on a look from the last round lists again after its writes, so the next commit's look is of this round", async () => {
+    const b = await bed();
+    open.push(b);
+    const window = 4000;
+    const engine = b.engine({ freshListMs: window });
+    const first = await engine.sync(b.req([cm("a", { v: "1" })]));
+    await engine.detectDrift(b.owner, first.inventory);
+    const lookedAt = performance.now();
+    // Past half the window: the look is from "the last round" (three quarters: the look listed
+    // after this sync is young enough at the next one not to be listed again behind it).
+    await new Promise((r) => setTimeout(r, (window * 3) / 4));
+    b.sent();
+    const out = await engine.sync({ ...b.req([cm("a", { v: "2" })], first.inventory), prefetched: engine.prefetchLive(b.owner, first.inventory) });
+    expect(out.changeSet.summary()).toMatchObject({ configured: 1 });
+    // The background LIST, after the write.
+    let sent = b.sent();
+    for (let i = 0; i < 100 && !sent.some((r) => r.method === "GET" && r.list); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      sent = sent.concat(b.sent());
+    }
+    const writeAt = sent.findIndex((r) => r.method === "PATCH" && r.query?.dryRun === undefined);
+    const listAt = sent.findIndex((r) => r.method === "GET" && r.list);
+    expect(writeAt).toBeGreaterThanOrEqual(0);
+    expect(listAt).toBeGreaterThan(writeAt);
+    // The first look is past the window now; the one listed after the write is not.
+    await new Promise((r) => setTimeout(r, Math.max(0, lookedAt + window + 100 - performance.now())));
+    b.sent();
+    const next = await engine.sync({ ...b.req([cm("a", { v: "3" })], out.inventory), prefetched: engine.prefetchLive(b.owner, out.inventory) });
+    expect(next.changeSet.summary()).toMatchObject({ configured: 1 });
+    expect(lists(b)).toBe(0);
+  });
+
   it("is dropped by a drift repair's writes", async () => {
     const b = await bed();
     open.push(b);

@@ -188,6 +188,8 @@ export class Engine {
   private readonly freshListMs: number;
   /** The last look: a drift look's LIST while nothing was written since, or what a sync listed and then wrote. */
   private lastLook?: Look & { owner: string };
+  /** Counts looks held (holdLook), so a timer can tell whether its look is still the last. */
+  private looks = 0;
   /**
    * Fingerprints of live objects by uid, with the resourceVersion they were computed at: an
    * object's resourceVersion changes with every write, so an equal one means equal content and
@@ -354,11 +356,15 @@ export class Engine {
     );
   }
 
-  /** Held no longer than it may be used: a fleet of settled apps does not keep every app's LIST. */
+  /**
+   * Held no longer than it may be used: a fleet of settled apps does not keep every app's LIST.
+   * The timer holds a number, not the look: a look replaced by the next is garbage at once.
+   */
   private holdLook(look: Look & { owner: string }): void {
     this.lastLook = look;
+    const held = ++this.looks;
     setTimeout(() => {
-      if (this.lastLook === look) this.lastLook = undefined;
+      if (this.looks === held) this.lastLook = undefined;
     }, Math.max(0, this.freshListMs - (performance.now() - look.at))).unref();
   }
 

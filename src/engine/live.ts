@@ -1,6 +1,5 @@
 import type { KubeClient } from "../kube/client.js";
-import { resourcePath, type ResourceMapping } from "../kube/discovery.js";
-import type { Discovery } from "../kube/discovery.js";
+import { resourcePath, type Discovery, type ResourceMapping } from "../kube/discovery.js";
 import { idKey, parseIdKey } from "../manifests/identity.js";
 import type { InventoryEntry } from "./inventory.js";
 import type { KubeObject } from "../types.js";

@@ -21,6 +21,13 @@ const discovery = {
   hasKind: (_g: string, kind: string) => kind === "ConfigMap",
 } as unknown as Discovery;
 
+const task: ResourceMapping = { group: "tekton.dev", version: "v1", kind: "Task", resource: "tasks", namespaced: true };
+/** Serves ConfigMaps and Tekton Tasks. */
+const both = {
+  ...discovery,
+  lookup: (apiVersion: string, kind: string) => (apiVersion === "v1" && kind === "ConfigMap" ? cm : apiVersion === "tekton.dev/v1" && kind === "Task" ? task : undefined),
+} as unknown as Discovery;
+
 const file = (path: string, names: string[], oid: string) => ({
   path,
   oid,
@@ -147,11 +154,6 @@ describe("untilNextListing", () => {
 });
 
 describe("a LIST begun before the revision is fetched", () => {
-  const task: ResourceMapping = { group: "tekton.dev", version: "v1", kind: "Task", resource: "tasks", namespaced: true };
-  const both = {
-    ...discovery,
-    lookup: (apiVersion: string, kind: string) => (apiVersion === "v1" && kind === "ConfigMap" ? cm : apiVersion === "tekton.dev/v1" && kind === "Task" ? task : undefined),
-  } as unknown as Discovery;
   const recording = () => {
     const lists: string[] = [];
     const client = {
@@ -235,11 +237,6 @@ describe("resolveResources with a cache (a commit resolves only the manifests it
 });
 
 describe("inventoryTargets", () => {
-  const task: ResourceMapping = { group: "tekton.dev", version: "v1", kind: "Task", resource: "tasks", namespaced: true };
-  const both = {
-    ...discovery,
-    lookup: (apiVersion: string, kind: string) => (apiVersion === "v1" && kind === "ConfigMap" ? cm : apiVersion === "tekton.dev/v1" && kind === "Task" ? task : undefined),
-  } as unknown as Discovery;
   const e = (key: string, apiVersion: string): InventoryEntry => ({ key, apiVersion, fp: "", dh: "" });
 
   it("is one target per (kind, namespace), whatever the order of the keys, and none for a kind not served", () => {
